@@ -1,0 +1,95 @@
+"""HTTP ingest: ``POST /fhir/$process-message`` for hospital integrations.
+
+The sending organisation authenticates with its bearer token; the message's ``MessageHeader.sender`` must be
+that organisation. The original bytes go to the ingress topic unchanged, and the answer (202 with a tracking
+id) is given only once the broker has them. Full validation follows in the pipeline; its verdict reaches the
+sender as a MedCom Acknowledgement and is visible at ``/api/messages/{tracking id}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from hub.api.deps import OrganisationDep, RuntimeDep
+from hub.api.responses import OutcomeError, fhir_response
+from hub.broker.records import IngressRecord
+from hub.domain.message import read_facts
+from hub.domain.outcome import Issue, Severity, operation_outcome
+from hub.track.events import utc_now
+from hub.validate.envelope import read_envelope
+
+router = APIRouter(tags=["ingest"])
+
+ACCEPTED_MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+
+@router.post("/fhir/$process-message", status_code=202)
+async def process_message(request: Request, organisation: OrganisationDep, runtime: RuntimeDep) -> Response:
+    """Accept one MedCom message Bundle (FHIR JSON) from the authenticated organisation."""
+    media_type = _media_type(request)
+    if media_type not in ACCEPTED_MEDIA_TYPES:
+        raise OutcomeError(
+            415,
+            "not-supported",
+            None,
+            f"Content-Type {media_type or '(none)'} is not accepted; send application/fhir+json",
+        )
+    limit = runtime.settings.max_message_bytes
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise OutcomeError(413, "too-costly", None, f"the message is {declared} bytes; the limit is {limit}")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise OutcomeError(413, "too-costly", None, f"the message is {len(raw)} bytes; the limit is {limit}")
+
+    envelope = read_envelope(raw, max_bytes=limit)
+    if not envelope.ok or envelope.document is None:
+        raise _bad_request(list(envelope.issues))
+    facts = read_facts(envelope.document)
+    named = facts.sender.sor if facts.sender else None
+    if named is None:
+        raise OutcomeError(
+            400,
+            "required",
+            "Bundle.entry[0].resource.sender",
+            "the first entry must be a MessageHeader whose sender resolves to an Organization with a SOR identifier",
+        )
+    if named != organisation.sor:
+        raise OutcomeError(
+            403,
+            "security",
+            "Bundle.entry[0].resource.sender",
+            f"MessageHeader.sender has SOR code {named}; "
+            f"your token belongs to {organisation.id} (SOR {organisation.sor})",
+        )
+
+    tracking_id = str(uuid.uuid4())
+    record = IngressRecord(
+        tracking_id=tracking_id, sender_sor=organisation.sor, received_at=utc_now(), connector="http", raw=raw
+    )
+    await runtime.publisher.send_and_wait(
+        runtime.topics.ingress, key=facts.partition_key.encode(), value=raw, headers=record.headers()
+    )
+    accepted = Issue(
+        Severity.INFORMATION,
+        "informational",
+        None,
+        f"accepted for delivery; tracking id {tracking_id}; follow it at /api/messages/{tracking_id}",
+    )
+    return fhir_response(
+        operation_outcome([accepted], resource_id=tracking_id),
+        status_code=202,
+        headers={"Location": f"/api/messages/{tracking_id}", "X-Hub-Tracking-Id": tracking_id},
+    )
+
+
+def _bad_request(issues: list[Issue]) -> OutcomeError:
+    exc = OutcomeError(400, "invalid", None, "the body is not a FHIR JSON Bundle")
+    exc.issues = issues or exc.issues
+    return exc

@@ -1,0 +1,1 @@
+"""The HTTP side: operator API, mailboxes, health. Connectors add their own routers (connectors/)."""

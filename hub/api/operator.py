@@ -1,0 +1,86 @@
+"""The operator API: search messages, follow one message's timeline, see the register."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from hub.api.deps import OperatorDep, RuntimeDep
+from hub.api.responses import OutcomeError
+from hub.domain.status import MessageStatus
+from hub.track.store import MessageQuery
+
+router = APIRouter(prefix="/api", tags=["operator"])
+
+
+def _utc(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@router.get("/messages")
+async def list_messages(
+    runtime: RuntimeDep,
+    _: OperatorDep,
+    status: MessageStatus | None = None,
+    event: str | None = None,
+    sender: Annotated[str | None, Query(description="register id of the sending organisation")] = None,
+    receiver: Annotated[str | None, Query(description="register id of a receiving organisation")] = None,
+    patient: Annotated[str | None, Query(description="CPR number, 10 digits")] = None,
+    message_id: Annotated[str | None, Query(description="MessageHeader.id")] = None,
+    since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="received before (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Messages, newest first. Patients are shown masked (birth date only)."""
+    total, found = await runtime.store.find_messages(
+        MessageQuery(
+            status=str(status) if status else None,
+            event=event,
+            sender=sender,
+            receiver=receiver,
+            patient=patient,
+            message_id=message_id,
+            since=_utc(since),
+            until=_utc(until),
+            limit=limit,
+            offset=offset,
+        )
+    )
+    return {"total": total, "limit": limit, "offset": offset, "messages": found}
+
+
+@router.get("/messages/{tracking_id}")
+async def get_message(tracking_id: str, runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
+    """One message: its receivers, their deliveries and acknowledgements, and the timeline of every step."""
+    found = await runtime.store.get_message(tracking_id)
+    if found is None:
+        raise OutcomeError(404, "not-found", None, f"no message with tracking id {tracking_id}")
+    return found
+
+
+@router.get("/receivers")
+async def list_receivers(runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
+    """The endpoint register as loaded (credentials left out)."""
+    return {
+        "hub": {"name": runtime.register.hub.name, "sor": runtime.register.hub.sor},
+        "organisations": [
+            {
+                "id": o.id,
+                "name": o.name,
+                "kind": str(o.kind),
+                "sor": o.sor,
+                "gln": o.gln,
+                "municipality_code": o.municipality_code,
+                "endpoint": {"kind": str(o.endpoint.kind), "url": o.endpoint.url},
+                "accepts": sorted(o.accepts),
+            }
+            for o in runtime.register.organisations
+        ],
+    }

@@ -1,0 +1,94 @@
+"""The ``hub`` command: serve, validate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from hub.logs import configure_logging
+
+
+def _serve(_: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.settings import HubSettings
+
+    settings = HubSettings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from hub.validate.validator import Validator, verdict_line
+
+    validator = Validator()
+    all_valid = True
+    for name in args.files:
+        path = Path(name)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            line = {
+                "path": name,
+                "valid": False,
+                "event": None,
+                "issues": [
+                    {
+                        "severity": "fatal",
+                        "code": "not-found",
+                        "expression": None,
+                        "diagnostics": f"cannot read the file: {exc.strerror}",
+                    }
+                ],
+            }
+            all_valid = False
+        else:
+            verdict = validator.validate(raw)
+            all_valid = all_valid and verdict.valid
+            line = verdict_line(name, verdict)
+        sys.stdout.buffer.write(orjson.dumps(line) + b"\n")
+    sys.stdout.flush()
+    return 0 if all_valid else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hub.simulate.demo import run_demo
+
+    configure_logging("WARNING", json=False)
+    return run_demo(rate=args.rate)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hub", description="Sektor-hub: MedCom FHIR messaging between sectors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the hub (settings from HUB_* environment variables)")
+    serve.set_defaults(run=_serve)
+
+    validate = commands.add_parser("validate", help="validate message files; one JSON line each")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(run=_validate)
+
+    demo = commands.add_parser("demo", help="embedded broker, hub, simulated hospitals, municipalities and GPs")
+    demo.add_argument("--rate", type=float, default=2.0, help="messages per second from the simulated hospitals")
+    demo.set_defaults(run=_demo)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

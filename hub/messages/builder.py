@@ -1,0 +1,255 @@
+"""Pure builders for the parts of a MedCom message Bundle, as plain dicts.
+
+Each function builds one resource (or one element of one); `bundle` puts them in a Bundle and `message`
+assembles a whole message. Nothing here reads the clock, and ids come from the caller (or from the
+`new_id` factory it passes), so a message built twice from the same inputs is the same message. Entries
+get absolute fullUrls under `BASE_URL`; references are relative (`Organization/<id>`) and resolve to those
+entries by type and id.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from hub.domain import medcom
+from hub.domain.message import OrganisationRef, identifier_value
+
+BASE_URL = "https://sektor-hub.example/fhir"
+# SOR organisations are addressed by their SOR2 lookup URL in MessageHeader source and destination endpoints.
+SOR_ENDPOINT_PREFIX = "https://sor2.sum.dsdn.dk/#id="
+GLN_SYSTEM = "https://www.gs1.org/gln"  # the spelling used by every MedCom package
+
+CORE_PATIENT_PROFILE = "http://medcomfhir.dk/ig/core/StructureDefinition/medcom-core-patient"
+
+Resource = dict[str, Any]
+IdFactory = Callable[[], str]
+
+
+def random_id() -> str:
+    """A fresh random UUID v4."""
+    return str(uuid.uuid4())
+
+
+def seeded_ids(rng: random.Random) -> IdFactory:
+    """UUID v4 strings drawn from `rng`: the same seed gives the same ids."""
+    return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def fhir_datetime(now: datetime) -> str:
+    """A FHIR instant/dateTime with its UTC offset, to the second; a naive datetime is refused."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("MedCom timestamps carry a timezone; pass a timezone-aware datetime")
+    return now.isoformat(timespec="seconds")
+
+
+def coding(system: str, code: str) -> dict[str, str]:
+    return {"system": system, "code": code}
+
+
+def reference(resource: Resource) -> dict[str, str]:
+    """A relative reference (`Type/id`) to a resource that is, or will be, an entry of the same Bundle."""
+    return {"reference": f"{resource['resourceType']}/{resource['id']}"}
+
+
+def full_url(resource: Resource) -> str:
+    return f"{BASE_URL}/{resource['resourceType']}/{resource['id']}"
+
+
+def sor_endpoint(organisation: Resource) -> str:
+    """The endpoint URL of an Organization as MedCom messages write it: its SOR2 entry."""
+    sor = identifier_value(organisation, medcom.SOR_SYSTEM)
+    return f"{SOR_ENDPOINT_PREFIX}{sor}" if sor else BASE_URL
+
+
+def _with_profile(resource_type: str, resource_id: str, profile: str | None) -> Resource:
+    resource: Resource = {"resourceType": resource_type, "id": resource_id}
+    if profile:
+        resource["meta"] = {"profile": [profile]}
+    return resource
+
+
+def organization(org: OrganisationRef, *, resource_id: str) -> Resource:
+    """A MedCom messaging Organization: GLN and SOR identifiers and the name."""
+    resource = _with_profile("Organization", resource_id, medcom.MESSAGING_ORGANIZATION_PROFILE)
+    identifiers = []
+    if org.gln:
+        identifiers.append({"system": GLN_SYSTEM, "value": org.gln})
+    if org.sor:
+        identifiers.append({"system": medcom.SOR_SYSTEM, "value": org.sor})
+    resource["identifier"] = identifiers
+    if org.name:
+        resource["name"] = org.name
+    return resource
+
+
+def patient(
+    cpr: str,
+    *,
+    resource_id: str,
+    family: str | None = None,
+    given: Sequence[str] = (),
+    deceased: bool | None = None,
+) -> Resource:
+    """A MedCom core Patient identified by CPR number, with an official name when one is given."""
+    resource = _with_profile("Patient", resource_id, CORE_PATIENT_PROFILE)
+    resource["identifier"] = [{"system": medcom.CPR_SYSTEM, "value": cpr}]
+    if family or given:
+        name: dict[str, Any] = {"use": "official"}
+        if family:
+            name["family"] = family
+        if given:
+            name["given"] = list(given)
+        resource["name"] = [name]
+    if deceased is not None:
+        resource["deceasedBoolean"] = deceased
+    return resource
+
+
+def destination(receiver: Resource, *, use: str = "primary") -> dict[str, Any]:
+    """One MessageHeader.destination: the destinationUse extension (primary | cc), endpoint and receiver."""
+    if use not in ("primary", "cc"):
+        raise ValueError(f"destination use is primary or cc, not {use!r}")
+    return {
+        "extension": [
+            {
+                "url": medcom.DESTINATION_USE_EXTENSION,
+                "valueCoding": coding(medcom.DESTINATION_USE_SYSTEM, use),
+            }
+        ],
+        "endpoint": sor_endpoint(receiver),
+        "receiver": reference(receiver),
+    }
+
+
+def message_header(
+    *,
+    resource_id: str,
+    profile: str,
+    event: str,
+    sender: Resource,
+    destinations: Sequence[dict[str, Any]],
+    focus: Sequence[Resource] = (),
+    response: dict[str, Any] | None = None,
+    definition: str | None = None,
+    extensions: Sequence[dict[str, Any]] = (),
+) -> Resource:
+    """A MessageHeader: event from the MedCom event codes, destinations, sender, source, focus, response."""
+    header = _with_profile("MessageHeader", resource_id, profile)
+    if extensions:
+        header["extension"] = list(extensions)
+    header["eventCoding"] = coding(medcom.EVENT_CODE_SYSTEM, event)
+    header["destination"] = list(destinations)
+    header["sender"] = reference(sender)
+    header["source"] = {"endpoint": sor_endpoint(sender)}
+    if response is not None:
+        header["response"] = response
+    if focus:
+        header["focus"] = [reference(resource) for resource in focus]
+    if definition:
+        header["definition"] = definition
+    return header
+
+
+def revision_of(message_id: str) -> dict[str, Any]:
+    """A Provenance.entity naming the earlier message this one answers or follows (role revision)."""
+    return {"role": "revision", "what": {"reference": f"MessageHeader/{message_id}"}}
+
+
+def provenance(
+    *,
+    resource_id: str,
+    header: Resource,
+    activity: str,
+    agent: Resource,
+    now: datetime,
+    profile: str = medcom.MESSAGING_PROVENANCE_PROFILE,
+    entities: Iterable[dict[str, Any]] = (),
+) -> Resource:
+    """The Provenance of a message: what happened (activity), when, by whom (agent organisation)."""
+    resource = _with_profile("Provenance", resource_id, profile)
+    stamp = fhir_datetime(now)
+    resource["target"] = [reference(header)]
+    resource["occurredDateTime"] = stamp
+    resource["recorded"] = stamp
+    resource["activity"] = {"coding": [coding(medcom.ACTIVITY_CODE_SYSTEM, activity)]}
+    resource["agent"] = [{"who": reference(agent)}]
+    entity_list = list(entities)
+    if entity_list:
+        resource["entity"] = entity_list
+    return resource
+
+
+def bundle(*, resource_id: str, profile: str, now: datetime, resources: Sequence[Resource]) -> Resource:
+    """A message Bundle of `resources`, the first of which is the MessageHeader."""
+    if not resources or resources[0].get("resourceType") != "MessageHeader":
+        raise ValueError("the first entry of a message Bundle is its MessageHeader")
+    if resources[0].get("id") == resource_id:
+        raise ValueError("Bundle.id is new for every send and differs from MessageHeader.id")
+    entries = [{"fullUrl": full_url(resource), "resource": resource} for resource in resources]
+    if len({entry["fullUrl"] for entry in entries}) != len(entries):
+        raise ValueError("two entries of the Bundle have the same type and id")
+    return {
+        "resourceType": "Bundle",
+        "id": resource_id,
+        "meta": {"profile": [profile]},
+        "type": "message",
+        "timestamp": fhir_datetime(now),
+        "entry": entries,
+    }
+
+
+def message(
+    *,
+    new_id: IdFactory,
+    now: datetime,
+    bundle_profile: str,
+    header_profile: str,
+    event: str,
+    activity: str,
+    sender: Resource,
+    receivers: Sequence[tuple[Resource, str]],
+    content: Sequence[Resource] = (),
+    focus: Resource | None = None,
+    response: dict[str, Any] | None = None,
+    definition: str | None = None,
+    header_extensions: Sequence[dict[str, Any]] = (),
+    provenance_profile: str = medcom.MESSAGING_PROVENANCE_PROFILE,
+    entities: Iterable[dict[str, Any]] = (),
+    message_id: str | None = None,
+) -> Resource:
+    """A whole message: MessageHeader, `content`, the sender and receiver Organizations, its Provenance.
+
+    `receivers` are (Organization, "primary" | "cc") pairs. `message_id` keeps a MessageHeader.id across
+    resends; by default it is new. The Bundle id and the Provenance id are always new.
+    """
+    header = message_header(
+        resource_id=message_id or new_id(),
+        profile=header_profile,
+        event=event,
+        sender=sender,
+        destinations=[destination(receiver, use=use) for receiver, use in receivers],
+        focus=(focus,) if focus is not None else (),
+        response=response,
+        definition=definition,
+        extensions=header_extensions,
+    )
+    prov = provenance(
+        resource_id=new_id(),
+        header=header,
+        activity=activity,
+        agent=sender,
+        now=now,
+        profile=provenance_profile,
+        entities=entities,
+    )
+    organisations = [sender, *(receiver for receiver, _ in receivers)]
+    return bundle(
+        resource_id=new_id(),
+        profile=bundle_profile,
+        now=now,
+        resources=[header, *content, *organisations, prov],
+    )

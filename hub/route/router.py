@@ -1,0 +1,64 @@
+"""Who receives a message: a pure function of the message's facts and the endpoint register."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.domain.message import MessageFacts
+from hub.domain.outcome import Issue, error
+from hub.route.register import Organisation, Register
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One receiver that must get the message, and why."""
+
+    receiver: Organisation
+    use: str  # primary | cc
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    deliveries: tuple[Delivery, ...]
+    failures: tuple[Issue, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures
+
+
+def route(facts: MessageFacts, register: Register) -> RoutingDecision:
+    """Resolve every MedCom destination (primary and cc) through the register.
+
+    A destination the register does not know, or whose organisation does not accept the event, is a
+    routing failure: reported with the destination's FHIRPath, never silently skipped. A receiver named
+    twice gets the message once.
+    """
+    deliveries: dict[str, Delivery] = {}
+    failures: list[Issue] = []
+    event = facts.event or ""
+    for destination in facts.destinations:
+        sor = destination.organisation.sor if destination.organisation else None
+        receiver = register.by_sor(sor)
+        where = f"{destination.expression}.receiver"
+        if receiver is None:
+            failures.append(error("not-found", where, f"receiver with SOR code {sor} is not in the endpoint register"))
+            continue
+        if event not in receiver.accepts:
+            failures.append(
+                error(
+                    "not-supported",
+                    where,
+                    f"receiver {receiver.id} (SOR {receiver.sor}) does not accept {event!r}; "
+                    f"it accepts {', '.join(sorted(receiver.accepts))}",
+                )
+            )
+            continue
+        if receiver.id not in deliveries:
+            deliveries[receiver.id] = Delivery(
+                receiver=receiver,
+                use=destination.use,
+                reason=f"MessageHeader.destination ({destination.use or 'no use'}) names SOR {sor}",
+            )
+    return RoutingDecision(deliveries=tuple(deliveries.values()), failures=tuple(failures))

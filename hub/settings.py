@@ -1,0 +1,54 @@
+"""Typed settings, read once from the environment (prefix HUB_, plus KAFKA_BOOTSTRAP_SERVERS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    environment: str = Field(default="development", description="development | production")
+
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "HUB_KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka brokers; when unset the hub starts its embedded broker",
+    )
+    topic_prefix: str = "hub."
+    topic_partitions: int = 8
+    consumer_group: str = "sektor-hub"
+    consumer_session_timeout_ms: int = 10_000
+
+    register_file: Path = SCHEMAS_DIR / "demo-register.yaml"
+    database_url: str = "sqlite+aiosqlite:///var/hub.sqlite3"
+
+    max_message_bytes: int = 10 * 1024 * 1024
+    delivery_timeout_seconds: float = 10.0
+    delivery_retry_seconds: float = Field(
+        default=300.0, description="how long one delivery is retried before it is marked failed"
+    )
+    delivery_base_delay_seconds: float = 0.5
+    delivery_max_delay_seconds: float = 30.0
+    delivery_concurrency: int = 64
+
+    operator_token: str | None = Field(
+        default=None, description="bearer token for /api; required when environment is production"
+    )
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production_is_locked_down(self) -> HubSettings:
+        if self.environment == "production":
+            if not self.operator_token:
+                raise ValueError("HUB_OPERATOR_TOKEN must be set when HUB_ENVIRONMENT=production")
+            if not self.kafka_bootstrap_servers:
+                raise ValueError("KAFKA_BOOTSTRAP_SERVERS must be set when HUB_ENVIRONMENT=production")
+        return self

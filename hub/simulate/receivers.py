@@ -1,0 +1,162 @@
+"""Simulated receiving systems: real HTTP servers on loopback that answer every message with a MedCom
+Acknowledgement (through the hub's ingest, with their own token), and pollers for mailbox receivers.
+
+Used by ``hub demo`` and by the tests, which read what each organisation received from ``received``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+import orjson
+import structlog
+from aiohttp import web
+
+from hub.domain.message import MessageFacts, read_facts
+from hub.messages.acknowledgement import build_acknowledgement
+from hub.route.register import EndpointKind, Organisation, Register
+
+log = structlog.get_logger(__name__)
+
+# receiver id, facts of the incoming message -> HTTP status the simulated system answers with
+Behaviour = Callable[[str, MessageFacts], int]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    receiver: str
+    facts: MessageFacts
+    raw: bytes
+    idempotency_key: str | None
+    via: str  # http | mailbox
+
+
+class SimulatedReceivers:
+    def __init__(
+        self,
+        *,
+        register: Register,
+        hub_url: str,
+        tokens: Mapping[str, str],
+        acknowledge: bool = True,
+        behaviour: Behaviour | None = None,
+    ) -> None:
+        self._register = register
+        self.hub_url = hub_url.rstrip("/")
+        self._tokens = dict(tokens)
+        self._acknowledge = acknowledge
+        self._behaviour = behaviour
+        self.received: dict[str, list[ReceivedMessage]] = {}
+        self.acknowledgements_sent: dict[str, list[str]] = {}
+        self._client = httpx.AsyncClient(timeout=30.0)
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.base_url = ""
+
+    # --- HTTP push receivers -------------------------------------------------------------------------
+
+    async def start(self, *, port: int = 0) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/receivers/{receiver}", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.base_url = f"http://127.0.0.1:{bound}"
+        return self.base_url
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        receiver_id = request.match_info["receiver"]
+        raw = await request.read()
+        facts = read_facts(orjson.loads(raw))
+        status = self._behaviour(receiver_id, facts) if self._behaviour else 200
+        if status >= 300:
+            return web.Response(status=status, text="simulated refusal")
+        self._note(ReceivedMessage(receiver_id, facts, raw, request.headers.get("Idempotency-Key"), "http"))
+        self._answer_later(receiver_id, facts)
+        return web.Response(status=200, text="ok")
+
+    def _note(self, message: ReceivedMessage) -> None:
+        self.received.setdefault(message.receiver, []).append(message)
+
+    def _answer_later(self, receiver_id: str, facts: MessageFacts) -> None:
+        if not self._acknowledge or facts.is_acknowledgement:
+            return  # acknowledgements are never acknowledged
+        task = asyncio.create_task(self._acknowledge_message(receiver_id, facts))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _acknowledge_message(self, receiver_id: str, facts: MessageFacts) -> None:
+        organisation = self._register.by_id(receiver_id)
+        token = self._tokens.get(receiver_id)
+        if organisation is None or token is None or facts.sender is None or not facts.message_id:
+            log.warning("simulated receiver cannot acknowledge", receiver=receiver_id)
+            return
+        acknowledgement = build_acknowledgement(
+            original=facts, responder=organisation.ref, recipient=facts.sender, code="ok", now=datetime.now(UTC)
+        )
+        for attempt in range(5):
+            try:
+                response = await self._client.post(
+                    f"{self.hub_url}/fhir/$process-message",
+                    content=orjson.dumps(acknowledgement),
+                    headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"},
+                )
+            except httpx.TransportError:
+                await asyncio.sleep(0.5 * (attempt + 1))
+                continue
+            if response.status_code == 202:
+                self.acknowledgements_sent.setdefault(receiver_id, []).append(facts.message_id)
+                return
+            log.warning("acknowledgement refused", receiver=receiver_id, status=response.status_code)
+            return
+
+    # --- mailbox receivers ---------------------------------------------------------------------------
+
+    def mailbox_receivers(self) -> list[Organisation]:
+        return [
+            o for o in self._register.organisations if o.endpoint.kind is EndpointKind.MAILBOX and o.id in self._tokens
+        ]
+
+    async def poll_mailboxes_once(self) -> int:
+        """Fetch, confirm and acknowledge what waits in each simulated mailbox; returns how many were taken."""
+        taken = 0
+        for organisation in self.mailbox_receivers():
+            headers = {"Authorization": f"Bearer {self._tokens[organisation.id]}"}
+            response = await self._client.get(f"{self.hub_url}/mailbox", headers=headers)
+            response.raise_for_status()
+            for item in response.json()["items"]:
+                raw = base64.b64decode(item["message_base64"])
+                facts = read_facts(orjson.loads(raw))
+                self._note(ReceivedMessage(organisation.id, facts, raw, item["message_id"], "mailbox"))
+                confirm = await self._client.post(f"{self.hub_url}/mailbox/{item['id']}/ack", headers=headers)
+                confirm.raise_for_status()
+                self._answer_later(organisation.id, facts)
+                taken += 1
+        return taken
+
+    async def poll_mailboxes_forever(self, *, interval: float = 1.0) -> None:
+        while True:
+            try:
+                await self.poll_mailboxes_once()
+            except httpx.HTTPError as exc:
+                log.warning("mailbox poll failed", error=type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._client.aclose()

@@ -1,0 +1,168 @@
+"""Layer 1, the envelope: size, encoding (BOM, UTF-8), JSON syntax, nesting depth, a Bundle object at the top.
+
+A failure here makes every later layer meaningless, so its issues are fatal and validation stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from hub.domain.outcome import Issue, Severity
+from hub.validate import paths
+
+UTF8_BOM = b"\xef\xbb\xbf"
+DEFAULT_MAX_DEPTH = 100  # FHIR resources nest about 10-20 deep; orjson alone would allow 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The parsed JSON object (None unless the bytes are one) and the envelope's issues."""
+
+    document: dict[str, Any] | None
+    issues: tuple[Issue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when later layers may run: a JSON object, within the limits, with resourceType Bundle."""
+        return self.document is not None and not any(issue.is_error for issue in self.issues)
+
+
+def _fatal(code: str, expression: str | None, diagnostics: str) -> Issue:
+    return Issue(Severity.FATAL, code, expression, diagnostics)
+
+
+def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Envelope:
+    """Check and parse the raw bytes of a message; never raises."""
+    if isinstance(raw, bytearray | memoryview):
+        raw = bytes(raw)
+    if not isinstance(raw, bytes):
+        return Envelope(
+            None, (_fatal("structure", None, f"expected the message as bytes, got {type(raw).__name__}"),)
+        )
+    if len(raw) > max_bytes:
+        return Envelope(
+            None,
+            (
+                _fatal(
+                    "too-costly",
+                    None,
+                    f"the message is {len(raw)} bytes, more than the limit of {max_bytes} bytes",
+                ),
+            ),
+        )
+    offset = len(UTF8_BOM) if raw.startswith(UTF8_BOM) else 0
+    body = raw[offset:] if offset else raw
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return Envelope(None, (_decode_problem(body, offset, exc),))
+    if not isinstance(document, dict):
+        return Envelope(
+            None,
+            (
+                _fatal(
+                    "structure",
+                    None,
+                    f"the message is a JSON {_json_kind(document)}; expected a JSON object (a Bundle)",
+                ),
+            ),
+        )
+    too_deep = _too_deep(document, max_depth)
+    if too_deep is not None:
+        return Envelope(
+            document,
+            (
+                _fatal(
+                    "too-costly",
+                    too_deep,
+                    f"the JSON is nested more than {max_depth} levels deep; not processed",
+                ),
+            ),
+        )
+    resource_type = document.get("resourceType")
+    if resource_type != "Bundle":
+        found = f"resourceType {resource_type!r}" if "resourceType" in document else "no resourceType"
+        return Envelope(
+            document,
+            (
+                _fatal(
+                    "structure",
+                    "Bundle",
+                    f"the message has {found}; expected a FHIR Bundle (resourceType 'Bundle')",
+                ),
+            ),
+        )
+    return Envelope(document)
+
+
+def _decode_problem(body: bytes, offset: int, exc: orjson.JSONDecodeError) -> Issue:
+    """The reason orjson refused the bytes: invalid UTF-8 (with the byte offset) or a JSON syntax error."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return _fatal(
+            "structure",
+            None,
+            f"the message is not valid UTF-8: byte offset {bad.start + offset} ({bad.reason})",
+        )
+    if not body.strip():
+        return _fatal("structure", None, "the message is empty; expected a JSON object (a Bundle)")
+    return _fatal(
+        "structure",
+        None,
+        f"the message is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        f" (character {exc.pos})",
+    )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def _too_deep(document: dict[str, Any], max_depth: int) -> str | None:
+    """The FHIRPath of the first container nested deeper than max_depth (the Bundle is depth 1), else None.
+
+    Iterative, so the depth of the input cannot reach Python's recursion limit; the path is only built for
+    the rare offender, by a second walk.
+    """
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    deepest = 1
+    while stack:
+        value, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                break
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    if deepest <= max_depth:
+        return None
+    todo: list[tuple[Any, int, str]] = [(document, 1, "Bundle")]
+    while todo:
+        value, depth, path = todo.pop()
+        if depth > max_depth:
+            return path
+        if isinstance(value, dict):
+            todo.extend(
+                (child, depth + 1, paths.child(path, key))
+                for key, child in value.items()
+                if isinstance(child, dict | list)
+            )
+        else:
+            todo.extend(
+                (child, depth + 1, paths.item(path, i))
+                for i, child in enumerate(value)
+                if isinstance(child, dict | list)
+            )
+    return "Bundle"  # not reached: the first walk found a container this deep

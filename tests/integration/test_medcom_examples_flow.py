@@ -1,0 +1,90 @@
+"""Every official MedCom example message goes through the hub to exactly the receivers it names, and the
+receivers' acknowledgements flow back to the sender and close the original's tracking record."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from hubtest import HubUnderTest, eventually, post_message, wait_for_status
+
+from hub.domain.message import read_facts
+
+pytestmark = pytest.mark.integration
+
+
+def received_bundle(hub: HubUnderTest, bundle_id: str) -> set[str]:
+    return {
+        receiver
+        for receiver, messages in hub.receivers.received.items()
+        for message in messages
+        if message.facts.bundle_id == bundle_id
+    }
+
+
+async def test_every_medcom_example_is_delivered_and_acknowledged(
+    hub: HubUnderTest, api: httpx.AsyncClient, example_paths: list[Path]
+) -> None:
+    sent = []
+    for path in example_paths:
+        raw = path.read_bytes()
+        facts = read_facts(orjson.loads(raw))
+        assert facts.sender is not None
+        sender = hub.register.by_sor(facts.sender.sor)
+        assert sender is not None, f"{path.name}: sender SOR {facts.sender.sor} missing from the test register"
+        response = await post_message(api, raw, token=hub.token(sender.id))
+        assert response.status_code == 202, f"{path.name}: {response.text}"
+        outcome = response.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        tracking_id = response.headers["X-Hub-Tracking-Id"]
+        assert outcome["id"] == tracking_id
+        sent.append((path, facts, sender.id, tracking_id))
+
+    for path, facts, sender_id, tracking_id in sent:
+        expected = {
+            hub.register.by_sor(d.organisation.sor).id  # type: ignore[union-attr]
+            for d in facts.destinations
+            if d.organisation
+        }
+        final = "delivered" if facts.is_acknowledgement else "acknowledged"
+        record = await wait_for_status(api, tracking_id, final, "failed", "rejected")
+        assert record["status"] == final, f"{path.name}: {orjson.dumps(record, option=orjson.OPT_INDENT_2).decode()}"
+        assert {r["receiver"] for r in record["receivers"]} == expected
+        # exactly the named receivers have this Bundle, nobody else
+        assert await eventually(lambda b=facts.bundle_id, e=expected: received_bundle(hub, b) == e or None)
+        steps = [step["step"] for step in record["timeline"]]
+        assert steps[0] == "received"
+        assert "routed" in steps and "delivered" in steps
+        if not facts.is_acknowledgement:
+            assert "acknowledged" in steps
+            assert all(r["acknowledgement"] == "ok" for r in record["receivers"])
+            # the acknowledgement reached the original sender's own system
+            acknowledgements = [
+                m.facts
+                for m in hub.receivers.received.get(sender_id, [])
+                if m.facts.is_acknowledgement and m.facts.response and m.facts.response.identifier == facts.message_id
+            ]
+            assert acknowledgements, f"{path.name}: no acknowledgement reached {sender_id}"
+            assert {a.sender.sor for a in acknowledgements if a.sender} == {
+                d.organisation.sor for d in facts.destinations if d.organisation
+            }
+
+
+async def test_acknowledgements_are_not_acknowledged(
+    hub: HubUnderTest, api: httpx.AsyncClient, example_paths: list[Path]
+) -> None:
+    ack_path = next(p for p in example_paths if "a8c041b8" in p.name)
+    raw = ack_path.read_bytes()
+    facts = read_facts(orjson.loads(raw))
+    sender = hub.register.by_sor(facts.sender.sor if facts.sender else None)
+    assert sender is not None
+    response = await post_message(api, raw, token=hub.token(sender.id))
+    tracking_id = response.headers["X-Hub-Tracking-Id"]
+    record = await wait_for_status(api, tracking_id, "delivered")
+    await asyncio.sleep(1.0)  # give a (wrong) acknowledgement of the acknowledgement time to show up
+    after = await api.get(f"/api/messages/{tracking_id}")
+    assert after.json()["status"] == "delivered"
+    assert "acknowledged" not in [s["step"] for s in record["timeline"]]

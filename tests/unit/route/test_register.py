@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from registers import organisation, small_register
+
+from hub.route.register import RegisterError, hash_token, load_register, parse_register
+from hub.settings import SCHEMAS_DIR
+
+
+def test_lookups_by_sor_id_and_token() -> None:
+    register = small_register()
+    assert register.by_sor("200000000000001").id == "kommune-a"  # type: ignore[union-attr]
+    assert register.by_id("kommune-b").sor == "200000000000002"  # type: ignore[union-attr]
+    assert register.by_token("token-hospital").id == "hospital"  # type: ignore[union-attr]
+    assert register.by_token("token-nobody") is None
+    assert register.by_sor(None) is None
+    assert register.name_of("200000000000001") == "kommune-a"
+    assert register.name_of("900000000000001") == "hub"
+    assert register.name_of("555") == "sor:555"
+
+
+def test_tokens_are_kept_only_as_hashes() -> None:
+    register = small_register()
+    hospital = register.by_id("hospital")
+    assert hospital is not None
+    assert hospital.token_sha256 == hash_token("token-hospital")
+    assert "token-hospital" not in repr(hospital)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sor": "12ab"}, "SOR code '12ab'"),
+        ({"gln": "5790001234567"}, "check digit 7, expected 0"),
+        ({"endpoint": {"kind": "http"}}, "needs a url"),
+        ({"kind": "pharmacy"}, "kind"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_entries_are_refused_with_the_reason(change: dict[str, object], message: str) -> None:
+    with pytest.raises(RegisterError) as caught:
+        small_register({**organisation("odd-one", "400000000000001"), **change})
+    assert message in str(caught.value)
+    assert caught.value.args[0].startswith("test:")
+
+
+def test_duplicate_sor_is_refused() -> None:
+    with pytest.raises(RegisterError, match="two organisations have sor"):
+        small_register(organisation("twin", "200000000000001"))
+
+
+def test_environment_variables_are_expanded_and_missing_ones_named() -> None:
+    data = {
+        "hub": {"name": "hub", "sor": "900000000000001"},
+        "organisations": [
+            organisation("kommune", "200000000000001", endpoint={"kind": "http", "url": "${BASE}/kommune"})
+        ],
+    }
+    register = parse_register(data, source="r.yaml", environ={"BASE": "https://kommune.example"})
+    assert register.organisations[0].endpoint.url == "https://kommune.example/kommune"
+    with pytest.raises(RegisterError, match="BASE is not set"):
+        parse_register(data, source="r.yaml", environ={})
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(RegisterError, match="cannot read register"):
+        load_register(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("hub: [unclosed", encoding="utf-8")
+    with pytest.raises(RegisterError, match="not valid YAML"):
+        load_register(broken)
+
+
+def test_demo_register_loads() -> None:
+    register = load_register(
+        SCHEMAS_DIR / "demo-register.yaml",
+        environ={"DEMO_RECEIVERS_URL": "http://127.0.0.1:1", "DEMO_RECEIVER_TOKEN": "x"},
+    )
+    kinds = {o.kind for o in register.organisations}
+    assert kinds == {"hospital", "municipality", "gp"}
+    assert any(o.endpoint.kind == "mailbox" for o in register.organisations)
+    for o in register.organisations:
+        assert register.by_token(f"demo-{o.id}") is o
