@@ -39,9 +39,7 @@ def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
     if isinstance(raw, bytearray | memoryview):
         raw = bytes(raw)
     if not isinstance(raw, bytes):
-        return Envelope(
-            None, (_fatal("structure", None, f"expected the message as bytes, got {type(raw).__name__}"),)
-        )
+        return Envelope(None, (_fatal("structure", None, f"expected the message as bytes, got {type(raw).__name__}"),))
     if len(raw) > max_bytes:
         return Envelope(
             None,
@@ -113,8 +111,7 @@ def _decode_problem(body: bytes, offset: int, exc: orjson.JSONDecodeError) -> Is
     return _fatal(
         "structure",
         None,
-        f"the message is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        f" (character {exc.pos})",
+        f"the message is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (character {exc.pos})",
     )
 
 

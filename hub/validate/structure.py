@@ -125,12 +125,8 @@ def check_structure(bundle: dict[str, Any]) -> list[Issue]:
             # e.g., a number where a url is expected, or an unknown resourceType of a contained resource).
             # Say so only when the JSON walk has not already pointed at a cause inside this resource.
             where = paths.from_parts(prefix)
-            if not any(
-                e is not None and (e == where or e.startswith((where + ".", where + "["))) for e in seen
-            ):
-                found = [
-                    error("structure", where, "the FHIR R4 structure of this resource could not be checked")
-                ]
+            if not any(e is not None and (e == where or e.startswith((where + ".", where + "["))) for e in seen):
+                found = [error("structure", where, "the FHIR R4 structure of this resource could not be checked")]
             else:
                 found = []
         model_issues.extend(found)
@@ -328,9 +324,7 @@ def _json_issues(bundle: dict[str, Any]) -> list[Issue]:
     while todo:
         obj, model, path = todo.popleft()
         if not obj:
-            issues.append(
-                error("structure", path, "an empty JSON object is not allowed; leave the element out")
-            )
+            issues.append(error("structure", path, "an empty JSON object is not allowed; leave the element out"))
             continue
         table = _fields(model)
         is_resource = issubclass(model, Resource)
@@ -341,9 +335,7 @@ def _json_issues(bundle: dict[str, Any]) -> list[Issue]:
             spec = table.get(key)
             if spec is None:
                 issues.append(
-                    error(
-                        "structure", where, f"unknown element {key!r}: FHIR R4 defines no such element here"
-                    )
+                    error("structure", where, f"unknown element {key!r}: FHIR R4 defines no such element here")
                 )
                 continue
             primitive_part = key.startswith("_")
@@ -351,9 +343,7 @@ def _json_issues(bundle: dict[str, Any]) -> list[Issue]:
                 issues.append(error("structure", where, "null is not allowed; leave the element out"))
             elif spec.is_list:
                 if not isinstance(value, list):
-                    issues.append(
-                        error("structure", where, f"expected a JSON array, found {_describe(value)}")
-                    )
+                    issues.append(error("structure", where, f"expected a JSON array, found {_describe(value)}"))
                     continue
                 if not value:
                     issues.append(
@@ -398,9 +388,7 @@ def _check_value(
             issues.append(error("structure", where, f"expected a JSON object, found {_describe(value)}"))
     elif kind == _RESOURCE:
         if not isinstance(value, dict):
-            issues.append(
-                error("structure", where, f"expected a JSON object (a resource), found {_describe(value)}")
-            )
+            issues.append(error("structure", where, f"expected a JSON object (a resource), found {_describe(value)}"))
             return
         resource_type = value.get("resourceType")
         model = _resource_model(resource_type)

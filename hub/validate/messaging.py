@@ -1,0 +1,440 @@
+"""Layer 3, MedCom messaging rules (MedCom Messaging 4.0 / HospitalNotification 3.0 / CareCommunication 5.0 /
+Acknowledgement 2.0): Bundle envelope, MessageHeader, sender and destinations, references, patient, response.
+
+Each rule is a small function of a MessageContext yielding issues; RULES lists them in the order their issues
+are reported. The rules read the parsed JSON defensively (it may have any shape: the structure layer reports
+wrong types; a rule skips what it cannot read rather than repeating that report).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from hub.domain import medcom
+from hub.domain.identifiers import cpr_problem, gln_problem, mask_cpr, sor_problem
+from hub.domain.message import BundleIndex, message_header
+from hub.domain.outcome import Issue, error
+from hub.validate import paths
+
+HEADER: Final = "Bundle.entry[0].resource"
+RESPONSE_CODES: Final = ("ok", "transient-error", "fatal-error")
+# events whose message is about a patient, who must then be in the Bundle
+PATIENT_REQUIRED_EVENTS: Final = frozenset({"hospital-notification-message", "care-communication-message"})
+# Provenance.target and Provenance.entity.what point into the message history: the MessageHeaders of earlier
+# messages of the thread (or an EDIFACT/OIOXML letter), which the Bundle does not carry (MedCom Messaging,
+# MedComMessagingProvenance "History"); every official CareCommunication reply/forward does this.
+_HISTORY_REFERENCE = re.compile(r"\.(?:target\[\d+\]|entity\[\d+\]\.what)")
+_INSTANT_WITH_ZONE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+_SHOWN_CODES = 8  # a diagnostic names the known event codes when there are at most this many
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    """What the rules look at: the Bundle, its entries' resources by position and by reference."""
+
+    bundle: dict[str, Any]
+    event_codes: frozenset[str]
+    header: dict[str, Any] | None  # the first entry's resource, when it is a MessageHeader
+    resources: tuple[tuple[int, dict[str, Any]], ...]  # (entry index, resource) of every entry with one
+    index: BundleIndex
+    _positions: dict[int, int] = field(repr=False)
+
+    @classmethod
+    def of(cls, bundle: dict[str, Any], event_codes: frozenset[str]) -> MessageContext:
+        entries = bundle.get("entry")
+        resources = tuple(
+            (i, entry["resource"])
+            for i, entry in enumerate(entries if isinstance(entries, list) else ())
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+        )
+        return cls(
+            bundle=bundle,
+            event_codes=event_codes,
+            header=message_header(bundle),
+            resources=resources,
+            index=BundleIndex(bundle),
+            _positions={id(resource): i for i, resource in resources},
+        )
+
+    @property
+    def event(self) -> str | None:
+        coding = self.header.get("eventCoding") if self.header else None
+        code = coding.get("code") if isinstance(coding, dict) else None
+        return code if isinstance(code, str) else None
+
+    def resolve(self, reference: Any) -> tuple[int, dict[str, Any]] | None:
+        """The entry index and resource a Reference element points to, or None."""
+        resource = self.index.resolve(reference)
+        if resource is None:
+            return None
+        return self._positions[id(resource)], resource
+
+    def of_type(self, resource_type: str) -> list[tuple[int, dict[str, Any]]]:
+        return [(i, r) for i, r in self.resources if r.get("resourceType") == resource_type]
+
+
+Rule = Callable[[MessageContext], Iterable[Issue]]
+
+
+def check_messaging(bundle: dict[str, Any], *, event_codes: frozenset[str]) -> list[Issue]:
+    """All MedCom messaging issues of a Bundle, each (expression, code) once."""
+    context = MessageContext.of(bundle, event_codes)
+    issues: list[Issue] = []
+    seen: set[tuple[str | None, str]] = set()
+    for rule in RULES:
+        for issue in rule(context):
+            key = (issue.expression, issue.code)
+            if key not in seen:
+                seen.add(key)
+                issues.append(issue)
+    return issues
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _identifiers(resource: dict[str, Any], systems: Iterable[str]) -> list[tuple[int, dict[str, Any]]]:
+    wanted = set(systems)
+    return [
+        (j, ident)
+        for j, ident in enumerate(_list(resource.get("identifier")))
+        if isinstance(ident, dict) and ident.get("system") in wanted
+    ]
+
+
+def _organisation(context: MessageContext, reference: Any, where: str, role: str) -> Iterator[Issue]:
+    """The Reference at `where` names an Organization entry with a well-formed SOR code (and GLN, if any)."""
+    if reference is None:
+        yield error("required", where, f"the {role} is missing; expected a reference to an Organization entry")
+        return
+    target = _text(reference.get("reference")) if isinstance(reference, dict) else None
+    if target is None:
+        yield error("required", where, f"the {role} has no reference; expected a reference to an Organization entry")
+        return
+    found = context.resolve(reference)
+    if found is None:
+        yield error("not-found", where, f"the {role} reference {_shown(target)} names no entry of the Bundle")
+        return
+    i, resource = found
+    at = f"Bundle.entry[{i}].resource"
+    resource_type = resource.get("resourceType")
+    if resource_type != "Organization":
+        yield error("invalid", where, f"the {role} must be an Organization; {_shown(target)} is a {resource_type}")
+        return
+    sor_codes = _identifiers(resource, (medcom.SOR_SYSTEM,))
+    if not sor_codes:
+        yield error(
+            "required",
+            paths.child(at, "identifier"),
+            f"the {role} organisation has no SOR identifier (system {medcom.SOR_SYSTEM})",
+        )
+    for j, ident in sor_codes:
+        value = _text(ident.get("value"))
+        value_at = f"{at}.identifier[{j}].value"
+        if value is None:
+            yield error("required", value_at, f"the SOR identifier of the {role} organisation has no value")
+        elif problem := sor_problem(value):
+            yield error("value", value_at, f"the SOR code {_shown(value)} of the {role} organisation: {problem}")
+    for j, ident in _identifiers(resource, medcom.GLN_SYSTEMS):
+        value = _text(ident.get("value"))
+        if value is not None and (problem := gln_problem(value)):
+            yield error(
+                "value", f"{at}.identifier[{j}].value", f"the GLN {_shown(value)} of the {role} organisation: {problem}"
+            )
+
+
+def _references(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(FHIRPath of the Reference element, its reference string) of every {"reference": "..."} under value.
+
+    Iterative: the depth of the input cannot reach Python's recursion limit (the envelope bounds it anyway).
+    """
+    todo: list[tuple[Any, str]] = [(value, path)]
+    while todo:
+        current, where = todo.pop()
+        if isinstance(current, dict):
+            reference = current.get("reference")
+            if isinstance(reference, str):
+                yield where, reference
+            todo.extend(
+                (child, paths.child(where, key))
+                for key, child in reversed(current.items())
+                if isinstance(child, dict | list)
+            )
+        elif isinstance(current, list):
+            todo.extend(
+                (child, paths.item(where, i))
+                for i, child in reversed(list(enumerate(current)))
+                if isinstance(child, dict | list)
+            )
+
+
+# --- the rules ----------------------------------------------------------------------------------------------
+
+
+def bundle_type(context: MessageContext) -> Iterator[Issue]:
+    kind = context.bundle.get("type")
+    if kind is None:
+        yield error("required", "Bundle.type", "Bundle.type is missing; a MedCom message has type 'message'")
+    elif kind != "message":
+        yield error("value", "Bundle.type", f"Bundle.type is {_shown(kind)}; a MedCom message has type 'message'")
+
+
+def bundle_id(context: MessageContext) -> Iterator[Issue]:
+    if not _text(context.bundle.get("id")):
+        yield error("required", "Bundle.id", "Bundle.id is missing; every sending of a message has a new Bundle.id")
+
+
+def bundle_timestamp(context: MessageContext) -> Iterator[Issue]:
+    timestamp = context.bundle.get("timestamp")
+    if timestamp is None:
+        yield error("required", "Bundle.timestamp", "Bundle.timestamp is missing; expected the time of sending")
+    elif not isinstance(timestamp, str) or not _INSTANT_WITH_ZONE.fullmatch(timestamp):
+        yield error(
+            "value",
+            "Bundle.timestamp",
+            f"Bundle.timestamp {_shown(timestamp)} is not a date and time with seconds and a timezone,"
+            " e.g. 2024-05-01T12:00:00+02:00",
+        )
+
+
+def header_first(context: MessageContext) -> Iterator[Issue]:
+    entries = context.bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        yield error("required", "Bundle.entry", "the message has no entries; the first entry is its MessageHeader")
+        return
+    headers = [i for i, _ in context.of_type("MessageHeader")]
+    if context.header is None:
+        first = entries[0].get("resource") if isinstance(entries[0], dict) else None
+        found = f"a {first.get('resourceType')}" if isinstance(first, dict) else "no resource"
+        elsewhere = f" (a MessageHeader is at Bundle.entry[{headers[0]}])" if headers else ""
+        yield error("invalid", HEADER, f"the first entry must be the MessageHeader, found {found}{elsewhere}")
+    for i in headers[1:]:
+        yield error("invalid", f"Bundle.entry[{i}].resource", "a message has exactly one MessageHeader")
+
+
+def header_id(context: MessageContext) -> Iterator[Issue]:
+    if context.header is not None and not _text(context.header.get("id")):
+        yield error("required", f"{HEADER}.id", "MessageHeader.id is missing; it identifies the message across resends")
+
+
+def event_coding(context: MessageContext) -> Iterator[Issue]:
+    header = context.header
+    if header is None:
+        return
+    where = f"{HEADER}.eventCoding"
+    coding = header.get("eventCoding")
+    if not isinstance(coding, dict):
+        yield error(
+            "required", where, f"MessageHeader.eventCoding is missing; expected a code of {medcom.EVENT_CODE_SYSTEM}"
+        )
+        return
+    system = coding.get("system")
+    if system != medcom.EVENT_CODE_SYSTEM:
+        problem = "missing" if system is None else f"{_shown(system)}"
+        yield error(
+            "value", f"{where}.system", f"the event code system is {problem}; expected {medcom.EVENT_CODE_SYSTEM}"
+        )
+    code = coding.get("code")
+    if not _text(code):
+        yield error("required", f"{where}.code", "the event code is missing")
+    elif code not in context.event_codes:
+        known = sorted(context.event_codes)
+        expected = (
+            "one of " + ", ".join(known)
+            if len(known) <= _SHOWN_CODES
+            else f"one of the {len(known)} MedCom event codes"
+        )
+        yield error("code-invalid", f"{where}.code", f"unknown event code {_shown(code)}; expected {expected}")
+
+
+def sender(context: MessageContext) -> Iterator[Issue]:
+    if context.header is not None:
+        yield from _organisation(context, context.header.get("sender"), f"{HEADER}.sender", "sender")
+
+
+def destinations(context: MessageContext) -> Iterator[Issue]:
+    if context.header is None:
+        return
+    where = f"{HEADER}.destination"
+    listed = context.header.get("destination")
+    if not isinstance(listed, list) or not listed:
+        yield error("required", where, "the message has no destination; exactly one primary destination is required")
+        return
+    primaries: list[int] = []
+    for k, destination in enumerate(listed):
+        at = paths.item(where, k)
+        if not isinstance(destination, dict):
+            continue  # the structure layer reports it
+        uses = [
+            (x, ext)
+            for x, ext in enumerate(_list(destination.get("extension")))
+            if isinstance(ext, dict) and ext.get("url") == medcom.DESTINATION_USE_EXTENSION
+        ]
+        if not uses:
+            yield error(
+                "required",
+                f"{at}.extension",
+                f"destination[{k}] has no destinationUse extension ({medcom.DESTINATION_USE_EXTENSION});"
+                " expected primary or cc",
+            )
+        for x, ext in uses[:1]:
+            coding = ext.get("valueCoding")
+            coding = coding if isinstance(coding, dict) else {}
+            code = coding.get("code")
+            if code == "primary":
+                primaries.append(k)
+            elif code != "cc":
+                yield error(
+                    "code-invalid",
+                    f"{at}.extension[{x}].valueCoding.code",
+                    f"destinationUse is {_shown(code) if code is not None else 'missing'}; expected primary or cc",
+                )
+            if coding.get("system") != medcom.DESTINATION_USE_SYSTEM:
+                yield error(
+                    "value",
+                    f"{at}.extension[{x}].valueCoding.system",
+                    f"the destinationUse code system is {_shown(coding.get('system'))};"
+                    f" expected {medcom.DESTINATION_USE_SYSTEM}",
+                )
+        for x, _ in uses[1:]:
+            yield error("invalid", f"{at}.extension[{x}]", f"destination[{k}] has more than one destinationUse")
+        yield from _organisation(
+            context, destination.get("receiver"), f"{at}.receiver", f"receiver of destination[{k}]"
+        )
+    if not primaries:
+        yield error("required", where, "no destination has destinationUse primary; exactly one must")
+    for k in primaries[1:]:
+        yield error(
+            "invalid",
+            paths.item(where, k),
+            f"destination[{k}] is a second primary destination (destination[{primaries[0]}] is primary);"
+            " exactly one is primary, the others are cc",
+        )
+
+
+def references(context: MessageContext) -> Iterator[Issue]:
+    """Every reference resolves to an entry of the Bundle (contained #refs and the Provenance history aside)."""
+    by_reference = context.index.by_reference
+    top = {key: value for key, value in context.bundle.items() if key != "entry"}
+    found: list[tuple[str, str, str | None]] = [(where, target, None) for where, target in _references(top, "Bundle")]
+    for i, resource in context.resources:
+        base = f"Bundle.entry[{i}].resource"
+        history = base if resource.get("resourceType") == "Provenance" else None
+        found.extend((where, target, history) for where, target in _references(resource, base))
+    for where, target, history in found:
+        if target.startswith("#") or target in by_reference:
+            continue
+        if history is not None and _HISTORY_REFERENCE.fullmatch(where, len(history)):
+            continue
+        yield error("not-found", where, f"the reference {_shown(target)} names no entry of the Bundle")
+
+
+def patient(context: MessageContext) -> Iterator[Issue]:
+    patients = context.of_type("Patient")
+    event = context.event
+    if not patients and event in PATIENT_REQUIRED_EVENTS:
+        yield error("required", "Bundle.entry", f"a {event} is about a patient, but the Bundle has no Patient entry")
+    replacement_systems = sorted(medcom.REPLACEMENT_CPR_SYSTEMS)
+    for i, resource in patients:
+        at = f"Bundle.entry[{i}].resource"
+        cprs = _identifiers(resource, (medcom.CPR_SYSTEM,))
+        replacements = _identifiers(resource, replacement_systems)
+        if not cprs and not replacements:
+            yield error(
+                "required",
+                f"{at}.identifier",
+                f"the patient has no CPR number (system {medcom.CPR_SYSTEM}) and no replacement CPR number"
+                f" (system {' or '.join(replacement_systems)})",
+            )
+        for j, ident in cprs:
+            value = _text(ident.get("value"))
+            if value is None:
+                yield error("required", f"{at}.identifier[{j}].value", "the CPR identifier has no value")
+            elif problem := cpr_problem(value):
+                yield error(
+                    "value",
+                    f"{at}.identifier[{j}].value",
+                    f"the CPR number {_shown(mask_cpr(value), 20)} is not well-formed: {problem}",
+                )
+        for j, ident in replacements:
+            if not _text(ident.get("value")):
+                yield error("required", f"{at}.identifier[{j}].value", "the replacement CPR identifier has no value")
+
+
+def acknowledgement(context: MessageContext) -> Iterator[Issue]:
+    """An acknowledgement answers one message: response.identifier is its MessageHeader.id, with a code."""
+    header = context.header
+    if header is None or context.event != medcom.ACKNOWLEDGEMENT_EVENT:
+        return
+    where = f"{HEADER}.response"
+    response = header.get("response")
+    if not isinstance(response, dict):
+        yield error(
+            "required", where, "an acknowledgement-message has a response naming the acknowledged message and a code"
+        )
+        return
+    if not _text(response.get("identifier")):
+        yield error(
+            "required",
+            f"{where}.identifier",
+            "response.identifier is missing; expected the MessageHeader.id of the acknowledged message",
+        )
+    code = response.get("code")
+    if code is None:
+        yield error("required", f"{where}.code", f"response.code is missing; expected {', '.join(RESPONSE_CODES)}")
+    elif code not in RESPONSE_CODES:
+        yield error(
+            "code-invalid", f"{where}.code", f"response.code {_shown(code)} is not one of {', '.join(RESPONSE_CODES)}"
+        )
+    elif code != "ok" and not context.of_type("OperationOutcome"):
+        # medcom-acknowledgement-1
+        yield error(
+            "required",
+            "Bundle.entry",
+            f"an acknowledgement with response.code {code} carries an OperationOutcome entry with the errors",
+        )
+    for k, destination in enumerate(_list(header.get("destination"))):
+        uses = [
+            ext
+            for ext in _list(destination.get("extension") if isinstance(destination, dict) else None)
+            if isinstance(ext, dict) and ext.get("url") == medcom.DESTINATION_USE_EXTENSION
+        ]
+        coding = uses[0].get("valueCoding") if uses else None
+        if isinstance(coding, dict) and coding.get("code") == "cc":
+            yield error(
+                "invalid",
+                f"{HEADER}.destination[{k}]",
+                "an acknowledgement goes only to the sender of the acknowledged message: no cc destinations",
+            )
+
+
+RULES: tuple[Rule, ...] = (
+    bundle_type,
+    bundle_id,
+    bundle_timestamp,
+    header_first,
+    header_id,
+    event_coding,
+    sender,
+    destinations,
+    references,
+    patient,
+    acknowledgement,
+)

@@ -1,0 +1,114 @@
+"""The validator: bytes in, a Verdict out. Layers run cheapest first:
+
+1. envelope: size, BOM, UTF-8, JSON, nesting depth, a Bundle object (a failure here stops validation);
+2. FHIR R4 structure (fhir.resources R4B models plus a JSON walk);
+3. MedCom messaging rules.
+
+Layers 2 and 3 both run, so a sender learns all faults of a message at once. Validation is pure: the event
+codes are read from schemas/ when the Validator is built, never while validating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from hub.domain import medcom
+from hub.domain.message import MessageFacts, read_facts
+from hub.domain.outcome import Issue
+from hub.validate.envelope import read_envelope
+from hub.validate.messaging import check_messaging
+from hub.validate.structure import check_structure
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+EVENT_CODES_FILE = Path("medcom") / "event-codes.json"
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+
+# A messaging issue at an element the structure layer already faulted for its type or presence says the same
+# thing again; it is left out. Its other findings (an unknown code, a dangling reference) are kept.
+_REPEATS_STRUCTURE = frozenset({"structure", "required", "value"})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    issues: tuple[Issue, ...]
+    facts: MessageFacts | None  # read_facts(bundle) once the bytes parse to a JSON object, else None
+    bundle: dict[str, Any] | None  # the parsed JSON object, else None
+
+    @property
+    def valid(self) -> bool:
+        """No issue with severity fatal or error."""
+        return not any(issue.is_error for issue in self.issues)
+
+    @property
+    def event(self) -> str | None:
+        return self.facts.event if self.facts is not None else None
+
+
+@cache
+def load_event_codes(path: Path) -> frozenset[str]:
+    """The codes of the MedCom messaging event-code CodeSystem stored at path (read once per path)."""
+    document = orjson.loads(path.read_bytes())
+    if not isinstance(document, dict) or document.get("resourceType") != "CodeSystem":
+        raise ValueError(f"{path} is not a FHIR CodeSystem")
+    if document.get("url") != medcom.EVENT_CODE_SYSTEM:
+        raise ValueError(f"{path} is not the CodeSystem {medcom.EVENT_CODE_SYSTEM}")
+    codes: set[str] = set()
+    pending = list(document.get("concept") or [])
+    while pending:
+        concept = pending.pop()
+        codes.add(concept["code"])
+        pending.extend(concept.get("concept") or [])
+    if not codes:
+        raise ValueError(f"{path} defines no event codes")
+    return frozenset(codes)
+
+
+class Validator:
+    """Validates raw MedCom messages; one instance serves any number of messages (and threads)."""
+
+    __slots__ = ("event_codes", "max_bytes")
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        event_codes: frozenset[str] | None = None,
+        schemas_dir: Path | None = None,
+    ) -> None:
+        self.max_bytes = max_bytes
+        if event_codes is None:
+            event_codes = load_event_codes((schemas_dir or SCHEMAS_DIR).resolve() / EVENT_CODES_FILE)
+        self.event_codes = frozenset(event_codes)
+
+    def validate(self, raw: bytes) -> Verdict:
+        """All issues of a message; never raises."""
+        envelope = read_envelope(raw, max_bytes=self.max_bytes)
+        bundle = envelope.document
+        if bundle is None:
+            return Verdict(envelope.issues, None, None)
+        facts = read_facts(bundle)
+        if not envelope.ok:
+            return Verdict(envelope.issues, facts, bundle)
+        issues = check_structure(bundle)
+        faulted = {issue.expression for issue in issues if issue.is_error}
+        issues.extend(
+            issue
+            for issue in check_messaging(bundle, event_codes=self.event_codes)
+            if not (issue.expression in faulted and issue.code in _REPEATS_STRUCTURE)
+        )
+        return Verdict((*envelope.issues, *issues), facts, bundle)
+
+
+def verdict_line(path: str, verdict: Verdict) -> dict[str, Any]:
+    """The JSON line `hub validate` prints for one file."""
+    return {
+        "path": path,
+        "valid": verdict.valid,
+        "event": verdict.event,
+        "issues": [issue.as_dict() for issue in verdict.issues],
+    }
