@@ -34,6 +34,7 @@ class ReceivedMessage:
     facts: MessageFacts
     raw: bytes
     idempotency_key: str | None
+    tracking_id: str | None
     via: str  # http | mailbox
 
 
@@ -81,7 +82,16 @@ class SimulatedReceivers:
         status = self._behaviour(receiver_id, facts) if self._behaviour else 200
         if status >= 300:
             return web.Response(status=status, text="simulated refusal")
-        self._note(ReceivedMessage(receiver_id, facts, raw, request.headers.get("Idempotency-Key"), "http"))
+        self._note(
+            ReceivedMessage(
+                receiver_id,
+                facts,
+                raw,
+                request.headers.get("Idempotency-Key"),
+                request.headers.get("X-Hub-Tracking-Id"),
+                "http",
+            )
+        )
         self._answer_later(receiver_id, facts)
         return web.Response(status=200, text="ok")
 
@@ -137,7 +147,9 @@ class SimulatedReceivers:
             for item in response.json()["items"]:
                 raw = base64.b64decode(item["message_base64"])
                 facts = read_facts(orjson.loads(raw))
-                self._note(ReceivedMessage(organisation.id, facts, raw, item["message_id"], "mailbox"))
+                self._note(
+                    ReceivedMessage(organisation.id, facts, raw, item["message_id"], item["tracking_id"], "mailbox")
+                )
                 confirm = await self._client.post(f"{self.hub_url}/mailbox/{item['id']}/ack", headers=headers)
                 confirm.raise_for_status()
                 self._answer_later(organisation.id, facts)

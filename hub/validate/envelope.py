@@ -127,6 +127,17 @@ def _json_kind(value: Any) -> str:
     return "number"
 
 
+_LONGEST_EXPRESSION = 300
+
+
+def _ancestor(path: str) -> str:
+    """The path itself, or when it is very long, its longest ancestor that fits in a readable expression."""
+    if len(path) <= _LONGEST_EXPRESSION:
+        return path
+    cut = max(path.rfind(".", 0, _LONGEST_EXPRESSION), path.rfind("[", 0, _LONGEST_EXPRESSION))
+    return path[:cut] if cut > 0 else "Bundle"
+
+
 def _too_deep(document: dict[str, Any], max_depth: int) -> str | None:
     """The FHIRPath of the first container nested deeper than max_depth (the Bundle is depth 1), else None.
 
@@ -149,7 +160,7 @@ def _too_deep(document: dict[str, Any], max_depth: int) -> str | None:
     while todo:
         value, depth, path = todo.pop()
         if depth > max_depth:
-            return path
+            return _ancestor(path)
         if isinstance(value, dict):
             todo.extend(
                 (child, depth + 1, paths.child(path, key))

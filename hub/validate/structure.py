@@ -17,6 +17,7 @@ library raise does not hide the issues of the others.
 from __future__ import annotations
 
 import decimal
+import re
 import types
 import typing
 from collections import deque
@@ -207,9 +208,9 @@ def _issue_from_error(detail: Any, prefix: tuple[str | int, ...]) -> Issue:
     value = detail.get("input") if isinstance(detail, dict) else None
     name = next((p for p in reversed(parts) if isinstance(p, str)), "Bundle")
     if kind in _MISSING:
-        return error("required", where, f"the required element '{name}' is missing")
+        return error("required", where, f"the required element {_short(name)} is missing")
     if kind == "extra_forbidden":
-        return error("structure", where, f"unknown element '{name}': FHIR R4 defines no such element here")
+        return error("structure", where, f"unknown element {_short(name)}: FHIR R4 defines no such element here")
     if kind in _TYPE_WORDS:
         return error("structure", where, f"expected {_TYPE_WORDS[kind]}, found {_describe(value)}")
     if kind == "value_error":
@@ -219,8 +220,22 @@ def _issue_from_error(detail: Any, prefix: tuple[str | int, ...]) -> Issue:
             return error("required", where, f"one of the elements {choices} is required; none is present")
         if text.startswith("Any of one field value is expected from this list"):
             return error("structure", where, "more than one type of a choice element (value[x]) is present")
+        regex = _FORMAT_FAILURE.match(text)
+        if regex:
+            kind = regex.group(1).lower()
+            hint = _FORMAT_HINTS.get(kind, "")
+            return error("value", where, f"{_describe(value)} is not a valid FHIR {kind}{hint}")
         return error("value", where, f"{_describe(value)} is not valid: {text}")
     return error("value", where, f"{_describe(value)} is not valid: {message}")
+
+
+_FORMAT_FAILURE = re.compile(r"(\w+) value string does not match spec regex")
+_FORMAT_HINTS = {
+    "instant": " (a date and time with seconds and a timezone, e.g. 2024-05-01T12:00:00+02:00)",
+    "datetime": " (e.g. 2024-05-01, or 2024-05-01T12:00:00+02:00 with a timezone)",
+    "date": " (YYYY, YYYY-MM or YYYY-MM-DD)",
+    "time": " (hh:mm:ss)",
+}
 
 
 def _bracketed(text: str) -> str:
@@ -228,10 +243,13 @@ def _bracketed(text: str) -> str:
     return text[start + 1 : end].replace("'", "") if 0 <= start < end else "?"
 
 
+def _short(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"the string {shown!r}"
+        return f"the string {_short(value)}"
     if isinstance(value, bool):
         return f"the boolean {'true' if value else 'false'}"
     if isinstance(value, int | float):
@@ -335,7 +353,7 @@ def _json_issues(bundle: dict[str, Any]) -> list[Issue]:
             spec = table.get(key)
             if spec is None:
                 issues.append(
-                    error("structure", where, f"unknown element {key!r}: FHIR R4 defines no such element here")
+                    error("structure", where, f"unknown element {_short(key)}: FHIR R4 defines no such element here")
                 )
                 continue
             primitive_part = key.startswith("_")
@@ -408,13 +426,12 @@ def _check_value(
                 )
             )
         else:
-            shown = str(resource_type)
-            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            shown = _short(str(resource_type))
             issues.append(
                 error(
                     "structure",
                     paths.child(where, "resourceType"),
-                    f"{shown!r} is not a FHIR R4 resource type",
+                    f"{shown} is not a FHIR R4 resource type",
                 )
             )
     elif kind == _BOOLEAN:

@@ -16,12 +16,12 @@ from hub.domain.message import read_facts
 pytestmark = pytest.mark.integration
 
 
-def received_bundle(hub: HubUnderTest, bundle_id: str) -> set[str]:
+def receivers_of(hub: HubUnderTest, tracking_id: str) -> set[str]:
     return {
         receiver
         for receiver, messages in hub.receivers.received.items()
         for message in messages
-        if message.facts.bundle_id == bundle_id
+        if message.tracking_id == tracking_id
     }
 
 
@@ -53,8 +53,8 @@ async def test_every_medcom_example_is_delivered_and_acknowledged(
         record = await wait_for_status(api, tracking_id, final, "failed", "rejected")
         assert record["status"] == final, f"{path.name}: {orjson.dumps(record, option=orjson.OPT_INDENT_2).decode()}"
         assert {r["receiver"] for r in record["receivers"]} == expected
-        # exactly the named receivers have this Bundle, nobody else
-        assert await eventually(lambda b=facts.bundle_id, e=expected: received_bundle(hub, b) == e or None)
+        # exactly the named receivers have this message, nobody else
+        assert await eventually(lambda t=tracking_id, e=expected: receivers_of(hub, t) == e or None)
         steps = [step["step"] for step in record["timeline"]]
         assert steps[0] == "received"
         assert "routed" in steps and "delivered" in steps
