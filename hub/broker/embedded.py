@@ -76,6 +76,8 @@ class EmbeddedBroker:
                 stdout=out,
                 stderr=out,
                 preexec_fn=_die_with_parent,
+                # its own session: a Ctrl-C in the terminal reaches the hub, which stops the broker last
+                start_new_session=True,
             )
         finally:
             if self._log_file and not isinstance(out, int):
