@@ -17,6 +17,7 @@ from hub.api.responses import OutcomeError, fhir_response
 from hub.broker.records import IngressRecord
 from hub.domain.message import read_facts
 from hub.domain.outcome import Issue, Severity, operation_outcome
+from hub.track.archive import ArchivedMessage
 from hub.track.events import utc_now
 from hub.validate.envelope import read_envelope
 
@@ -69,13 +70,20 @@ async def process_message(request: Request, organisation: OrganisationDep, runti
             f"your token belongs to {organisation.id} (SOR {organisation.sor})",
         )
 
+    if not runtime.accepting:
+        raise OutcomeError(
+            503, "transient", None, "the hub is shutting down; send the message again", headers={"Retry-After": "5"}
+        )
     tracking_id = str(uuid.uuid4())
+    key = facts.partition_key.encode()
     record = IngressRecord(
         tracking_id=tracking_id, sender_sor=organisation.sor, received_at=utc_now(), connector="http", raw=raw
     )
-    await runtime.publisher.send_and_wait(
-        runtime.topics.ingress, key=facts.partition_key.encode(), value=raw, headers=record.headers()
+    # kept before it is published: if the broker loses it, the hub publishes it again from here
+    await runtime.archive.keep(
+        ArchivedMessage(tracking_id, organisation.sor, record.connector, record.received_at, key, raw)
     )
+    await runtime.publisher.send_and_wait(runtime.topics.ingress, key=key, value=raw, headers=record.headers())
     accepted = Issue(
         Severity.INFORMATION,
         "informational",

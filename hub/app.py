@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -18,16 +20,22 @@ from connectors import http_ingest
 from hub import __version__
 from hub.api import health, mailbox, operator
 from hub.api.responses import OutcomeError, outcome_response
-from hub.broker.clients import Publisher, consume_batches, make_consumer, make_producer
+from hub.broker.clients import Publisher, consume_batches, consume_concurrently, make_consumer, make_producer
 from hub.broker.embedded import EmbeddedBroker
+from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics, ensure_topics
+from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.parking import DeadLetterStore, ParkingLot
 from hub.deliver.policy import RetryPolicy
 from hub.deliver.worker import DeliveryWorker
 from hub.domain.outcome import error
 from hub.pipeline.ingress import IngressWorker
+from hub.pipeline.recovery import BrokerWatch, replay_unfinished
 from hub.route.register import load_register
 from hub.runtime import Runtime
 from hub.settings import HubSettings
+from hub.track.archive import MessageArchive
+from hub.track.database import open_database
 from hub.track.recorder import Recorder
 from hub.track.store import TrackingStore
 from hub.validate.validator import Validator
@@ -37,7 +45,12 @@ log = structlog.get_logger(__name__)
 
 @asynccontextmanager
 async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
-    """Start everything the hub needs, yield it, and stop it all again in reverse order."""
+    """Start everything the hub needs, yield it, and stop it all again in reverse order.
+
+    Stopping is graceful: intake stops first, workers finish or hand back what they hold (uncommitted
+    records come back to the next reader; parked deliveries stay in the database), offsets are committed,
+    then clients close.
+    """
     register = load_register(settings.register_file)
     async with AsyncExitStack() as stack:
         bootstrap = settings.kafka_bootstrap_servers
@@ -47,10 +60,11 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
             stack.callback(broker.stop)
             bootstrap = broker.bootstrap_servers
         topics = Topics(settings.topic_prefix)
-        await ensure_topics(bootstrap, topics, partitions=settings.topic_partitions)
+        created = await ensure_topics(bootstrap, topics, partitions=settings.topic_partitions)
 
-        store = await TrackingStore.open(settings.database_url)
-        stack.push_async_callback(store.close)
+        engine = await open_database(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        store, archive, ledger = TrackingStore(engine), MessageArchive(engine), DeliveryLedger(engine)
 
         producer = make_producer(bootstrap, max_request_size=settings.max_message_bytes + 64 * 1024)
         await producer.start()
@@ -63,40 +77,65 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         )
         stack.push_async_callback(client.aclose)
 
+        delivery = DeliveryWorker(
+            register=register,
+            store=store,
+            ledger=ledger,
+            parking=ParkingLot(engine),
+            dead_letters=DeadLetterStore(engine),
+            publisher=publisher,
+            topics=topics,
+            client=client,
+            policy=RetryPolicy(
+                base_delay=settings.delivery_base_delay_seconds,
+                max_delay=settings.delivery_max_delay_seconds,
+                retry_window=settings.delivery_retry_seconds,
+            ),
+        )
+        stack.push_async_callback(delivery.close)
         runtime = Runtime(
             settings=settings,
             register=register,
             store=store,
+            archive=archive,
+            ledger=ledger,
+            dead_letters=delivery.dead_letters,
+            delivery=delivery,
             publisher=publisher,
             topics=topics,
             validator=Validator(max_bytes=settings.max_message_bytes),
             bootstrap_servers=bootstrap,
         )
-        handlers = {
+        if topics.ingress in created:
+            # a new (or emptied) broker: whatever was accepted and is unfinished must be published again
+            await replay_unfinished(archive, publisher, topics)
+        await delivery.resume_parked()
+
+        ingress = IngressWorker(
+            validator=runtime.validator, register=register, ledger=ledger, publisher=publisher, topics=topics
+        )
+        recorder = Recorder(store)
+        workers: dict[str, tuple[str, Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]]] = {
             "ingress": (
                 topics.ingress,
-                IngressWorker(
-                    validator=runtime.validator, register=register, publisher=publisher, topics=topics
-                ).handle,
+                lambda c: consume_batches(c, ingress.handle, name="ingress", stop=runtime.stop),
             ),
             "delivery": (
                 topics.outbox,
-                DeliveryWorker(
-                    register=register,
-                    store=store,
-                    publisher=publisher,
-                    topics=topics,
-                    client=client,
-                    policy=RetryPolicy(
-                        base_delay=settings.delivery_base_delay_seconds,
-                        max_delay=settings.delivery_max_delay_seconds,
-                        retry_window=settings.delivery_retry_seconds,
-                    ),
-                ).handle,
+                lambda c: consume_concurrently(
+                    c,
+                    _outbox_submitter(delivery),
+                    name="delivery",
+                    stop=runtime.stop,
+                    grace_seconds=settings.shutdown_grace_seconds,
+                ),
             ),
-            "recorder": (topics.events, Recorder(store).handle),
+            "recorder": (
+                topics.events,
+                lambda c: consume_batches(c, recorder.handle, name="recorder", stop=runtime.stop),
+            ),
         }
-        for name, (topic, handle) in handlers.items():
+        for name, (topic, run) in workers.items():
             consumer = make_consumer(
                 bootstrap,
                 topic,
@@ -105,18 +144,39 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
             )
             await consumer.start()
             stack.push_async_callback(consumer.stop)
-            task = asyncio.create_task(consume_batches(consumer, handle, name=name), name=f"hub-{name}")
-            runtime.workers[name] = task
-            stack.push_async_callback(_cancel, task)
+            runtime.workers[name] = asyncio.create_task(run(consumer), name=f"hub-{name}")
+        watch = BrokerWatch(
+            bootstrap_servers=bootstrap,
+            topics=topics,
+            partitions=settings.topic_partitions,
+            archive=archive,
+            publisher=publisher,
+        )
+        runtime.workers["broker-watch"] = asyncio.create_task(watch.run(runtime.stop), name="hub-broker-watch")
+        stack.push_async_callback(_stop_workers, runtime)
         log.info("hub running", bootstrap_servers=bootstrap, organisations=len(register.organisations))
         yield runtime
         log.info("hub stopping")
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+def _outbox_submitter(delivery: DeliveryWorker) -> Callable[[ConsumerRecord[bytes, bytes], Callable[[], None]], None]:
+    def submit(record: ConsumerRecord[bytes, bytes], done: Callable[[], None]) -> None:
+        delivery.submit(OutboxRecord.from_kafka(record.key, record.value or b"", record.headers), done)
+
+    return submit
+
+
+async def _stop_workers(runtime: Runtime) -> None:
+    """Ask every worker to finish its current work and commit; cancel those that do not in time."""
+    runtime.accepting = False
+    runtime.stop.set()
+    tasks = list(runtime.workers.values())
+    _, late = await asyncio.wait(tasks, timeout=runtime.settings.shutdown_grace_seconds + 5)
+    for task in late:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def create_app(settings: HubSettings | None = None) -> FastAPI:

@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 
 from hub.broker.clients import Publisher
 from hub.broker.topics import Topics
+from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.parking import DeadLetterStore
+from hub.deliver.worker import DeliveryWorker
 from hub.route.register import Register
 from hub.settings import HubSettings
+from hub.track.archive import MessageArchive
 from hub.track.store import TrackingStore
 from hub.validate.validator import Validator
 
@@ -18,11 +22,17 @@ class Runtime:
     settings: HubSettings
     register: Register
     store: TrackingStore
+    archive: MessageArchive
+    ledger: DeliveryLedger
+    dead_letters: DeadLetterStore
+    delivery: DeliveryWorker
     publisher: Publisher
     topics: Topics
     validator: Validator
     bootstrap_servers: str
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    accepting: bool = True
 
     def stopped_workers(self) -> list[str]:
         return [name for name, task in self.workers.items() if task.done()]

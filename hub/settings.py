@@ -38,6 +38,9 @@ class HubSettings(BaseSettings):
     delivery_base_delay_seconds: float = 0.5
     delivery_max_delay_seconds: float = 30.0
     delivery_concurrency: int = 64
+    shutdown_grace_seconds: float = Field(
+        default=10.0, description="on SIGTERM, how long deliveries in flight may take before they are handed back"
+    )
 
     operator_token: str | None = Field(
         default=None, description="bearer token for /api; required when environment is production"

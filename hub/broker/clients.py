@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 
+from hub.broker.offsets import OffsetTracker
 from hub.broker.records import Headers
 
 log = structlog.get_logger(__name__)
@@ -69,15 +72,20 @@ class Publisher:
 
 
 async def consume_batches(
-    consumer: AIOKafkaConsumer, handle: BatchHandler, *, name: str, batch_timeout_ms: int = 200
+    consumer: AIOKafkaConsumer,
+    handle: BatchHandler,
+    *,
+    name: str,
+    stop: asyncio.Event,
+    batch_timeout_ms: int = 200,
 ) -> None:
-    """Run until cancelled: fetch a batch, handle it, commit only after the handler's work is durable.
+    """Fetch a batch, handle it, commit only after the handler's work is durable; until `stop` is set.
 
     A handler that raises has its batch read again after a pause, from the last committed offsets:
     at-least-once, so handlers must tolerate seeing a record twice.
     """
     failures = 0
-    while True:
+    while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=batch_timeout_ms)
         records = [record for partition in batches.values() for record in partition]
         if not records:
@@ -95,3 +103,56 @@ async def consume_batches(
             continue
         failures = 0
         await consumer.commit()
+    log.info("worker stopped taking records", worker=name)
+
+
+Submit = Callable[[ConsumerRecord[bytes, bytes], Callable[[], None]], None]
+
+
+async def consume_concurrently(
+    consumer: AIOKafkaConsumer,
+    submit: Submit,
+    *,
+    name: str,
+    stop: asyncio.Event,
+    max_in_flight: int = 2000,
+    grace_seconds: float = 10.0,
+) -> None:
+    """Hand each record to `submit` with a callback to call when its work is durable; records may finish
+    in any order, and offsets are committed up to the first unfinished one. On `stop`, fetching ends,
+    work in flight gets `grace_seconds` to finish, and what finished is committed."""
+    tracker = OffsetTracker()
+    while not stop.is_set():
+        if tracker.in_flight >= max_in_flight:
+            await tracker.wait_for_progress(0.2)
+        else:
+            batches = await consumer.getmany(timeout_ms=100, max_records=max_in_flight - tracker.in_flight)
+            for partition, records in batches.items():
+                for record in records:
+                    tracker.start(partition, record.offset)
+                    submit(record, functools.partial(tracker.finish, partition, record.offset))
+        await _commit(consumer, tracker, name)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace_seconds
+    while tracker.in_flight and loop.time() < deadline:
+        await tracker.wait_for_progress(0.2)
+    await _commit(consumer, tracker, name)
+    log.info("worker stopped taking records", worker=name, unfinished=tracker.in_flight)
+
+
+async def _commit(consumer: AIOKafkaConsumer, tracker: OffsetTracker, name: str) -> None:
+    positions = tracker.committable()
+    if not positions:
+        return
+    assigned = consumer.assignment()
+    mine = {p: o for p, o in positions.items() if p in assigned}
+    for partition in set(positions) - set(mine):
+        tracker.forget(partition)
+    if not mine:
+        return
+    try:
+        await consumer.commit(mine)
+    except KafkaError as exc:  # a rebalance took the partition: its records come back elsewhere
+        log.warning("commit failed", worker=name, error=type(exc).__name__)
+        return
+    tracker.committed(mine)

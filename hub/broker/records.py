@@ -60,6 +60,7 @@ class OutboxRecord:
     event: str
     raw: bytes
     patient_key: str = ""
+    sender_id: str = ""  # register id of the message's sender: ledger entries are per sender
 
     @property
     def key(self) -> bytes:
@@ -72,6 +73,7 @@ class OutboxRecord:
             ("hub-message-id", self.message_id.encode()),
             ("hub-receiver", self.receiver_id.encode()),
             ("hub-event", self.event.encode()),
+            ("hub-sender", self.sender_id.encode()),
         ]
 
     @classmethod
@@ -84,4 +86,5 @@ class OutboxRecord:
             event=_header(headers, "hub-event") or "",
             raw=value,
             patient_key=patient,
+            sender_id=_header(headers, "hub-sender") or "",
         )

@@ -29,12 +29,17 @@ class Topics:
         """The audit trail: every step of every message, keyed by message."""
         return f"{self.prefix}events"
 
+    @property
+    def dead_letters(self) -> str:
+        """Deliveries given up on, with their reason and attempts; operators redrive them."""
+        return f"{self.prefix}deadletter"
+
     def all(self) -> tuple[str, ...]:
-        return (self.ingress, self.outbox, self.events)
+        return (self.ingress, self.outbox, self.events, self.dead_letters)
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Topics, *, partitions: int, timeout: float = 30.0) -> None:
-    """Create the hub's topics when missing and wait until the broker lists them all."""
+async def ensure_topics(bootstrap_servers: str, topics: Topics, *, partitions: int, timeout: float = 30.0) -> list[str]:
+    """Create the hub's topics when missing and wait until the broker lists them all; returns those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
     await admin.start()
     try:
@@ -55,3 +60,4 @@ async def ensure_topics(bootstrap_servers: str, topics: Topics, *, partitions: i
             await asyncio.sleep(0.1)
     finally:
         await admin.close()
+    return [topic.name for topic in missing]

@@ -1,32 +1,37 @@
-"""The delivery worker: reads the outbox and hands each message to its receiver, in order per receiver."""
+"""The delivery worker: hands each outbox record to its receiver, per receiver and patient in order.
+
+Each receiver has a lane. A lane delivers directly while its receiver takes messages; records of one
+patient wait for the one before, other patients go side by side. When the receiver fails, the lane
+opens its circuit: the failed delivery and every later one for that receiver are parked in the
+database (so the Kafka offset moves on and no other receiver waits), and one drainer retries the oldest
+with backoff until the receiver is back, or the retry window has passed and the delivery becomes a dead
+letter. Before any push the ledger is asked whether the receiver already has the message.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import orjson
 import structlog
-from aiokafka import ConsumerRecord
 
 from hub.broker.clients import Publisher
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
-from hub.deliver.policy import AttemptOutcome, RetryPolicy, classify, parse_retry_after
-from hub.route.register import EndpointKind, Organisation, Register
-from hub.track.events import Step, TrackingEvent
+from hub.deliver.http_push import AttemptResult, push
+from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.parking import Attempt, DeadLetterStore, ParkedDelivery, ParkingLot
+from hub.deliver.policy import AttemptOutcome, RetryPolicy
+from hub.route.register import EndpointKind, Register
+from hub.track.events import Step, TrackingEvent, utc_now
 from hub.track.store import TrackingStore
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    outcome: AttemptOutcome
-    error: str | None = None
-    retry_after: float | None = None
-    status_code: int | None = None
 
 
 class DeliveryWorker:
@@ -35,96 +40,94 @@ class DeliveryWorker:
         *,
         register: Register,
         store: TrackingStore,
+        ledger: DeliveryLedger,
+        parking: ParkingLot,
+        dead_letters: DeadLetterStore,
         publisher: Publisher,
         topics: Topics,
         client: httpx.AsyncClient,
         policy: RetryPolicy,
-        clock: Callable[[], float] | None = None,
+        concurrency_per_receiver: int = 16,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._register = register
-        self._store = store
-        self._publisher = publisher
-        self._topics = topics
-        self._client = client
-        self._policy = policy
-        self._clock = clock or asyncio.get_running_loop().time
-        self._pending: list[asyncio.Future[object]] = []
+        self.register = register
+        self.store = store
+        self.ledger = ledger
+        self.parking = parking
+        self.dead_letters = dead_letters
+        self.publisher = publisher
+        self.topics = topics
+        self.client = client
+        self.policy = policy
+        self.clock = clock
+        self._concurrency = concurrency_per_receiver
+        self._lanes: dict[str, ReceiverLane] = {}
 
-    async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """Deliver a batch: each receiver's records in order, receivers side by side."""
-        by_receiver: dict[str, list[OutboxRecord]] = {}
-        for record in records:
-            item = OutboxRecord.from_kafka(record.key, record.value or b"", record.headers)
-            by_receiver.setdefault(item.receiver_id, []).append(item)
-        await asyncio.gather(*(self._deliver_in_order(items) for items in by_receiver.values()))
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+    async def resume_parked(self) -> None:
+        """At start: take up the parked deliveries a previous run left."""
+        for receiver, count in (await self.parking.counts()).items():
+            self.lane(receiver).resume(count)
 
-    async def _deliver_in_order(self, items: list[OutboxRecord]) -> None:
-        for item in items:
-            await self._deliver(item)
+    def lane(self, receiver_id: str) -> ReceiverLane:
+        lane = self._lanes.get(receiver_id)
+        if lane is None:
+            lane = self._lanes[receiver_id] = ReceiverLane(receiver_id, self, self._concurrency)
+        return lane
 
-    async def _deliver(self, item: OutboxRecord) -> None:
-        receiver = self._register.by_id(item.receiver_id)
+    def submit(self, item: OutboxRecord, done: Callable[[], None]) -> None:
+        self.lane(item.receiver_id).submit(item, done)
+
+    def circuits(self) -> dict[str, dict[str, Any]]:
+        return {receiver: lane.state() for receiver, lane in sorted(self._lanes.items())}
+
+    async def close(self) -> None:
+        """Stop retrying and drop what is in flight: parked deliveries stay parked, unfinished records
+        were not committed and come back to whoever reads the outbox next."""
+        await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
+
+    # --- what lanes do ------------------------------------------------------------------------------
+
+    async def attempt(self, item: OutboxRecord) -> AttemptResult:
+        receiver = self.register.by_id(item.receiver_id)
         if receiver is None:
-            await self._report(item, Step.DELIVERY_FAILED, attempt=0, error="receiver is no longer in the register")
-            return
+            return AttemptResult(AttemptOutcome.GIVE_UP, error="the receiver is no longer in the register")
         if receiver.endpoint.kind is EndpointKind.MAILBOX:
-            await self._store.put_in_mailbox(
+            await self.store.put_in_mailbox(
                 receiver=receiver.id,
                 tracking_id=item.tracking_id,
                 message_id=item.message_id,
                 event=item.event,
                 body=item.raw,
             )
-            await self._report(item, Step.DELIVERED, attempt=1, endpoint="mailbox")
-            return
-        await self._push_with_retries(item, receiver)
+            return AttemptResult(AttemptOutcome.DELIVERED)
+        return await push(self.client, item, receiver)
 
-    async def _push_with_retries(self, item: OutboxRecord, receiver: Organisation) -> None:
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            result = await self._push(item, receiver)
-            if result.outcome is AttemptOutcome.DELIVERED:
-                await self._report(item, Step.DELIVERED, attempt=attempt, endpoint="http", status=result.status_code)
-                return
-            delay = self._policy.delay(attempt, retry_after=result.retry_after)
-            if result.outcome is AttemptOutcome.GIVE_UP or not self._policy.may_retry(
-                elapsed=self._clock() - started, next_delay=delay
-            ):
-                await self._report(item, Step.DELIVERY_FAILED, attempt=attempt, error=result.error)
-                log.warning("delivery failed", receiver=receiver.id, tracking_id=item.tracking_id, error=result.error)
-                return
-            await self._report(item, Step.DELIVERY_ATTEMPT_FAILED, attempt=attempt, error=result.error, retry_in=delay)
-            await asyncio.sleep(delay)
-
-    async def _push(self, item: OutboxRecord, receiver: Organisation) -> AttemptResult:
-        headers = {
-            "Content-Type": "application/fhir+json",
-            "Idempotency-Key": item.message_id,
-            "X-Hub-Tracking-Id": item.tracking_id,
-        }
-        if receiver.endpoint.bearer_token:
-            headers["Authorization"] = f"Bearer {receiver.endpoint.bearer_token}"
-        assert receiver.endpoint.url is not None
-        try:
-            response = await self._client.post(receiver.endpoint.url, content=item.raw, headers=headers)
-        except httpx.TimeoutException:
-            return AttemptResult(AttemptOutcome.RETRY, error="no answer within the timeout")
-        except httpx.TransportError as exc:
-            return AttemptResult(AttemptOutcome.RETRY, error=f"cannot reach the receiver: {type(exc).__name__}")
-        outcome = classify(response.status_code)
-        return AttemptResult(
-            outcome,
-            error=None if outcome is AttemptOutcome.DELIVERED else f"HTTP {response.status_code}",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            status_code=response.status_code,
+    async def delivered(self, item: OutboxRecord, *, attempt: int, status_code: int | None = None) -> None:
+        await self.ledger.add(
+            sender=item.sender_id, message_id=item.message_id, receiver=item.receiver_id, tracking_id=item.tracking_id
         )
+        await self.report(item, Step.DELIVERED, attempt=attempt, status=status_code)
 
-    async def _report(self, item: OutboxRecord, step: Step, **detail: object) -> None:
+    async def bury(self, item: OutboxRecord, *, reason: str, attempts: tuple[Attempt, ...]) -> None:
+        """Make the delivery a dead letter: kept in the database and on the dead-letter topic."""
+        dead_letter_id = await self.dead_letters.add(item, reason=reason, attempts=attempts)
+        history = orjson.dumps([a.as_dict() for a in attempts])
+        await self.publisher.send_and_wait(
+            self.topics.dead_letters,
+            key=item.key,
+            value=item.raw,
+            headers=[*item.headers(), ("hub-reason", reason.encode()), ("hub-attempts", history)],
+        )
+        await self.report(
+            item,
+            Step.DELIVERY_FAILED,
+            attempt=len(attempts),
+            error=reason,
+            dead_letter=dead_letter_id,
+        )
+        log.warning("delivery failed; dead letter", receiver=item.receiver_id, tracking_id=item.tracking_id)
+
+    async def report(self, item: OutboxRecord, step: Step, **detail: object) -> None:
         event = TrackingEvent(
             step,
             item.tracking_id,
@@ -133,4 +136,148 @@ class DeliveryWorker:
             receiver=item.receiver_id,
             detail={k: v for k, v in detail.items() if v is not None},
         )
-        self._pending.append(await self._publisher.send(self._topics.events, key=event.key, value=event.to_bytes()))
+        await self.publisher.send_and_wait(self.topics.events, key=event.key, value=event.to_bytes())
+
+
+class ReceiverLane:
+    """Delivery to one receiver: direct while it answers, parked and drained in order while it does not."""
+
+    def __init__(self, receiver_id: str, worker: DeliveryWorker, concurrency: int) -> None:
+        self.receiver_id = receiver_id
+        self._worker = worker
+        self._parked = 0
+        self._chains: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+        self._drainer: asyncio.Task[None] | None = None
+
+    @property
+    def open(self) -> bool:
+        """An open circuit: the receiver failed and has deliveries parked; nothing goes to it directly."""
+        return self._parked > 0 or (self._drainer is not None and not self._drainer.done())
+
+    def state(self) -> dict[str, Any]:
+        return {"circuit": "open" if self.open else "closed", "parked": self._parked, "in_flight": len(self._chains)}
+
+    def resume(self, parked: int) -> None:
+        self._parked = parked
+        self._ensure_drainer()
+
+    def submit(self, item: OutboxRecord, done: Callable[[], None]) -> None:
+        previous = self._chains.get(item.patient_key)
+        task = asyncio.create_task(self._run(item, previous, done))
+        self._chains[item.patient_key] = task
+
+        def forget(finished: asyncio.Task[None], key: str = item.patient_key) -> None:
+            if self._chains.get(key) is finished:
+                del self._chains[key]
+
+        task.add_done_callback(forget)
+
+    async def _run(self, item: OutboxRecord, previous: asyncio.Task[None] | None, done: Callable[[], None]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # the same patient's earlier message first
+        failures = 0
+        while True:
+            try:
+                async with self._slots:
+                    await self._deliver_or_park(item)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("delivery step failed; trying again", receiver=self.receiver_id)
+                await asyncio.sleep(min(30.0, 0.2 * 2**failures))
+        done()
+
+    async def _deliver_or_park(self, item: OutboxRecord) -> None:
+        worker = self._worker
+        if await worker.ledger.has(sender=item.sender_id, message_id=item.message_id, receiver=self.receiver_id):
+            await worker.report(item, Step.DELIVERED, duplicate=True, note="the receiver already has this message")
+            return
+        now = worker.clock()
+        if self.open:
+            await self._park(item, first_attempt_at=now, next_attempt_at=now, attempts=())
+            return
+        result = await worker.attempt(item)
+        if result.outcome is AttemptOutcome.DELIVERED:
+            await worker.delivered(item, attempt=1, status_code=result.status_code)
+            return
+        attempts = (Attempt(utc_now(), result.error or "refused"),)
+        if result.outcome is AttemptOutcome.GIVE_UP:
+            await worker.bury(item, reason=result.error or "refused", attempts=attempts)
+            return
+        delay = worker.policy.delay(1, retry_after=result.retry_after)
+        await self._park(item, first_attempt_at=now, next_attempt_at=now + delay, attempts=attempts)
+        await worker.report(
+            item, Step.DELIVERY_ATTEMPT_FAILED, attempt=1, error=result.error, retry_in=round(delay, 3), parked=True
+        )
+
+    async def _park(
+        self, item: OutboxRecord, *, first_attempt_at: float, next_attempt_at: float, attempts: tuple[Attempt, ...]
+    ) -> None:
+        await self._worker.parking.park(
+            item, first_attempt_at=first_attempt_at, next_attempt_at=next_attempt_at, attempts=attempts
+        )
+        self._parked += 1
+        self._ensure_drainer()
+
+    def _ensure_drainer(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name=f"drain-{self.receiver_id}")
+
+    async def _drain(self) -> None:
+        worker = self._worker
+        while True:
+            try:
+                head = await worker.parking.head(self.receiver_id)
+                if head is None:
+                    self._parked = 0
+                    return
+                wait = head.next_attempt_at - worker.clock()
+                if wait > 0:
+                    await asyncio.sleep(min(wait, 1.0))  # re-read: an operator may change what is parked
+                    continue
+                await self._retry(head)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("drain step failed; trying again", receiver=self.receiver_id)
+                await asyncio.sleep(1.0)
+
+    async def _retry(self, head: ParkedDelivery) -> None:
+        worker = self._worker
+        item = head.item
+        if await worker.ledger.has(sender=item.sender_id, message_id=item.message_id, receiver=self.receiver_id):
+            await worker.parking.remove(head.seq)
+            self._parked = max(0, self._parked - 1)
+            await worker.report(item, Step.DELIVERED, duplicate=True, note="the receiver already has this message")
+            return
+        result = await worker.attempt(item)
+        number = len(head.attempts) + 1
+        if result.outcome is AttemptOutcome.DELIVERED:
+            await worker.delivered(item, attempt=number, status_code=result.status_code)
+        else:
+            attempts = (*head.attempts, Attempt(utc_now(), result.error or "refused"))
+            delay = worker.policy.delay(number, retry_after=result.retry_after)
+            elapsed = worker.clock() - head.first_attempt_at
+            if result.outcome is AttemptOutcome.RETRY and worker.policy.may_retry(elapsed=elapsed, next_delay=delay):
+                await worker.parking.reschedule(head.seq, next_attempt_at=worker.clock() + delay, attempts=attempts)
+                await worker.report(
+                    item, Step.DELIVERY_ATTEMPT_FAILED, attempt=number, error=result.error, retry_in=round(delay, 3)
+                )
+                return
+            reason = result.error or "refused"
+            if result.outcome is AttemptOutcome.RETRY:
+                reason = f"not delivered within {worker.policy.retry_window:g} s; last error: {reason}"
+            await worker.bury(item, reason=reason, attempts=attempts)
+        await worker.parking.remove(head.seq)
+        self._parked = max(0, self._parked - 1)
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._drainer, *self._chains.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

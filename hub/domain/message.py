@@ -100,7 +100,8 @@ def identifier_value(resource: dict[str, Any], systems: frozenset[str] | str) ->
     wanted = {systems} if isinstance(systems, str) else systems
     for identifier in _as_list(resource.get("identifier")):
         identifier = _as_dict(identifier)
-        if identifier.get("system") in wanted:
+        system = _str(identifier.get("system"))  # a JSON array or object here is unhashable
+        if system is not None and system in wanted:
             return _str(identifier.get("value"))
     return None
 

@@ -10,17 +10,27 @@ from aiokafka import ConsumerRecord
 from hub.broker.clients import Publisher
 from hub.broker.records import Headers, IngressRecord
 from hub.broker.topics import Topics
-from hub.pipeline.plan import plan
+from hub.deliver.ledger import DeliveryLedger
+from hub.pipeline.plan import EarlierAcknowledgement, plan
 from hub.route.register import Register
-from hub.validate.validator import Validator
+from hub.validate.validator import Validator, Verdict
 
 log = structlog.get_logger(__name__)
 
 
 class IngressWorker:
-    def __init__(self, *, validator: Validator, register: Register, publisher: Publisher, topics: Topics) -> None:
+    def __init__(
+        self,
+        *,
+        validator: Validator,
+        register: Register,
+        ledger: DeliveryLedger,
+        publisher: Publisher,
+        topics: Topics,
+    ) -> None:
         self._validator = validator
         self._register = register
+        self._ledger = ledger
         self._publisher = publisher
         self._topics = topics
 
@@ -30,7 +40,8 @@ class IngressWorker:
         for record in records:
             incoming = IngressRecord.from_kafka(record.key, record.value or b"", record.headers)
             verdict = self._validator.validate(incoming.raw)
-            result = plan(incoming, verdict, self._register, now=now)
+            earlier = await self._remember_acknowledgements(incoming, verdict)
+            result = plan(incoming, verdict, self._register, now=now, earlier_acknowledgements=earlier)
             for delivery in result.outbox:
                 out.append((self._topics.outbox, delivery.key, delivery.raw, delivery.headers()))
             for event in result.events:
@@ -42,3 +53,26 @@ class IngressWorker:
                     errors=sum(1 for issue in verdict.issues if issue.is_error),
                 )
         await self._publisher.send_all(out)
+
+    async def _remember_acknowledgements(
+        self, incoming: IngressRecord, verdict: Verdict
+    ) -> tuple[EarlierAcknowledgement, ...]:
+        """Keep an incoming acknowledgement; for any other message, find those already given for it."""
+        facts = verdict.facts
+        if not verdict.valid or facts is None or not facts.message_id:
+            return ()
+        if facts.is_acknowledgement:
+            primary = next((d for d in facts.destinations if d.use == "primary"), None)
+            if facts.response is not None and primary is not None and primary.organisation is not None:
+                await self._ledger.keep_acknowledgement(
+                    sender=self._register.name_of(primary.organisation.sor),  # the acknowledged message's sender
+                    message_id=facts.response.identifier,
+                    receiver=self._register.name_of(incoming.sender_sor),
+                    code=facts.response.code,
+                    raw=incoming.raw,
+                )
+            return ()
+        known = await self._ledger.acknowledgements_of(
+            sender=self._register.name_of(incoming.sender_sor), message_id=facts.message_id
+        )
+        return tuple(EarlierAcknowledgement(receiver, code, raw) for receiver, (code, raw) in sorted(known.items()))

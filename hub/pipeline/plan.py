@@ -12,7 +12,8 @@ from datetime import datetime
 import orjson
 
 from hub.broker.records import IngressRecord, OutboxRecord
-from hub.domain.message import MessageFacts, OrganisationRef
+from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
+from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.messages.acknowledgement import build_acknowledgement
 from hub.route.register import Register
@@ -38,7 +39,34 @@ def _sender_mismatch(facts: MessageFacts | None, authenticated_sor: str) -> Issu
     )
 
 
-def plan(record: IngressRecord, verdict: Verdict, register: Register, *, now: datetime) -> Plan:
+# The hub's own acknowledgements get ids derived from what they answer: answering the same message twice
+# gives the same acknowledgement, as MedCom's reliable messaging asks.
+_HUB_ACKNOWLEDGEMENTS = uuid.UUID("5f1c9a52-27a8-4f5e-9d0e-6b7c1f3e2a10")
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierAcknowledgement:
+    """An acknowledgement a receiver already gave for this message (it was sent before)."""
+
+    receiver_id: str
+    code: str
+    raw: bytes
+
+
+def plan(
+    record: IngressRecord,
+    verdict: Verdict,
+    register: Register,
+    *,
+    now: datetime,
+    earlier_acknowledgements: tuple[EarlierAcknowledgement, ...] = (),
+) -> Plan:
+    """Events and deliveries for one incoming message.
+
+    `earlier_acknowledgements` are those already given for the same MessageHeader.id: the message is a
+    resend, and the sender gets them again (receivers that have the message are not given it twice; the
+    delivery ledger sees to that).
+    """
     facts = verdict.facts
     sender_id = register.name_of(record.sender_sor)
     result = Plan()
@@ -73,6 +101,7 @@ def plan(record: IngressRecord, verdict: Verdict, register: Register, *, now: da
                 event=facts.event or "",
                 raw=record.raw,
                 patient_key=facts.partition_key,
+                sender_id=sender_id,
             )
         )
     if decision.deliveries:
@@ -88,14 +117,18 @@ def plan(record: IngressRecord, verdict: Verdict, register: Register, *, now: da
     if decision.failures:
         result.events.append(_step(Step.ROUTING_FAILED, record, facts, sender_id, list(decision.failures)))
         _answer_with_fatal_error(result, record, facts, list(decision.failures), register, now)
+    for earlier in earlier_acknowledgements:
+        _resend_acknowledgement(result, record, facts, earlier, register, now)
     if facts.is_acknowledgement and facts.response is not None:
+        primary = next((d for d in facts.destinations if d.use == "primary" and d.organisation), None)
         result.events.append(
             TrackingEvent(
                 Step.ACKNOWLEDGED,
                 record.tracking_id,
                 message_id=facts.response.identifier,  # the acknowledged message
                 event=None,
-                sender=None,
+                # whose message it acknowledges: the acknowledgement's primary destination
+                sender=register.name_of(primary.organisation.sor) if primary and primary.organisation else None,
                 receiver=sender_id,  # who acknowledged: the acknowledgement's sender
                 at=now.isoformat(),
                 detail={"code": facts.response.code, "acknowledgement_message_id": facts.message_id},
@@ -136,53 +169,106 @@ def _answer_with_fatal_error(
     sender = register.by_sor(record.sender_sor)
     if sender is None or (facts is not None and facts.is_acknowledgement):
         return  # acknowledgements are never acknowledged; an unknown sender cannot be answered
-    original = facts or MessageFacts(bundle_id=None, message_id=None, event=None, sender=None)
-    if original.message_id is None:
-        # without a MessageHeader.id the sender correlates by the tracking id the connector gave it
-        original = MessageFacts(
-            bundle_id=original.bundle_id, message_id=record.tracking_id, event=original.event, sender=None
-        )
+    # without a MessageHeader.id the sender correlates by the tracking id the connector gave it
+    answered = facts.message_id if facts and facts.message_id else record.tracking_id
+    original = MessageFacts(
+        bundle_id=facts.bundle_id if facts else None,
+        message_id=answered,
+        event=facts.event if facts else None,
+        sender=None,
+    )
     acknowledgement = build_acknowledgement(
         original=original,
         responder=register.hub.ref,
-        recipient=OrganisationRef(sor=sender.sor, gln=sender.gln, name=sender.name),
+        recipient=sender.ref,
         code="fatal-error",
         issues=issues,
         now=now,
+        message_id=str(uuid.uuid5(_HUB_ACKNOWLEDGEMENTS, f"{answered}/fatal-error")),
     )
-    header_id = acknowledgement["entry"][0]["resource"]["id"]
+    _send_to_sender(
+        result,
+        sender_id=sender.id,
+        raw=orjson.dumps(acknowledgement),
+        message_id=acknowledgement["entry"][0]["resource"]["id"],
+        partition_key=answered,
+        now=now,
+        detail={"answers": answered, "answers_tracking_id": record.tracking_id},
+        reason="fatal-error answer to the sender",
+    )
+
+
+def _resend_acknowledgement(
+    result: Plan,
+    record: IngressRecord,
+    facts: MessageFacts,
+    earlier: EarlierAcknowledgement,
+    register: Register,
+    now: datetime,
+) -> None:
+    sender = register.by_sor(record.sender_sor)
+    if sender is None:
+        return
+    earlier_facts = read_facts(orjson.loads(earlier.raw))
+    _send_to_sender(
+        result,
+        sender_id=sender.id,
+        raw=earlier.raw,
+        message_id=earlier_facts.message_id or "",
+        partition_key=facts.message_id or "",
+        now=now,
+        detail={"answers": facts.message_id, "resent_for_tracking_id": record.tracking_id},
+        reason=f"the message was sent before; {earlier.receiver_id}'s acknowledgement again",
+    )
+    result.events.append(
+        TrackingEvent(
+            Step.ACKNOWLEDGED,
+            record.tracking_id,
+            message_id=facts.message_id,
+            sender=sender.id,
+            receiver=earlier.receiver_id,
+            at=now.isoformat(),
+            detail={"code": earlier.code, "acknowledgement_message_id": earlier_facts.message_id, "resent": True},
+        )
+    )
+
+
+def _send_to_sender(
+    result: Plan,
+    *,
+    sender_id: str,
+    raw: bytes,
+    message_id: str,
+    partition_key: str,
+    now: datetime,
+    detail: dict[str, object],
+    reason: str,
+) -> None:
+    """A message from the hub itself to a sender, tracked like any other."""
     tracking_id = str(uuid.uuid4())
     result.outbox.append(
         OutboxRecord(
             tracking_id=tracking_id,
-            message_id=header_id,
-            receiver_id=sender.id,
-            event="acknowledgement-message",
-            raw=orjson.dumps(acknowledgement),
-            patient_key=original.message_id or "",
+            message_id=message_id,
+            receiver_id=sender_id,
+            event=ACKNOWLEDGEMENT_EVENT,
+            raw=raw,
+            patient_key=partition_key,
+            sender_id="hub",
         )
     )
-    result.events.append(
-        TrackingEvent(
-            Step.RECEIVED,
-            tracking_id,
-            message_id=header_id,
-            event="acknowledgement-message",
-            sender="hub",
-            at=now.isoformat(),
-            detail={"connector": "hub", "answers": original.message_id, "answers_tracking_id": record.tracking_id},
+    for step, step_detail in (
+        (Step.RECEIVED, {"connector": "hub", **detail}),
+        (Step.ROUTED, {"receivers": [{"receiver": sender_id, "use": "primary", "reason": reason}]}),
+    ):
+        result.events.append(
+            TrackingEvent(
+                step,
+                tracking_id,
+                message_id=message_id,
+                event=ACKNOWLEDGEMENT_EVENT,
+                sender="hub",
+                at=now.isoformat(),
+                detail=step_detail,
+            )
         )
-    )
-    result.events.append(
-        TrackingEvent(
-            Step.ROUTED,
-            tracking_id,
-            message_id=header_id,
-            event="acknowledgement-message",
-            sender="hub",
-            at=now.isoformat(),
-            detail={
-                "receivers": [{"receiver": sender.id, "use": "primary", "reason": "fatal-error answer to the sender"}]
-            },
-        )
-    )

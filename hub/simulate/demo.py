@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,14 @@ def _banner(hub_url: str, register: Register) -> str:
     return "\n".join(lines)
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the demo owns Ctrl-C and stops the parts in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def _wait_ready(url: str, *, timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -91,12 +100,11 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
         )
         receivers = SimulatedReceivers(register=register, hub_url=hub_url, tokens=tokens)
         await receivers.start(port=receivers_port)
-        server = uvicorn.Server(
+        server = _QuietServer(
             uvicorn.Config(
                 create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
             )
         )
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # this function owns signals
         serving = asyncio.create_task(server.serve())
         hospitals = SimulatedHospitals(register=register, hub_url=hub_url, tokens=tokens)
         background: list[asyncio.Task[None]] = []

@@ -25,9 +25,7 @@ class MessageGenerator:
 
     def __init__(self, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
-        self._new_id: builder.IdFactory = (
-            builder.seeded_ids(self._rng) if seed is not None else builder.random_id
-        )
+        self._new_id: builder.IdFactory = builder.seeded_ids(self._rng) if seed is not None else builder.random_id
 
     def fictional_cpr(self) -> str:
         """DDMMYY of a birthday in 1960-2009, a century digit that fits the year, three random digits."""

@@ -18,13 +18,11 @@ from hub.messages.builder import Resource
 HN: Final = "http://medcomfhir.dk/ig/hospitalnotification/StructureDefinition/"
 CC: Final = "http://medcomfhir.dk/ig/carecommunication/StructureDefinition/"
 CORE: Final = "http://medcomfhir.dk/ig/core/StructureDefinition/"
-CARE_COMMUNICATION_DEFINITION: Final = "http://medcomfhir.dk/ig/messagedefinitions/MessageDefinition/MedComCareCommunicationMessageDefinition|5.0"
-CATEGORY_SYSTEM: Final = (
-    "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-careCommunication-categoryCodes"
+CARE_COMMUNICATION_DEFINITION: Final = (
+    "http://medcomfhir.dk/ig/messagedefinitions/MessageDefinition/MedComCareCommunicationMessageDefinition|5.0"
 )
-ROLE_SYSTEM: Final = (
-    "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-core-PractitionerRolesSKSadministrativ"
-)
+CATEGORY_SYSTEM: Final = "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-careCommunication-categoryCodes"
+ROLE_SYSTEM: Final = "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-core-PractitionerRolesSKSadministrativ"
 ENCOUNTER_CLASS_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 

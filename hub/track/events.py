@@ -16,9 +16,11 @@ class Step(StrEnum):
     REJECTED = "rejected"  # validation failed; a fatal-error acknowledgement goes to the sender
     ROUTED = "routed"  # receivers found; one outbox record each
     ROUTING_FAILED = "routing-failed"  # a destination could not be resolved; negative acknowledgement sent
-    DELIVERY_ATTEMPT_FAILED = "delivery-attempt-failed"  # one try that did not succeed; will retry
+    DELIVERY_ATTEMPT_FAILED = "delivery-attempt-failed"  # one try that did not succeed; parked, will retry
     DELIVERED = "delivered"  # the receiver's system (or mailbox) has it
-    DELIVERY_FAILED = "delivery-failed"  # retries exhausted or a permanent refusal
+    DELIVERY_FAILED = "delivery-failed"  # retries exhausted or a permanent refusal: now a dead letter
+    REDRIVEN = "redriven"  # an operator sent a dead letter back to delivery
+    ACKNOWLEDGEMENT_OVERDUE = "acknowledgement-overdue"  # delivered, but no acknowledgement in time
     FETCHED = "fetched"  # a mailbox receiver confirmed it took the message
     # the receiver's MedCom Acknowledgement arrived: message_id names the acknowledged message,
     # tracking_id the acknowledgement itself, receiver the organisation that acknowledged

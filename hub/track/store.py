@@ -8,76 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.domain.identifiers import mask_cpr
 from hub.domain.status import DeliveryStatus, MessageStatus, message_status, next_delivery_status
+from hub.track.database import open_database
 from hub.track.events import Step, TrackingEvent, utc_now
-
-metadata = sa.MetaData()
-
-messages = sa.Table(
-    "messages",
-    metadata,
-    sa.Column("tracking_id", sa.String(64), primary_key=True),
-    sa.Column("message_id", sa.String(64), index=True),
-    sa.Column("bundle_id", sa.String(64)),
-    sa.Column("event", sa.String(64), index=True),
-    sa.Column("sender", sa.String(64), index=True),
-    sa.Column("patient", sa.String(16), index=True),
-    sa.Column("connector", sa.String(16)),
-    sa.Column("received_at", sa.String(40), index=True),
-    sa.Column("status", sa.String(16), index=True, nullable=False),
-    sa.Column("routed", sa.Boolean, nullable=False, default=False),
-    sa.Column("routing_failed", sa.Boolean, nullable=False, default=False),
-    sa.Column("rejected", sa.Boolean, nullable=False, default=False),
-    sa.Column("outcome", sa.Text),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-)
-
-deliveries = sa.Table(
-    "deliveries",
-    metadata,
-    sa.Column("tracking_id", sa.String(64), primary_key=True),
-    sa.Column("receiver", sa.String(64), primary_key=True, index=True),
-    sa.Column("use", sa.String(16)),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("ack_code", sa.String(32)),
-    sa.Column("last_error", sa.Text),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-)
-
-steps = sa.Table(
-    "steps",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("tracking_id", sa.String(64), index=True, nullable=False),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("step", sa.String(32), nullable=False),
-    sa.Column("receiver", sa.String(64)),
-    sa.Column("detail", sa.Text),
-)
-
-mailbox = sa.Table(
-    "mailbox",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("receiver", sa.String(64), index=True, nullable=False),
-    sa.Column("tracking_id", sa.String(64), nullable=False),
-    sa.Column("message_id", sa.String(64), nullable=False),
-    sa.Column("event", sa.String(64)),
-    sa.Column("body", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("fetched_at", sa.String(40)),
-    sa.UniqueConstraint("receiver", "tracking_id", name="mailbox_one_copy_per_receiver"),
-)
+from hub.track.tables import deliveries, mailbox, messages, steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,33 +45,13 @@ class MailboxItem:
     body: bytes
 
 
-def _ensure_sqlite_directory(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-
-
 class TrackingStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     @classmethod
     async def open(cls, url: str) -> TrackingStore:
-        _ensure_sqlite_directory(url)
-        engine = create_async_engine(url)
-        if engine.dialect.name == "sqlite":
-
-            @sa.event.listens_for(engine.sync_engine, "connect")
-            def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-                cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
-                cursor.execute("PRAGMA busy_timeout=10000")
-                cursor.close()
-
-        async with engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
-        return cls(engine)
+        return cls(await open_database(url))
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -269,10 +190,13 @@ class TrackingStore:
 
     async def _acknowledge(self, connection: AsyncConnection, event: TrackingEvent) -> set[str]:
         """Mark every tracked copy of the acknowledged message for that receiver; returns their tracking ids."""
+        conditions = [messages.c.message_id == event.message_id, deliveries.c.receiver == event.receiver]
+        if event.sender:  # message ids are unique per sender
+            conditions.append(messages.c.sender == event.sender)
         rows = await connection.execute(
             sa.select(deliveries.c.tracking_id)
             .join(messages, messages.c.tracking_id == deliveries.c.tracking_id)
-            .where(messages.c.message_id == event.message_id, deliveries.c.receiver == event.receiver)
+            .where(*conditions)
         )
         tracking_ids = {row.tracking_id for row in rows}
         for tracking_id in tracking_ids:
@@ -361,7 +285,9 @@ class TrackingStore:
             if row is None and not step_rows:
                 return None
             by_message = await self._deliveries_of(connection, [tracking_id])
-        view = _message_view(row, by_message.get(tracking_id, [])) if row else {"tracking_id": tracking_id}
+        view: dict[str, Any] = (
+            _message_view(row, by_message.get(tracking_id, [])) if row else {"tracking_id": tracking_id}
+        )
         if row is not None and row["outcome"]:
             view["outcome"] = orjson.loads(row["outcome"])
         view["timeline"] = [

@@ -106,8 +106,19 @@ def _list(value: Any) -> list[Any]:
 
 
 def _shown(value: Any, limit: int = 60) -> str:
+    """A value for a diagnostic: quoted, shortened; containers only by kind."""
+    if isinstance(value, dict | list):
+        return "a JSON object" if isinstance(value, dict) else "a JSON array"
     text = value if isinstance(value, str) else repr(value)
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _kind(resource: dict[str, Any]) -> str:
+    """The resource type, for a diagnostic."""
+    resource_type = resource.get("resourceType")
+    if isinstance(resource_type, str) and resource_type.isidentifier() and len(resource_type) <= 40:
+        return resource_type
+    return "resource without a valid resourceType"
 
 
 def _identifiers(resource: dict[str, Any], systems: Iterable[str]) -> list[tuple[int, dict[str, Any]]]:
@@ -115,7 +126,7 @@ def _identifiers(resource: dict[str, Any], systems: Iterable[str]) -> list[tuple
     return [
         (j, ident)
         for j, ident in enumerate(_list(resource.get("identifier")))
-        if isinstance(ident, dict) and ident.get("system") in wanted
+        if isinstance(ident, dict) and isinstance(ident.get("system"), str) and ident["system"] in wanted
     ]
 
 
@@ -136,7 +147,7 @@ def _organisation(context: MessageContext, reference: Any, where: str, role: str
     at = f"Bundle.entry[{i}].resource"
     resource_type = resource.get("resourceType")
     if resource_type != "Organization":
-        yield error("invalid", where, f"the {role} must be an Organization; {_shown(target)} is a {resource_type}")
+        yield error("invalid", where, f"the {role} must be an Organization; {_shown(target)} is a {_kind(resource)}")
         return
     sor_codes = _identifiers(resource, (medcom.SOR_SYSTEM,))
     if not sor_codes:
@@ -158,6 +169,20 @@ def _organisation(context: MessageContext, reference: Any, where: str, role: str
             yield error(
                 "value", f"{at}.identifier[{j}].value", f"the GLN {_shown(value)} of the {role} organisation: {problem}"
             )
+
+
+def _reference_strings(value: Any) -> Iterator[str]:
+    """The reference strings under value, like _references but without their paths (cheaper)."""
+    todo: list[Any] = [value]
+    while todo:
+        current = todo.pop()
+        if isinstance(current, dict):
+            reference = current.get("reference")
+            if isinstance(reference, str):
+                yield reference
+            todo.extend(child for child in current.values() if isinstance(child, dict | list))
+        else:
+            todo.extend(child for child in current if isinstance(child, dict | list))
 
 
 def _references(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -222,7 +247,7 @@ def header_first(context: MessageContext) -> Iterator[Issue]:
     headers = [i for i, _ in context.of_type("MessageHeader")]
     if context.header is None:
         first = entries[0].get("resource") if isinstance(entries[0], dict) else None
-        found = f"a {first.get('resourceType')}" if isinstance(first, dict) else "no resource"
+        found = f"a {_kind(first)}" if isinstance(first, dict) else "no resource"
         elsewhere = f" (a MessageHeader is at Bundle.entry[{headers[0]}])" if headers else ""
         yield error("invalid", HEADER, f"the first entry must be the MessageHeader, found {found}{elsewhere}")
     for i in headers[1:]:
@@ -332,18 +357,22 @@ def destinations(context: MessageContext) -> Iterator[Issue]:
 def references(context: MessageContext) -> Iterator[Issue]:
     """Every reference resolves to an entry of the Bundle (contained #refs and the Provenance history aside)."""
     by_reference = context.index.by_reference
+
+    def dangles(target: str) -> bool:
+        return not target.startswith("#") and target not in by_reference
+
     top = {key: value for key, value in context.bundle.items() if key != "entry"}
-    found: list[tuple[str, str, str | None]] = [(where, target, None) for where, target in _references(top, "Bundle")]
-    for i, resource in context.resources:
-        base = f"Bundle.entry[{i}].resource"
-        history = base if resource.get("resourceType") == "Provenance" else None
-        found.extend((where, target, history) for where, target in _references(resource, base))
-    for where, target, history in found:
-        if target.startswith("#") or target in by_reference:
-            continue
-        if history is not None and _HISTORY_REFERENCE.fullmatch(where, len(history)):
-            continue
-        yield error("not-found", where, f"the reference {_shown(target)} names no entry of the Bundle")
+    parts = [(top, "Bundle", False)]
+    parts.extend(
+        (resource, f"Bundle.entry[{i}].resource", resource.get("resourceType") == "Provenance")
+        for i, resource in context.resources
+    )
+    for part, base, provenance in parts:
+        if not any(dangles(target) for target in _reference_strings(part)):
+            continue  # the common case, found without building a path for every element
+        for where, target in _references(part, base):
+            if dangles(target) and not (provenance and _HISTORY_REFERENCE.fullmatch(where, len(base))):
+                yield error("not-found", where, f"the reference {_shown(target)} names no entry of the Bundle")
 
 
 def patient(context: MessageContext) -> Iterator[Issue]:

@@ -3,8 +3,11 @@
 fhir.resources has no plain R4 package; its R4B (4.3) models read MedCom's R4 (4.0.1) messages: every
 official MedCom example passes them unchanged. What differs between R4 and R4B is handled here:
 - resource types that exist only in R4 (the MedicinalProduct* family, Substance*, Effect/Risk
-  EvidenceSynthesis) have no R4B model: their structure is not checked, and a warning says so;
+  EvidenceSynthesis) have no R4B model, and R4B redesigned Evidence and EvidenceVariable: the structure of
+  these is not checked, and a warning says so;
 - resource types that exist only in R4B (Citation, Ingredient, SubscriptionTopic, ...) are not R4: an error.
+Of the 698 official R4 examples (hl7.fhir.r4.examples 4.0.1) only Questionnaire-qs1 fails this layer,
+and rightly: its items lack the required linkId.
 
 The models are lenient about JSON types in ways FHIR JSON is not (they accept "true" for a boolean, "3" for
 an integer, the number 5 for an instant) and accept `null`, empty arrays and objects and their own Python
@@ -57,6 +60,8 @@ R4_ONLY_RESOURCE_TYPES: typing.Final = frozenset(
         "SubstanceSpecification",
     }
 )
+# R4 resource types whose R4B model is a different design: R4 content would be misjudged.
+R4B_REDESIGNED_RESOURCE_TYPES: typing.Final = frozenset({"Evidence", "EvidenceVariable"})
 # R4B (4.3) resource types that R4 does not have.
 R4B_ONLY_RESOURCE_TYPES: typing.Final = frozenset(
     {
@@ -101,7 +106,7 @@ class _Field:
 def check_structure(bundle: dict[str, Any]) -> list[Issue]:
     """All FHIR R4 structure issues of a Bundle (a parsed JSON object whose resourceType is Bundle)."""
     issues = _json_issues(bundle)
-    seen = {issue.expression for issue in issues}
+    walked = {issue.expression for issue in issues}
     entries = bundle.get("entry")
     shell = bundle
     if isinstance(entries, list):
@@ -111,26 +116,15 @@ def check_structure(bundle: dict[str, Any]) -> list[Issue]:
             {k: v for k, v in entry.items() if k != "resource"} if isinstance(entry, dict) else entry
             for entry in entries
         ]
-    model_issues = _model_issues(Bundle, shell, ()) or []
+    model_issues = _model_issues(Bundle, shell, (), walked)
     for i, entry in enumerate(entries if isinstance(entries, list) else ()):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             continue
         model = _resource_model(resource.get("resourceType"))
-        if not isinstance(model, type):
-            continue  # the JSON walk reported the missing, unknown or unchecked resource type
-        prefix = ("entry", i, "resource")
-        found = _model_issues(model, resource, prefix)
-        if found is None:
-            # The library raised something other than a ValidationError (fhir.resources 8.3 does so for,
-            # e.g., a number where a url is expected, or an unknown resourceType of a contained resource).
-            # Say so only when the JSON walk has not already pointed at a cause inside this resource.
-            where = paths.from_parts(prefix)
-            if not any(e is not None and (e == where or e.startswith((where + ".", where + "["))) for e in seen):
-                found = [error("structure", where, "the FHIR R4 structure of this resource could not be checked")]
-            else:
-                found = []
-        model_issues.extend(found)
+        if isinstance(model, type):  # else the JSON walk reported a missing, unknown or unchecked type
+            model_issues.extend(_model_issues(model, resource, ("entry", i, "resource"), walked))
+    seen = set(walked)
     for issue in model_issues:
         if issue.expression not in seen:
             seen.add(issue.expression)
@@ -141,18 +135,24 @@ def check_structure(bundle: dict[str, Any]) -> list[Issue]:
 # --- the fhir.resources models ------------------------------------------------------------------------------
 
 
-def _model_issues(model: type[BaseModel], data: dict[str, Any], prefix: tuple[str | int, ...]) -> Any:
-    """The model's issues for the data (locations prefixed), or None when the library raised otherwise."""
+def _model_issues(
+    model: type[BaseModel], data: dict[str, Any], prefix: tuple[str | int, ...], walked: set[str | None]
+) -> list[Issue]:
+    """The model's issues for the data, at their FHIRPath below prefix."""
     try:
         model.model_validate(data)
     except ValidationError as exc:
-        try:
-            details = exc.errors(include_url=False)
-        except Exception:  # pydantic formatting odd inputs; the location list is still worth having
-            details = []
-        return [_issue_from_error(detail, prefix) for detail in details]
-    except Exception:  # a bug of the library on malformed input, see check_structure
-        return None
+        return [_issue_from_error(detail, prefix) for detail in exc.errors(include_url=False)]
+    except Exception:
+        # fhir.resources 8.3 raises other exceptions on some malformed input: AttributeError for a number
+        # where a url belongs, KeyError for an unknown resourceType of a contained resource, RecursionError.
+        # The JSON walk names the cause of the known ones; only when it found nothing here, say that the
+        # structure could not be checked, so the message is not passed as valid.
+        where = paths.from_parts(prefix)
+        below = (where + ".", where + "[")
+        if any(e is not None and (e == where or e.startswith(below)) for e in walked):
+            return []
+        return [error("structure", where, "the FHIR R4 structure here could not be checked (malformed content)")]
     return []
 
 
@@ -266,13 +266,15 @@ def _describe(value: Any) -> str:
 # --- the models' field table --------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=512)
 def _resource_model(resource_type: Any) -> type[BaseModel] | str:
     """The R4B model of an R4 resource type, or the reason there is none."""
-    if not isinstance(resource_type, str):
-        return "missing"
-    if resource_type in R4_ONLY_RESOURCE_TYPES:
-        return "r4-only"
+    return _model_of(resource_type) if isinstance(resource_type, str) else "missing"
+
+
+@lru_cache(maxsize=512)
+def _model_of(resource_type: str) -> type[BaseModel] | str:
+    if resource_type in R4_ONLY_RESOURCE_TYPES or resource_type in R4B_REDESIGNED_RESOURCE_TYPES:
+        return "unchecked"
     if resource_type in R4B_ONLY_RESOURCE_TYPES or resource_type in _ABSTRACT_TYPES:
         return "unknown"
     if not resource_type.isidentifier() or not resource_type[:1].isupper():
@@ -309,7 +311,7 @@ def _field(annotation: Any) -> _Field | None:
         origin = typing.get_origin(current)
         if origin is typing.Annotated:
             pending.append(typing.get_args(current)[0])
-        elif origin in (list, typing.List):  # noqa: UP006 - typing.List is what fhir.resources annotates with
+        elif origin is list:
             is_list = True
             pending.extend(typing.get_args(current))
         elif origin is typing.Union or origin is types.UnionType:
@@ -416,13 +418,13 @@ def _check_value(
             issues.append(
                 error("required", paths.child(where, "resourceType"), "a resource must name its resourceType")
             )
-        elif model == "r4-only":
+        elif model == "unchecked":
             issues.append(
                 Issue(
                     Severity.WARNING,
                     "not-supported",
                     where,
-                    f"the structure of the R4 resource type {resource_type} is not checked (no model for it)",
+                    f"the structure of the R4 resource type {resource_type} is not checked (no R4 model for it)",
                 )
             )
         else:

@@ -19,7 +19,7 @@ import orjson
 
 from hub.domain import medcom
 from hub.domain.message import MessageFacts, read_facts
-from hub.domain.outcome import Issue
+from hub.domain.outcome import Issue, Severity
 from hub.validate.envelope import read_envelope
 from hub.validate.messaging import check_messaging
 from hub.validate.structure import check_structure
@@ -27,6 +27,9 @@ from hub.validate.structure import check_structure
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 EVENT_CODES_FILE = Path("medcom") / "event-codes.json"
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+# A verdict lists at most this many issues (plus one saying how many more there were): a hostile 10 MB
+# message could otherwise yield a million issues and an OperationOutcome of hundreds of megabytes.
+MAX_ISSUES = 200
 
 # A messaging issue at an element the structure layer already faulted for its type or presence says the same
 # thing again; it is left out. Its other findings (an unknown code, a dangling reference) are kept.
@@ -101,7 +104,16 @@ class Validator:
             for issue in check_messaging(bundle, event_codes=self.event_codes)
             if not (issue.expression in faulted and issue.code in _REPEATS_STRUCTURE)
         )
-        return Verdict((*envelope.issues, *issues), facts, bundle)
+        return Verdict(_at_most(MAX_ISSUES, [*envelope.issues, *issues]), facts, bundle)
+
+
+def _at_most(limit: int, issues: list[Issue]) -> tuple[Issue, ...]:
+    if len(issues) <= limit:
+        return tuple(issues)
+    kept, dropped = issues[: limit - 1], issues[limit - 1 :]
+    severity = Severity.ERROR if any(issue.is_error for issue in dropped) else Severity.WARNING
+    more = Issue(severity, "too-costly", None, f"{len(dropped)} more issues are not listed")
+    return (*kept, more)
 
 
 def verdict_line(path: str, verdict: Verdict) -> dict[str, Any]:

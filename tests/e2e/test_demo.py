@@ -44,8 +44,11 @@ def test_demo_delivers_and_acknowledges_then_stops_cleanly(tmp_path: Path) -> No
     env["HUB_PORT"] = str(port)
     log = (tmp_path / "demo.log").open("wb")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "hub", "demo", "--rate", "5"], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-        stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "hub", "demo", "--rate", "5"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         url = f"http://127.0.0.1:{port}"

@@ -28,7 +28,9 @@ def test_valid_examples_exit_zero(example_paths: list[Path]) -> None:
         "acknowledgement-message",
         "empty-message",
     }
-    assert all(line["issues"] == [] or all(i["severity"] not in ("error", "fatal") for i in line["issues"]) for line in lines)  # type: ignore[union-attr]
+    assert all(
+        line["issues"] == [] or all(i["severity"] not in ("error", "fatal") for i in line["issues"]) for line in lines
+    )  # type: ignore[union-attr]
 
 
 def test_one_bad_file_makes_exit_one_and_names_the_fault(example_paths: list[Path], tmp_path: Path) -> None:

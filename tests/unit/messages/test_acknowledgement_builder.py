@@ -98,13 +98,9 @@ def test_provenance_answers_the_original_message() -> None:
     [provenance] = _resources(ack, "Provenance")
     assert provenance["meta"]["profile"] == [medcom.MESSAGING_PROVENANCE_PROFILE]
     assert provenance["target"] == [{"reference": f"MessageHeader/{header['id']}"}]
-    assert provenance["activity"]["coding"] == [
-        {"system": medcom.ACTIVITY_CODE_SYSTEM, "code": "acknowledgement"}
-    ]
+    assert provenance["activity"]["coding"] == [{"system": medcom.ACTIVITY_CODE_SYSTEM, "code": "acknowledgement"}]
     assert provenance["agent"] == [{"who": header["sender"]}]
-    assert provenance["entity"] == [
-        {"role": "revision", "what": {"reference": f"MessageHeader/{ORIGINAL.message_id}"}}
-    ]
+    assert provenance["entity"] == [{"role": "revision", "what": {"reference": f"MessageHeader/{ORIGINAL.message_id}"}}]
     assert provenance["occurredDateTime"] == provenance["recorded"] == "2025-03-04T10:15:30+01:00"
 
 
@@ -136,9 +132,7 @@ def test_error_acknowledgement_carries_the_issues(code: str) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("code", "issue_code"), [("transient-error", "transient"), ("fatal-error", "processing")]
-)
+@pytest.mark.parametrize(("code", "issue_code"), [("transient-error", "transient"), ("fatal-error", "processing")])
 def test_error_acknowledgement_without_issues_says_why_in_general(code: str, issue_code: str) -> None:
     [outcome] = _resources(_ack(code), "OperationOutcome")
     [issue] = outcome["issue"]
@@ -200,9 +194,7 @@ def test_refuses_unknown_codes_and_messages_without_id() -> None:
 
 
 def test_acknowledges_a_generated_message() -> None:
-    notification = MessageGenerator(seed=3).hospital_notification(
-        sender=HOSPITAL, receiver=MUNICIPALITY, now=NOW
-    )
+    notification = MessageGenerator(seed=3).hospital_notification(sender=HOSPITAL, receiver=MUNICIPALITY, now=NOW)
     original = read_facts(notification)
     assert original.sender is not None
     ack = build_acknowledgement(

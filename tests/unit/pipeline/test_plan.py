@@ -23,8 +23,14 @@ HOSPITAL_SOR, MUNICIPALITY_SOR = "265161000016000", "953741000016009"
 @pytest.fixture(scope="module")
 def register() -> Register:
     def org(org_id: str, sor: str, accepts: list[str]) -> dict[str, Any]:
-        return {"id": org_id, "name": org_id, "kind": "municipality", "sor": sor,
-                "endpoint": {"kind": "mailbox"}, "accepts": accepts}
+        return {
+            "id": org_id,
+            "name": org_id,
+            "kind": "municipality",
+            "sor": sor,
+            "endpoint": {"kind": "mailbox"},
+            "accepts": accepts,
+        }
 
     return parse_register(
         {
@@ -48,7 +54,9 @@ def example(paths: list[Path], fragment: str) -> bytes:
 
 
 def incoming(raw: bytes, sender_sor: str = HOSPITAL_SOR) -> IngressRecord:
-    return IngressRecord(tracking_id="t-1", sender_sor=sender_sor, received_at=NOW.isoformat(), connector="http", raw=raw)
+    return IngressRecord(
+        tracking_id="t-1", sender_sor=sender_sor, received_at=NOW.isoformat(), connector="http", raw=raw
+    )
 
 
 def test_valid_message_is_routed_with_its_original_bytes(

@@ -112,9 +112,7 @@ def test_hospital_notification(event: str) -> None:
     leave = [x["valuePeriod"] for x in encounter.get("extension", [])]
     assert len(leave) == (1 if event in ("STOR", "SLOR") else 0)
     if event == "SLOR":
-        assert (
-            start <= datetime.fromisoformat(leave[0]["start"]) < datetime.fromisoformat(leave[0]["end"]) < NOW
-        )
+        assert start <= datetime.fromisoformat(leave[0]["start"]) < datetime.fromisoformat(leave[0]["end"]) < NOW
 
 
 def test_hospital_notification_picks_a_known_event_when_none_is_given() -> None:
@@ -181,9 +179,7 @@ def test_fictional_cpr_numbers_have_valid_dates_and_fitting_century_digits() -> 
 
 def test_messages_never_share_ids() -> None:
     generator = MessageGenerator()
-    messages = [
-        generator.hospital_notification(sender=HOSPITAL, receiver=MUNICIPALITY, now=NOW) for _ in range(20)
-    ] + [
+    messages = [generator.hospital_notification(sender=HOSPITAL, receiver=MUNICIPALITY, now=NOW) for _ in range(20)] + [
         generator.care_communication(sender=MUNICIPALITY, receiver=HOSPITAL, with_attachment=True, now=NOW)
         for _ in range(20)
     ]
@@ -200,9 +196,7 @@ def test_the_same_seed_gives_the_same_messages() -> None:
         generator = MessageGenerator(seed)
         return [
             generator.hospital_notification(sender=HOSPITAL, receiver=MUNICIPALITY, now=NOW),
-            generator.care_communication(
-                sender=MUNICIPALITY, receiver=HOSPITAL, with_attachment=True, now=NOW
-            ),
+            generator.care_communication(sender=MUNICIPALITY, receiver=HOSPITAL, with_attachment=True, now=NOW),
             {"cpr": generator.fictional_cpr()},
         ]
 
@@ -213,9 +207,7 @@ def test_the_same_seed_gives_the_same_messages() -> None:
 
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
-        MessageGenerator(1).care_communication(
-            sender=MUNICIPALITY, receiver=HOSPITAL, now=datetime(2025, 1, 1)
-        )
+        MessageGenerator(1).care_communication(sender=MUNICIPALITY, receiver=HOSPITAL, now=datetime(2025, 1, 1))
 
 
 # -- the demo register ---------------------------------------------------------------------------------
@@ -284,9 +276,7 @@ def test_generates_messages_between_register_organisations(register: dict[str, A
         return OrganisationRef(sor=org["sor"], gln=org["gln"], name=org["name"])
 
     generator = MessageGenerator(seed=9)
-    notification = generator.hospital_notification(
-        sender=ref("hospital"), receiver=ref("municipality"), now=NOW
-    )
+    notification = generator.hospital_notification(sender=ref("hospital"), receiver=ref("municipality"), now=NOW)
     letter = generator.care_communication(sender=ref("gp"), receiver=ref("municipality"), now=NOW)
     for message in (notification, letter):
         _assert_well_formed(message)

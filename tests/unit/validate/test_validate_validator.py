@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hub.domain.outcome import Severity
 from hub.validate import Validator, Verdict, verdict_line
-from hub.validate.validator import SCHEMAS_DIR, load_event_codes
+from hub.validate.validator import MAX_ISSUES, SCHEMAS_DIR, load_event_codes
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT.parent / "shared" / "medcom" / "examples"
@@ -294,22 +294,33 @@ def _places(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 CARE_PLACES = _places(_care())[1:]
 
 
+_GONE = object()
+
+
+def _child(parent: Any, step: Any) -> Any:
+    if isinstance(parent, dict) and isinstance(step, str):
+        return parent.get(step, _GONE)
+    if isinstance(parent, list) and isinstance(step, int) and step < len(parent):
+        return parent[step]
+    return _GONE
+
+
+def _replace(document: Any, place: tuple[Any, ...], value: Any) -> None:
+    """Put value at place, if earlier replacements left that place in the document."""
+    *steps, last = place
+    parent = document
+    for step in steps:
+        parent = _child(parent, step)
+    if _child(parent, last) is not _GONE:
+        parent[last] = value
+
+
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from(CARE_PLACES), JSON), min_size=1, max_size=3))
 def test_a_real_message_with_any_parts_replaced(changes: list[tuple[tuple[Any, ...], Any]]) -> None:
     message = _care()
     for place, value in changes:
-        parent: Any = message
-        for step in place[:-1]:
-            if not isinstance(parent, dict | list):
-                break
-            try:
-                parent = parent[step]
-            except (KeyError, IndexError, TypeError):
-                break
-        else:
-            if isinstance(parent, dict) or (isinstance(parent, list) and place[-1] < len(parent)):
-                parent[place[-1]] = value
+        _replace(message, place, value)
     _check(VALIDATOR.validate(orjson.dumps(message)))
 
 
@@ -333,3 +344,13 @@ def test_huge_strings() -> None:
     assert not verdict.valid
     assert all(len(issue.diagnostics) < 500 for issue in verdict.issues)
     assert all(len(issue.expression or "") < 500 for issue in verdict.issues)
+
+
+def test_a_flood_of_issues_is_cut_short() -> None:
+    message = _care()
+    message.update({f"unknown{i}": i for i in range(MAX_ISSUES * 5)})
+    verdict = VALIDATOR.validate(orjson.dumps(message))
+    assert len(verdict.issues) == MAX_ISSUES
+    last = verdict.issues[-1]
+    assert (last.severity, last.code) == (Severity.ERROR, "too-costly")
+    assert f"{MAX_ISSUES * 4 + 1} more issues" in last.diagnostics

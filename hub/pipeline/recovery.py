@@ -1,0 +1,112 @@
+"""Recovery from a broker that lost its log: publish again what was accepted and is not finished.
+
+The archive has the raw bytes of every accepted message; the tracking store knows which are finished.
+Publishing again is safe: the delivery ledger keeps receivers from getting a message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hub.broker.clients import Publisher
+from hub.broker.records import IngressRecord
+from hub.broker.topics import Topics, ensure_topics
+from hub.track.archive import MessageArchive
+
+log = structlog.get_logger(__name__)
+
+
+async def replay_unfinished(archive: MessageArchive, publisher: Publisher, topics: Topics) -> int:
+    """Publish every accepted, unfinished message to the ingress topic again; returns how many."""
+    count = 0
+    batch: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = []
+    async for message in archive.unfinished():
+        record = IngressRecord(
+            tracking_id=message.tracking_id,
+            sender_sor=message.sender_sor,
+            received_at=message.received_at,
+            connector=message.connector,
+            raw=message.raw,
+        )
+        batch.append((topics.ingress, message.key, message.raw, [*record.headers(), ("hub-replayed", b"1")]))
+        if len(batch) >= 500:
+            await publisher.send_all(batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        await publisher.send_all(batch)
+        count += len(batch)
+    if count:
+        log.warning("accepted messages published again", count=count)
+    return count
+
+
+class BrokerWatch:
+    """Notices when the broker has lost the hub's topics (missing, or offsets that went backwards),
+    creates them again and replays the archive."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topics: Topics,
+        partitions: int,
+        archive: MessageArchive,
+        publisher: Publisher,
+        interval: float = 2.0,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topics = topics
+        self._partitions = partitions
+        self._archive = archive
+        self._publisher = publisher
+        self._interval = interval
+        self._seen: dict[TopicPartition, int] = {}
+        self.recoveries = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, request_timeout_ms=10_000)
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self._interval)
+                if stop.is_set():
+                    return
+                try:
+                    lost = await self._log_lost(consumer)
+                except Exception as exc:  # the broker may be restarting; look again next round
+                    log.info("broker not answering", error=type(exc).__name__)
+                    continue
+                if lost:
+                    await self._recover(lost)
+        finally:
+            await consumer.stop()
+
+    async def _log_lost(self, consumer: AIOKafkaConsumer) -> str | None:
+        await consumer._client.force_metadata_update()  # aiokafka has no public call for this
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self._topics.all()
+            for p in (consumer.partitions_for_topic(topic) or ())
+        ]
+        missing = [t for t in self._topics.all() if not consumer.partitions_for_topic(t)]
+        if missing:
+            return f"topics missing: {', '.join(missing)}"
+        ends = await consumer.end_offsets(partitions)
+        regressed = [tp for tp, end in ends.items() if end < self._seen.get(tp, 0)]
+        self._seen.update(ends)
+        if regressed:
+            return f"offsets went backwards on {len(regressed)} partitions"
+        return None
+
+    async def _recover(self, reason: str) -> None:
+        log.error("the broker lost the hub's log; recovering from the archive", reason=reason)
+        await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
+        self._seen.clear()
+        await replay_unfinished(self._archive, self._publisher, self._topics)
+        self.recoveries += 1

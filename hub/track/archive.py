@@ -1,0 +1,97 @@
+"""The archive of accepted messages: raw bytes kept before a sender is told "accepted".
+
+The embedded broker keeps its log in memory; a production broker can lose a log too. What the archive
+holds and the tracking store has not seen finished is published again by ``hub replay`` (and by the hub
+itself when it sees that the broker lost its topics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.domain.status import MessageStatus
+from hub.track.tables import archive, messages
+
+# A message in one of these states needs nothing more from the broker.
+FINISHED = (
+    MessageStatus.REJECTED,
+    MessageStatus.DELIVERED,
+    MessageStatus.ACKNOWLEDGED,
+    MessageStatus.FAILED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedMessage:
+    tracking_id: str
+    sender_sor: str
+    connector: str
+    received_at: str
+    key: bytes
+    raw: bytes
+
+
+class MessageArchive:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def keep(self, message: ArchivedMessage) -> None:
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    archive.insert().values(
+                        tracking_id=message.tracking_id,
+                        sender_sor=message.sender_sor,
+                        connector=message.connector,
+                        received_at=message.received_at,
+                        key=message.key,
+                        raw=message.raw,
+                    )
+                )
+        except IntegrityError:
+            pass  # kept already (a replayed record)
+
+    async def unfinished(self, *, batch: int = 500) -> AsyncIterator[ArchivedMessage]:
+        """Accepted messages whose tracking record is missing or not finished, oldest first."""
+        after: tuple[str, str] = ("", "")
+        while True:
+            async with self._engine.connect() as connection:
+                rows = (
+                    (
+                        await connection.execute(
+                            sa.select(archive)
+                            .outerjoin(messages, messages.c.tracking_id == archive.c.tracking_id)
+                            .where(
+                                sa.or_(
+                                    messages.c.status.is_(None),
+                                    messages.c.status.not_in([str(s) for s in FINISHED]),
+                                ),
+                                sa.or_(
+                                    archive.c.received_at > after[0],
+                                    sa.and_(archive.c.received_at == after[0], archive.c.tracking_id > after[1]),
+                                ),
+                            )
+                            .order_by(archive.c.received_at, archive.c.tracking_id)
+                            .limit(batch)
+                        )
+                    )
+                    .mappings()
+                    .all()
+                )
+            for row in rows:
+                yield ArchivedMessage(
+                    tracking_id=row["tracking_id"],
+                    sender_sor=row["sender_sor"],
+                    connector=row["connector"],
+                    received_at=row["received_at"],
+                    key=row["key"],
+                    raw=row["raw"],
+                )
+            if len(rows) < batch:
+                return
+            after = (rows[-1]["received_at"], rows[-1]["tracking_id"])
