@@ -18,7 +18,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from connectors import http_ingest
 from hub import __version__
-from hub.api import health, mailbox, operator
+from hub.api import dead_letters, health, mailbox, metrics, operator
 from hub.api.responses import OutcomeError, outcome_response
 from hub.broker.clients import Publisher, consume_batches, consume_concurrently, make_consumer, make_producer
 from hub.broker.embedded import EmbeddedBroker
@@ -36,6 +36,7 @@ from hub.runtime import Runtime
 from hub.settings import HubSettings
 from hub.track.archive import MessageArchive
 from hub.track.database import open_database
+from hub.track.overdue import AcknowledgementWatch
 from hub.track.recorder import Recorder
 from hub.track.store import TrackingStore
 from hub.validate.validator import Validator
@@ -153,6 +154,18 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
             publisher=publisher,
         )
         runtime.workers["broker-watch"] = asyncio.create_task(watch.run(runtime.stop), name="hub-broker-watch")
+        acknowledgements = AcknowledgementWatch(
+            store=store,
+            archive=archive,
+            publisher=publisher,
+            topics=topics,
+            timeout_seconds=settings.acknowledgement_timeout_seconds,
+            redeliveries=settings.acknowledgement_redeliveries,
+            interval=settings.acknowledgement_scan_seconds,
+        )
+        runtime.workers["acknowledgement-watch"] = asyncio.create_task(
+            acknowledgements.run(runtime.stop), name="hub-acknowledgement-watch"
+        )
         stack.push_async_callback(_stop_workers, runtime)
         log.info("hub running", bootstrap_servers=bootstrap, organisations=len(register.organisations))
         yield runtime
@@ -196,8 +209,10 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     )
     app.include_router(http_ingest.router)
     app.include_router(operator.router)
+    app.include_router(dead_letters.router)
     app.include_router(mailbox.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
 
     @app.exception_handler(OutcomeError)
     async def _outcome(_: Request, exc: OutcomeError) -> Response:

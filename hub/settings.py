@@ -38,6 +38,13 @@ class HubSettings(BaseSettings):
     delivery_base_delay_seconds: float = 0.5
     delivery_max_delay_seconds: float = 30.0
     delivery_concurrency: int = 64
+    acknowledgement_timeout_seconds: float = Field(
+        default=1800.0, description="a delivery without an acknowledgement after this long is flagged (MedCom: 30 min)"
+    )
+    acknowledgement_redeliveries: int = Field(
+        default=0, ge=0, description="how often an unacknowledged message is delivered again, one timeout apart"
+    )
+    acknowledgement_scan_seconds: float = 30.0
     shutdown_grace_seconds: float = Field(
         default=10.0, description="on SIGTERM, how long deliveries in flight may take before they are handed back"
     )

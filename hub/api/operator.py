@@ -15,7 +15,7 @@ from hub.track.store import MessageQuery
 router = APIRouter(prefix="/api", tags=["operator"])
 
 
-def _utc(value: datetime | None) -> str | None:
+def utc_text(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
@@ -35,6 +35,7 @@ async def list_messages(
     message_id: Annotated[str | None, Query(description="MessageHeader.id")] = None,
     since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="received before (ISO 8601)")] = None,
+    overdue: Annotated[bool, Query(description="only messages with an overdue acknowledgement")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -47,8 +48,9 @@ async def list_messages(
             receiver=receiver,
             patient=patient,
             message_id=message_id,
-            since=_utc(since),
-            until=_utc(until),
+            since=utc_text(since),
+            until=utc_text(until),
+            overdue=overdue,
             limit=limit,
             offset=offset,
         )
@@ -67,7 +69,9 @@ async def get_message(tracking_id: str, runtime: RuntimeDep, _: OperatorDep) -> 
 
 @router.get("/receivers")
 async def list_receivers(runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
-    """The endpoint register as loaded (credentials left out)."""
+    """The endpoint register as loaded (credentials left out), with each receiver's delivery circuit."""
+    circuits = runtime.delivery.circuits()
+    closed = {"circuit": "closed", "parked": 0, "in_flight": 0}
     return {
         "hub": {"name": runtime.register.hub.name, "sor": runtime.register.hub.sor},
         "organisations": [
@@ -80,6 +84,7 @@ async def list_receivers(runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
                 "municipality_code": o.municipality_code,
                 "endpoint": {"kind": str(o.endpoint.kind), "url": o.endpoint.url},
                 "accepts": sorted(o.accepts),
+                "delivery": circuits.get(o.id, closed),
             }
             for o in runtime.register.organisations
         ],

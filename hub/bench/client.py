@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -90,22 +90,17 @@ async def post_closed_loop(
     *,
     concurrency: int,
     log: PostLog,
-    on_accepted: Callable[[], None] | None = None,
-    admit: Callable[[], asyncio.Future[None] | None] | None = None,
+    admit: Callable[[], Awaitable[None]] | None = None,
 ) -> PostLog:
-    """Post everything with `concurrency` requests in flight. `admit`, when given, may hold a sender back
-    (it returns a future to wait for, or None to go on): the memory run uses it to bound the backlog."""
+    """Post everything with `concurrency` requests in flight. `admit`, when given, is awaited before each
+    message and may hold the sender back: the memory run uses it to bound the backlog."""
     source = iter(items)
 
     async def sender() -> None:
         for item in source:  # one shared iterator: each message is taken by exactly one sender
             if admit is not None:
-                waiting = admit()
-                if waiting is not None:
-                    await waiting
+                await admit()
             await client.post(item, log)
-            if on_accepted is not None:
-                on_accepted()
 
     await asyncio.gather(*(sender() for _ in range(concurrency)))
     return log

@@ -61,6 +61,7 @@ class OutboxRecord:
     raw: bytes
     patient_key: str = ""
     sender_id: str = ""  # register id of the message's sender: ledger entries are per sender
+    resend: bool = False  # deliver even though the receiver has it (no acknowledgement came in time)
 
     @property
     def key(self) -> bytes:
@@ -74,6 +75,7 @@ class OutboxRecord:
             ("hub-receiver", self.receiver_id.encode()),
             ("hub-event", self.event.encode()),
             ("hub-sender", self.sender_id.encode()),
+            *([("hub-resend", b"1")] if self.resend else []),
         ]
 
     @classmethod
@@ -87,4 +89,5 @@ class OutboxRecord:
             raw=value,
             patient_key=patient,
             sender_id=_header(headers, "hub-sender") or "",
+            resend=_header(headers, "hub-resend") == "1",
         )

@@ -168,12 +168,39 @@ class DeadLetterStore:
             conditions.append(dead_letters.c.dead_at < query.until)
         return conditions
 
+    async def pending_count(self) -> int:
+        async with self._engine.connect() as connection:
+            count = await connection.scalar(
+                sa.select(sa.func.count()).select_from(dead_letters).where(dead_letters.c.redriven_at.is_(None))
+            )
+        return int(count or 0)
+
     async def find(self, query: DeadLetterQuery) -> list[dict[str, Any]]:
         async with self._engine.connect() as connection:
             rows = await connection.execute(
                 sa.select(dead_letters).where(*self._conditions(query)).order_by(dead_letters.c.id).limit(query.limit)
             )
             return [_dead_letter_view(row) for row in rows.mappings()]
+
+    async def take_by_id(self, dead_letter_id: int) -> tuple[int, OutboxRecord] | None:
+        async with self._engine.begin() as connection:
+            row = (
+                (
+                    await connection.execute(
+                        sa.select(dead_letters).where(
+                            dead_letters.c.id == dead_letter_id, dead_letters.c.redriven_at.is_(None)
+                        )
+                    )
+                )
+                .mappings()
+                .one_or_none()
+            )
+            if row is None:
+                return None
+            await connection.execute(
+                dead_letters.update().where(dead_letters.c.id == dead_letter_id).values(redriven_at=utc_now())
+            )
+        return row["id"], _item(row)
 
     async def take_for_redrive(self, query: DeadLetterQuery) -> list[tuple[int, OutboxRecord]]:
         """Mark matching dead letters redriven and return them in the order they were accepted."""

@@ -192,7 +192,9 @@ class ReceiverLane:
 
     async def _deliver_or_park(self, item: OutboxRecord) -> None:
         worker = self._worker
-        if await worker.ledger.has(sender=item.sender_id, message_id=item.message_id, receiver=self.receiver_id):
+        if not item.resend and await worker.ledger.has(
+            sender=item.sender_id, message_id=item.message_id, receiver=self.receiver_id
+        ):
             await worker.report(item, Step.DELIVERED, duplicate=True, note="the receiver already has this message")
             return
         now = worker.clock()
@@ -248,7 +250,9 @@ class ReceiverLane:
     async def _retry(self, head: ParkedDelivery) -> None:
         worker = self._worker
         item = head.item
-        if await worker.ledger.has(sender=item.sender_id, message_id=item.message_id, receiver=self.receiver_id):
+        if not item.resend and await worker.ledger.has(
+            sender=item.sender_id, message_id=item.message_id, receiver=self.receiver_id
+        ):
             await worker.parking.remove(head.seq)
             self._parked = max(0, self._parked - 1)
             await worker.report(item, Step.DELIVERED, duplicate=True, note="the receiver already has this message")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -56,6 +57,15 @@ class MessageArchive:
         except IntegrityError:
             pass  # kept already (a replayed record)
 
+    async def get(self, tracking_id: str) -> ArchivedMessage | None:
+        async with self._engine.connect() as connection:
+            row = (
+                (await connection.execute(sa.select(archive).where(archive.c.tracking_id == tracking_id)))
+                .mappings()
+                .one_or_none()
+            )
+        return _archived(row) if row else None
+
     async def unfinished(self, *, batch: int = 500) -> AsyncIterator[ArchivedMessage]:
         """Accepted messages whose tracking record is missing or not finished, oldest first."""
         after: tuple[str, str] = ("", "")
@@ -84,14 +94,18 @@ class MessageArchive:
                     .all()
                 )
             for row in rows:
-                yield ArchivedMessage(
-                    tracking_id=row["tracking_id"],
-                    sender_sor=row["sender_sor"],
-                    connector=row["connector"],
-                    received_at=row["received_at"],
-                    key=row["key"],
-                    raw=row["raw"],
-                )
+                yield _archived(row)
             if len(rows) < batch:
                 return
             after = (rows[-1]["received_at"], rows[-1]["tracking_id"])
+
+
+def _archived(row: Any) -> ArchivedMessage:
+    return ArchivedMessage(
+        tracking_id=row["tracking_id"],
+        sender_sor=row["sender_sor"],
+        connector=row["connector"],
+        received_at=row["received_at"],
+        key=row["key"],
+        raw=row["raw"],
+    )

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.domain.identifiers import mask_cpr
+from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.status import DeliveryStatus, MessageStatus, message_status, next_delivery_status
 from hub.track.database import open_database
 from hub.track.events import Step, TrackingEvent, utc_now
@@ -31,8 +32,19 @@ class MessageQuery:
     message_id: str | None = None
     since: str | None = None
     until: str | None = None
+    overdue: bool = False  # delivered, but a receiver's acknowledgement is overdue
     limit: int = 100
     offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueDelivery:
+    tracking_id: str
+    message_id: str | None
+    event: str | None
+    sender: str | None
+    receiver: str
+    times_flagged: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,12 @@ class TrackingStore:
             )
             for receiver in event.detail.get("receivers", []):
                 await self._ensure_delivery(connection, event.tracking_id, receiver["receiver"], receiver.get("use"))
+        elif event.step is Step.ACKNOWLEDGEMENT_OVERDUE:
+            await connection.execute(
+                deliveries.update()
+                .where(deliveries.c.tracking_id == event.tracking_id, deliveries.c.receiver == event.receiver)
+                .values(overdue_count=deliveries.c.overdue_count + 1, updated_at=utc_now())
+            )
         elif event.step in _DELIVERY_OUTCOMES:
             await self._advance_delivery(connection, event.tracking_id, event, _DELIVERY_OUTCOMES[event.step])
         elif event.step is Step.ACKNOWLEDGED:
@@ -156,6 +174,7 @@ class TrackingStore:
                     use=use,
                     status=DeliveryStatus.PENDING,
                     attempts=0,
+                    overdue_count=0,
                     updated_at=utc_now(),
                 )
             )
@@ -242,6 +261,14 @@ class TrackingStore:
             conditions.append(messages.c.received_at >= query.since)
         if query.until:
             conditions.append(messages.c.received_at < query.until)
+        if query.overdue:
+            conditions.append(
+                messages.c.tracking_id.in_(
+                    sa.select(deliveries.c.tracking_id).where(
+                        deliveries.c.status == DeliveryStatus.DELIVERED, deliveries.c.overdue_count > 0
+                    )
+                )
+            )
         if query.receiver:
             conditions.append(
                 messages.c.tracking_id.in_(
@@ -319,11 +346,59 @@ class TrackingStore:
                     "status": d["status"],
                     "attempts": d["attempts"],
                     "acknowledgement": d["ack_code"],
+                    "acknowledgement_overdue": d["overdue_count"] > 0 and d["status"] == DeliveryStatus.DELIVERED,
                     "last_error": d["last_error"],
                     "updated_at": d["updated_at"],
                 }
             )
         return result
+
+    async def overdue_deliveries(self, *, delivered_before: str, max_flags: int, limit: int = 500) -> list[OverdueDelivery]:
+        """Delivered, not acknowledged, last touched before `delivered_before`, flagged at most `max_flags`
+        times; acknowledgements themselves are never acknowledged, so they are never overdue."""
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                sa.select(
+                    deliveries.c.tracking_id,
+                    deliveries.c.receiver,
+                    deliveries.c.overdue_count,
+                    messages.c.message_id,
+                    messages.c.event,
+                    messages.c.sender,
+                )
+                .join(messages, messages.c.tracking_id == deliveries.c.tracking_id)
+                .where(
+                    deliveries.c.status == DeliveryStatus.DELIVERED,
+                    deliveries.c.updated_at < delivered_before,
+                    deliveries.c.overdue_count <= max_flags,
+                    messages.c.event != ACKNOWLEDGEMENT_EVENT,
+                )
+                .limit(limit)
+            )
+            return [
+                OverdueDelivery(r.tracking_id, r.message_id, r.event, r.sender, r.receiver, r.overdue_count)
+                for r in rows
+            ]
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """Figures for the metrics: messages per status, deliveries per status, overdue acknowledgements."""
+        async with self.engine.connect() as connection:
+            by_status = await connection.execute(
+                sa.select(messages.c.status, sa.func.count()).group_by(messages.c.status)
+            )
+            by_delivery = await connection.execute(
+                sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+            )
+            overdue = await connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(deliveries)
+                .where(deliveries.c.status == DeliveryStatus.DELIVERED, deliveries.c.overdue_count > 0)
+            )
+            return {
+                "messages": {str(s): int(n) for s, n in by_status},
+                "deliveries": {str(s): int(n) for s, n in by_delivery},
+                "overdue": {"acknowledgements": int(overdue or 0)},
+            }
 
     # --- mailboxes ----------------------------------------------------------------------------------
 
@@ -393,6 +468,7 @@ _DELIVERY_OUTCOMES = {
     Step.DELIVERY_ATTEMPT_FAILED: DeliveryStatus.RETRYING,
     Step.DELIVERED: DeliveryStatus.DELIVERED,
     Step.DELIVERY_FAILED: DeliveryStatus.FAILED,
+    Step.REDRIVEN: DeliveryStatus.PENDING,
 }
 
 

@@ -34,6 +34,7 @@ deliveries = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("ack_code", sa.String(32)),
+    sa.Column("overdue_count", sa.Integer, nullable=False, default=0),  # times flagged: no acknowledgement in time
     sa.Column("last_error", sa.Text),
     sa.Column("updated_at", sa.String(40), nullable=False),
 )

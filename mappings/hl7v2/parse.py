@@ -215,7 +215,7 @@ def split_segments(text: str) -> list[str]:
 
 
 def _delimiters(header: str) -> Delimiters:
-    if not header.startswith("MSH") or len(header) < 8:
+    if not header.startswith("MSH") or len(header) < 4:
         raise Hl7ParseError("MSH: the message does not start with an MSH segment")
     field = header[3]
     end = header.find(field, 4)

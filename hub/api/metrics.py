@@ -1,0 +1,34 @@
+"""``/metrics`` in Prometheus text format: message and delivery figures from the tracking store,
+parked deliveries and open circuits from this process."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+from hub.api.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics")
+async def metrics(runtime: RuntimeDep) -> Response:
+    counts = await runtime.store.counts()
+    dead = await runtime.dead_letters.pending_count()
+    registry = CollectorRegistry()
+    messages = Gauge("hub_messages", "tracked messages by status", ["status"], registry=registry)
+    for status, n in counts["messages"].items():
+        messages.labels(status).set(n)
+    deliveries = Gauge("hub_deliveries", "deliveries by status", ["status"], registry=registry)
+    for status, n in counts["deliveries"].items():
+        deliveries.labels(status).set(n)
+    Gauge(
+        "hub_acknowledgements_overdue", "delivered messages whose acknowledgement is overdue", registry=registry
+    ).set(counts["overdue"]["acknowledgements"])
+    Gauge("hub_dead_letters", "dead letters waiting for an operator", registry=registry).set(dead)
+    parked = Gauge("hub_parked_deliveries", "deliveries parked per receiver", ["receiver"], registry=registry)
+    circuit = Gauge("hub_circuit_open", "1 while a receiver's delivery circuit is open", ["receiver"], registry=registry)
+    for receiver, state in runtime.delivery.circuits().items():
+        parked.labels(receiver).set(state["parked"])
+        circuit.labels(receiver).set(1 if state["circuit"] == "open" else 0)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,64 @@
+"""Validation alone, in this process: the hub's Validator against fhir.resources' R4B parse of the same bytes.
+
+Each is timed over the whole sample in several rounds (after one warm-up round); the median round counts.
+``orjson.loads`` alone is timed as the floor both start from.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from hub.bench.load import Outgoing
+
+
+def _per_message_us(function: Callable[[bytes], object], raws: Sequence[bytes], *, rounds: int) -> float:
+    for raw in raws[: min(len(raws), 50)]:
+        function(raw)  # warm-up: imports, caches, compiled validators
+    results = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for raw in raws:
+            function(raw)
+        results.append((time.perf_counter() - started) / len(raws) * 1e6)
+    return statistics.median(results)
+
+
+def measure(items: Sequence[Outgoing], *, rounds: int = 3) -> dict[str, Any]:
+    from fhir.resources.R4B.bundle import Bundle
+
+    from hub.validate.validator import Validator
+
+    validator = Validator()
+    raws = [item.raw for item in items]
+    invalid = sum(1 for raw in raws if not validator.validate(raw).valid)
+
+    def fhir_parse(raw: bytes) -> object:
+        return Bundle.model_validate(orjson.loads(raw))
+
+    hub_us = _per_message_us(validator.validate, raws, rounds=rounds)
+    fhir_us = _per_message_us(fhir_parse, raws, rounds=rounds)
+    loads_us = _per_message_us(orjson.loads, raws, rounds=rounds)
+    by_kind: dict[str, dict[str, float]] = {}
+    for kind in sorted({item.kind for item in items}):
+        sample = [item.raw for item in items if item.kind == kind]
+        by_kind[kind] = {
+            "messages": len(sample),
+            "mean_bytes": sum(map(len, sample)) / len(sample),
+            "validate_us": _per_message_us(validator.validate, sample, rounds=1),
+            "fhir_parse_us": _per_message_us(fhir_parse, sample, rounds=1),
+        }
+    return {
+        "messages": len(raws),
+        "invalid": invalid,
+        "rounds": rounds,
+        "validate_us_per_msg": hub_us,
+        "fhir_resources_parse_us_per_msg": fhir_us,
+        "orjson_loads_us_per_msg": loads_us,
+        "validate_to_fhir_parse_ratio": hub_us / fhir_us if fhir_us else None,
+        "by_kind": by_kind,
+    }
