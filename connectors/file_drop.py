@@ -28,8 +28,9 @@ Restart safety: a file moves to ``done/`` only after the broker stored it. Betwe
 crash between publishing and moving, the marker tells the restarted connector to move the file without
 publishing it again. (A crash in the moment between the broker's acknowledgement and the marker's write
 publishes the file again; the hub recognises the resend by its MessageHeader.id.) Files of a sender are taken
-oldest first, so a batch keeps its order. Only one process may watch a directory: a lock on
-``.journal/lock`` keeps a second one idle.
+oldest first, so a batch keeps its order. When the broker does not take a file, it stays in ``incoming/`` and
+the batch resumes with it at a later poll. When the hub stops, the file in hand is finished and the rest waits.
+Only one process may watch a directory: a lock on ``.journal/lock`` keeps a second one idle.
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISLNK, S_ISREG
 from typing import IO, Any, Final
 
 import orjson
 import structlog
 
-from connectors.kafka_producer import Publish
+from connectors.kafka_producer import TRANSIENT_ERRORS, Publish
 from hub.broker.records import IngressRecord
 from hub.domain.message import read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
@@ -99,22 +100,26 @@ class FileDrop:
         self._seen: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime_ns) at the last poll
         self._lock: IO[bytes] | None = None
         self._recovered = False
+        self._stop: asyncio.Event | None = None
 
     @property
     def journal(self) -> Path:
         return self.directory / JOURNAL
 
-    async def run(self) -> None:
-        """Poll until cancelled (a worker task for the hub's lifespan)."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Poll until `stop` is set (the file being published is finished first) or the task is cancelled."""
+        stop = stop or asyncio.Event()
+        self._stop = stop
         try:
-            while True:
+            while not stop.is_set():
                 try:
                     await self.poll_once()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("file drop poll failed; retrying", directory=str(self.directory))
-                await asyncio.sleep(self.poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.poll_interval)
         finally:
             self.close()
 
@@ -139,6 +144,8 @@ class FileDrop:
             if not incoming.is_dir():
                 continue
             for path, stamp in self._complete_files(incoming, present, report):
+                if self._stop is not None and self._stop.is_set():
+                    return report  # the hub is stopping; the rest waits in incoming
                 if not await self._take(sender_dir.name, path, stamp, report):
                     return report  # the broker is not taking messages: try again at the next poll
         self._seen = {path: stamp for path, stamp in self._seen.items() if path in present}
@@ -156,10 +163,10 @@ class FileDrop:
             if name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES):
                 continue
             try:
-                status = path.stat()
+                status = path.lstat()
             except FileNotFoundError:
                 continue
-            if not S_ISREG(status.st_mode):
+            if not (S_ISREG(status.st_mode) or S_ISLNK(status.st_mode)):
                 continue
             stamp = (status.st_size, status.st_mtime_ns)
             present.add(path)
@@ -182,6 +189,9 @@ class FileDrop:
                 [error("security", None, f"the directory {sender_name!r} names no organisation the hub knows")],
                 report,
             )
+            return True
+        if path.is_symlink():  # it could point anywhere the hub can read
+            self._refuse(path, [error("security", None, "symbolic links are not read; drop the file itself")], report)
             return True
         if not path.name.lower().endswith(".json"):
             self._refuse(path, [error("not-supported", None, "only *.json files are read")], report)
@@ -232,8 +242,11 @@ class FileDrop:
                 await self._publish(record)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("file drop publish failed; the file stays in incoming", file=where)
+            except Exception as exc:
+                if isinstance(exc, TRANSIENT_ERRORS):
+                    log.warning("file drop publish failed; the file stays in incoming", file=where, error=repr(exc))
+                else:
+                    log.exception("file drop publish failed; the file stays in incoming", file=where)
                 return False
             _write_marker(marker, {"file": where, "tracking_id": record.tracking_id, "published_at": utc_now()})
             log.info("file published", file=where, tracking_id=record.tracking_id, sender=organisation.id)

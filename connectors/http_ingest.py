@@ -8,8 +8,10 @@ sender as a MedCom Acknowledgement and is visible at ``/api/messages/{tracking i
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Request, Response
 
 from hub.api.deps import OrganisationDep, RuntimeDep
@@ -23,6 +25,7 @@ from hub.validate.envelope import read_envelope
 
 router = APIRouter(tags=["ingest"])
 
+PUBLISH_TIMEOUT_SECONDS = 10.0
 ACCEPTED_MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
 
 
@@ -83,7 +86,20 @@ async def process_message(request: Request, organisation: OrganisationDep, runti
     await runtime.archive.keep(
         ArchivedMessage(tracking_id, organisation.sor, record.connector, record.received_at, key, raw)
     )
-    await runtime.publisher.send_and_wait(runtime.topics.ingress, key=key, value=raw, headers=record.headers())
+    try:
+        await asyncio.wait_for(
+            runtime.publisher.send_and_wait(runtime.topics.ingress, key=key, value=raw, headers=record.headers()),
+            timeout=PUBLISH_TIMEOUT_SECONDS,
+        )
+    except (KafkaError, TimeoutError) as exc:
+        # not accepted: the sender must send it again (the archived copy makes a resend harmless)
+        raise OutcomeError(
+            503,
+            "transient",
+            None,
+            f"the message broker did not confirm the message ({type(exc).__name__}); send it again",
+            headers={"Retry-After": "2"},
+        ) from exc
     accepted = Issue(
         Severity.INFORMATION,
         "informational",

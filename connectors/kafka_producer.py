@@ -43,16 +43,21 @@ message was not accepted and the caller sends it again. The hub recognises resen
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
+from aiokafka.errors import KafkaError
 
 from hub.broker.clients import Publisher
 from hub.broker.records import IngressRecord
 from hub.domain.message import read_facts
+from hub.track.archive import ArchivedMessage
 from hub.track.events import utc_now
+
+PUBLISH_TIMEOUT_SECONDS = 10.0  # as HTTP ingest: a broker that does not confirm in time has not accepted
 
 Publish = Callable[[IngressRecord], Awaitable[None]]
 """How connectors hand an accepted message to the hub: returns once the broker has stored it, else raises."""
@@ -66,11 +71,50 @@ class Producer(Protocol):
     ) -> Any: ...
 
 
-def ingress_publisher(publisher: Publisher, topic: str) -> Publish:
-    """A `Publish` for the hub's connectors: the record on `topic`, waiting for the broker's acknowledgement."""
+class NotAccepting(RuntimeError):
+    """The hub is shutting down and takes no new messages; the sender sends the message again later."""
+
+
+# what a `Publish` raises when the broker (or the hub) does not take a message now: the sender tries again
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (NotAccepting, TimeoutError, ConnectionError, KafkaError)
+
+
+class Archive(Protocol):
+    """Where accepted messages are kept before they are published (`hub.track.archive.MessageArchive`)."""
+
+    async def keep(self, message: ArchivedMessage) -> None: ...
+
+
+def ingress_publisher(
+    publisher: Publisher,
+    topic: str,
+    *,
+    archive: Archive | None = None,
+    timeout: float | None = PUBLISH_TIMEOUT_SECONDS,
+    accepting: Callable[[], bool] | None = None,
+) -> Publish:
+    """A `Publish` for the hub's connectors, with the guarantees HTTP ingest gives.
+
+    The returned function raises `NotAccepting` when `accepting()` is false (the hub is stopping), keeps the
+    message in `archive` (so the hub can publish it again should the broker lose it), then sends the record
+    to `topic` and returns once the broker acknowledged it; it raises TimeoutError after `timeout` seconds.
+    Whatever it raises, the message was not accepted and its sender must send it again.
+    """
 
     async def publish(record: IngressRecord) -> None:
-        await publisher.send_and_wait(topic, key=record.key, value=record.raw, headers=record.headers())
+        if accepting is not None and not accepting():
+            raise NotAccepting("the hub is shutting down; send the message again")
+        if archive is not None:
+            await archive.keep(
+                ArchivedMessage(
+                    record.tracking_id, record.sender_sor, record.connector, record.received_at, record.key, record.raw
+                )
+            )
+        sending = publisher.send_and_wait(topic, key=record.key, value=record.raw, headers=record.headers())
+        if timeout is None:
+            await sending
+        else:
+            await asyncio.wait_for(sending, timeout)
 
     return publish
 

@@ -93,7 +93,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
                 retry_window=settings.delivery_retry_seconds,
             ),
         )
-        stack.push_async_callback(delivery.close)
+        stack.push_async_callback(lambda: delivery.close(timeout=settings.delivery_timeout_seconds + 1))
         runtime = Runtime(
             settings=settings,
             register=register,
@@ -136,6 +136,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
                 lambda c: consume_batches(c, recorder.handle, name="recorder", stop=runtime.stop),
             ),
         }
+        consumers: list[AIOKafkaConsumer] = []
         for name, (topic, run) in workers.items():
             consumer = make_consumer(
                 bootstrap,
@@ -144,6 +145,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
                 session_timeout_ms=settings.consumer_session_timeout_ms,
             )
             await consumer.start()
+            consumers.append(consumer)
             stack.push_async_callback(consumer.stop)
             runtime.workers[name] = asyncio.create_task(run(consumer), name=f"hub-{name}")
         watch = BrokerWatch(
@@ -152,6 +154,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
             partitions=settings.topic_partitions,
             archive=archive,
             publisher=publisher,
+            on_lost=lambda: _rewind(consumers),
         )
         runtime.workers["broker-watch"] = asyncio.create_task(watch.run(runtime.stop), name="hub-broker-watch")
         acknowledgements = AcknowledgementWatch(
@@ -179,9 +182,16 @@ def _outbox_submitter(delivery: DeliveryWorker) -> Callable[[ConsumerRecord[byte
     return submit
 
 
+async def _rewind(consumers: list[AIOKafkaConsumer]) -> None:
+    for consumer in consumers:
+        if consumer.assignment():
+            await consumer.seek_to_beginning()
+
+
 async def _stop_workers(runtime: Runtime) -> None:
     """Ask every worker to finish its current work and commit; cancel those that do not in time."""
     runtime.accepting = False
+    runtime.delivery.begin_closing()
     runtime.stop.set()
     tasks = list(runtime.workers.values())
     _, late = await asyncio.wait(tasks, timeout=runtime.settings.shutdown_grace_seconds + 5)

@@ -13,22 +13,19 @@ from hub.logs import configure_logging
 
 
 def _serve(_: argparse.Namespace) -> int:
-    import uvicorn
+    import uvloop
 
     from hub.app import create_app
+    from hub.serving import make_server, serve_until_signalled
     from hub.settings import HubSettings
 
     settings = HubSettings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
+    server = make_server(
+        create_app(settings), host=settings.host, port=settings.port, grace_seconds=settings.shutdown_grace_seconds
     )
-    return 0
+    uvloop.run(serve_until_signalled(server))
+    return 0 if server.started else 1
 
 
 def _validate(args: argparse.Namespace) -> int:

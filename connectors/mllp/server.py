@@ -15,8 +15,10 @@ Each connection is served in order, one message at a time (HL7 "original mode" a
    publishing fails the answer is **AE** "not accepted, resend": the sender keeps the message and sends it
    again; nothing is lost.
 
-A message sent again (same MSH-10) maps to the same MessageHeader.id, so the hub treats it as a resend, not
-as a new notification. A frame larger than `max_frame_bytes` gets AR without being read into memory.
+A message sent again (same MSH-10, same content) maps to the same MessageHeader.id, so the hub treats it as a
+resend, not as a new notification. A frame larger than `max_frame_bytes` gets AR without being read into
+memory. On shutdown (`stop`, or the `stop` event of `run`) the listener stops accepting connections, closes
+idle ones at once and gives a message being answered `grace_seconds` to finish.
 
 The answer is an HL7 v2 ACK: MSH with sending and receiving application and facility swapped, MSA (code,
 the original MSH-10, text) and, for AE and AR, ERR segments (ERR-2 location, ERR-3 HL7 table 0357 code,
@@ -36,7 +38,7 @@ from typing import Final
 import orjson
 import structlog
 
-from connectors.kafka_producer import Publish
+from connectors.kafka_producer import TRANSIENT_ERRORS, Publish
 from connectors.mllp.framing import DEFAULT_MAX_FRAME_BYTES, Frame, MllpDecoder, Oversized, encode_frame
 from hub.broker.records import IngressRecord
 from hub.domain.message import OrganisationRef
@@ -220,6 +222,7 @@ class MllpListener:
         new_id: builder.IdFactory = builder.random_id,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         read_size: int = 64 * 1024,
+        grace_seconds: float = 5.0,
     ) -> None:
         self.host = host
         self._port = port
@@ -229,8 +232,11 @@ class MllpListener:
         self._new_id = new_id
         self.max_frame_bytes = max_frame_bytes
         self._read_size = read_size
+        self.grace_seconds = grace_seconds
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._busy: set[asyncio.Task[None]] = set()  # connections answering a message right now
+        self._closing = False
 
     @property
     def port(self) -> int:
@@ -244,23 +250,34 @@ class MllpListener:
         log.info("mllp listening", host=self.host, port=self.port)
 
     async def stop(self) -> None:
+        """Stop listening; a message being answered gets `grace_seconds` to finish, then connections close.
+
+        A message that was not answered is sent again by its sender (an interrupted publish may have reached the
+        broker: the resend has the same MessageHeader.id, and the hub treats it as a resend).
+        """
         if self._server is None:
             return
         self._server.close()
-        for task in list(self._connections):
+        self._closing = True
+        for task in self._connections - self._busy:
+            task.cancel()  # idle: waiting for the next message
+        busy = list(self._busy)
+        if busy:
+            await asyncio.wait(busy, timeout=self.grace_seconds)
+        connections = list(self._connections)
+        for task in connections:
             task.cancel()
-        for task in list(self._connections):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*connections, return_exceptions=True)
         await self._server.wait_closed()
         self._server = None
+        self._closing = False
         log.info("mllp stopped")
 
-    async def run(self) -> None:
-        """Listen until cancelled (a worker task for the hub's lifespan)."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Listen until `stop` is set or the task is cancelled (a worker task for the hub's lifespan)."""
         await self.start()
         try:
-            await asyncio.Event().wait()
+            await (stop or asyncio.Event()).wait()
         finally:
             await self.stop()
 
@@ -284,10 +301,24 @@ class MllpListener:
                 if not chunk:
                     break
                 for item in decoder.feed(chunk):
-                    writer.write(encode_frame(await self.answer_frame(item)))
-                    await writer.drain()
+                    if self._closing:
+                        break
+                    if task is not None:
+                        self._busy.add(task)
+                    try:
+                        writer.write(encode_frame(await self.answer_frame(item)))
+                        await writer.drain()
+                    finally:
+                        if task is not None:
+                            self._busy.discard(task)
+                if self._closing:
+                    break
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("mllp connection lost", peer=str(peer), error=type(exc).__name__)
+        except asyncio.CancelledError:
+            # only `stop` cancels a connection; a message not yet answered is sent again by its sender. The task
+            # ends normally: asyncio's stream server logs an error for a cancelled connection task (Python 3.11).
+            log.info("mllp connection closed by the hub", peer=str(peer))
         finally:
             if decoder.discarded:
                 log.warning("mllp bytes outside frames were skipped", peer=str(peer), discarded=decoder.discarded)
@@ -359,7 +390,12 @@ class MllpListener:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("mllp publish failed; the sender is asked to resend", control_id=result.control_id)
+            if isinstance(exc, TRANSIENT_ERRORS):
+                log.warning(
+                    "mllp publish failed; the sender is asked to resend", control_id=result.control_id, error=repr(exc)
+                )
+            else:
+                log.exception("mllp publish failed; the sender is asked to resend", control_id=result.control_id)
             problem = Problem(
                 None,
                 f"not accepted, resend: the hub could not store the message ({type(exc).__name__})",

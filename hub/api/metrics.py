@@ -27,7 +27,9 @@ async def metrics(runtime: RuntimeDep) -> Response:
     ).set(counts["overdue"]["acknowledgements"])
     Gauge("hub_dead_letters", "dead letters waiting for an operator", registry=registry).set(dead)
     parked = Gauge("hub_parked_deliveries", "deliveries parked per receiver", ["receiver"], registry=registry)
-    circuit = Gauge("hub_circuit_open", "1 while a receiver's delivery circuit is open", ["receiver"], registry=registry)
+    circuit = Gauge(
+        "hub_circuit_open", "1 while a receiver's delivery circuit is open", ["receiver"], registry=registry
+    )
     for receiver, state in runtime.delivery.circuits().items():
         parked.labels(receiver).set(state["parked"])
         circuit.labels(receiver).set(1 if state["circuit"] == "open" else 0)

@@ -139,3 +139,12 @@ async def post_open_loop(
         "sent_per_s": len(items) / sending_time if sending_time > 0 else 0.0,
         "worst_send_slip_ms": worst_slip * 1000,
     }
+
+
+def event_loop_runner() -> asyncio.Runner:
+    """An asyncio runner on uvloop (as uvicorn runs the hub), or on the standard loop without it."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)

@@ -42,11 +42,17 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def cpu_seconds_of(stat_file: Path) -> float | None:
+    split = user_system_seconds(stat_file)
+    return sum(split) if split is not None else None
+
+
+def user_system_seconds(stat_file: Path) -> tuple[float, float] | None:
+    """User and system CPU seconds from a /proc stat file (fields 14 and 15: utime, stime)."""
     try:
         fields = stat_file.read_text(encoding="utf-8", errors="replace").rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime (fields 14 and 15 of stat)
+    return int(fields[11]) / _CLOCK_TICKS, int(fields[12]) / _CLOCK_TICKS
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:

@@ -43,8 +43,17 @@ def _package_of(frame: str) -> str:
     return head.removesuffix(".py")
 
 
+def _is_project(frame: str) -> bool:
+    file = _file_of(frame)
+    return file.startswith(("hub/", "connectors/")) and file not in _ENTRY_FILES
+
+
+_ENTRY_FILES = frozenset({"hub/__main__.py", "hub/cli.py"})
+
+
 def summarise(path: Path, *, top: int = 20) -> dict[str, list[Hotspot]]:
-    """The top frames by self and by inclusive samples, and the files and packages by self samples."""
+    """The top frames by self and by inclusive samples, the project's own frames (hub/, connectors/) by
+    inclusive samples, and the files and packages by self samples."""
     stacks = _stacks(path)
     total = sum(count for _, count in stacks) or 1
     own: Counter[str] = Counter()
@@ -62,9 +71,11 @@ def summarise(path: Path, *, top: int = 20) -> dict[str, list[Hotspot]]:
     def hotspots(counter: Counter[str]) -> list[Hotspot]:
         return [Hotspot(where, samples, samples / total) for where, samples in counter.most_common(top)]
 
+    project = Counter({frame: count for frame, count in inclusive.items() if _is_project(frame)})
     return {
         "self": hotspots(own),
         "inclusive": hotspots(inclusive),
+        "project code, inclusive": hotspots(project),
         "files": hotspots(by_file),
         "packages": hotspots(by_package),
     }

@@ -27,6 +27,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from hub.bench.client import event_loop_runner
 from hub.bench.register import read_tokens
 from hub.domain.message import MessageFacts, read_facts
 from hub.messages.acknowledgement import build_acknowledgement
@@ -169,14 +170,6 @@ class BenchReceivers:
         return web.json_response({"status": "reset"})
 
 
-def _event_loop_runner() -> asyncio.Runner:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        return asyncio.Runner()
-    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
-
-
 async def serve(args: argparse.Namespace) -> None:
     receivers = BenchReceivers(
         register=load_register(args.register),
@@ -205,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hub-url", action="append", required=True, help="repeat to spread acknowledgements")
     parser.add_argument("--ack-concurrency", type=int, default=32)
     args = parser.parse_args(argv)
-    with _event_loop_runner() as runner:
+    with event_loop_runner() as runner:
         runner.run(serve(args))
     return 0
 

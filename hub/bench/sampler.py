@@ -53,6 +53,7 @@ class Sampler:
                 row["acknowledged"] = (await env.acknowledged()).acknowledged
             stats = await env.receiver_stats()
             row["received"] = stats["received"]
+            row["acks_sent"] = stats["acks_sent"]
             row["acks_received"] = stats["acks_received"]
         for index, hub in enumerate(env.hubs):
             rss, cpu = hub.rss_kib(), hub.cpu_seconds()

@@ -62,6 +62,7 @@ class DeliveryWorker:
         self.clock = clock
         self._concurrency = concurrency_per_receiver
         self._lanes: dict[str, ReceiverLane] = {}
+        self.closing = False
 
     async def resume_parked(self) -> None:
         """At start: take up the parked deliveries a previous run left."""
@@ -80,10 +81,15 @@ class DeliveryWorker:
     def circuits(self) -> dict[str, dict[str, Any]]:
         return {receiver: lane.state() for receiver, lane in sorted(self._lanes.items())}
 
-    async def close(self) -> None:
-        """Stop retrying and drop what is in flight: parked deliveries stay parked, unfinished records
-        were not committed and come back to whoever reads the outbox next."""
-        await asyncio.gather(*(lane.close() for lane in self._lanes.values()))
+    def begin_closing(self) -> None:
+        """Start no new push: pushes under way finish; records not yet pushed are handed back (their
+        offsets are not committed, so they come back to whoever reads the outbox next)."""
+        self.closing = True
+
+    async def close(self, *, timeout: float = 15.0) -> None:
+        """Wait for pushes under way (up to `timeout`), then drop the rest. Parked deliveries stay parked."""
+        self.begin_closing()
+        await asyncio.gather(*(lane.close(timeout) for lane in self._lanes.values()))
 
     # --- what lanes do ------------------------------------------------------------------------------
 
@@ -178,6 +184,8 @@ class ReceiverLane:
             await asyncio.wait([previous])  # the same patient's earlier message first
         failures = 0
         while True:
+            if self._worker.closing:
+                return  # handed back: not done, so not committed
             try:
                 async with self._slots:
                     await self._deliver_or_park(item)
@@ -230,7 +238,7 @@ class ReceiverLane:
 
     async def _drain(self) -> None:
         worker = self._worker
-        while True:
+        while not worker.closing:
             try:
                 head = await worker.parking.head(self.receiver_id)
                 if head is None:
@@ -278,8 +286,10 @@ class ReceiverLane:
         await worker.parking.remove(head.seq)
         self._parked = max(0, self._parked - 1)
 
-    async def close(self) -> None:
-        tasks = [t for t in (self._drainer, *self._chains.values()) if t is not None]
+    async def close(self, timeout: float) -> None:
+        tasks = [t for t in (self._drainer, *self._chains.values()) if t is not None and not t.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -219,6 +219,7 @@ def _resend_acknowledgement(
         now=now,
         detail={"answers": facts.message_id, "resent_for_tracking_id": record.tracking_id},
         reason=f"the message was sent before; {earlier.receiver_id}'s acknowledgement again",
+        resend=True,  # the sender has had this acknowledgement; it asked again by resending
     )
     result.events.append(
         TrackingEvent(
@@ -243,6 +244,7 @@ def _send_to_sender(
     now: datetime,
     detail: dict[str, object],
     reason: str,
+    resend: bool = False,
 ) -> None:
     """A message from the hub itself to a sender, tracked like any other."""
     tracking_id = str(uuid.uuid4())
@@ -255,6 +257,7 @@ def _send_to_sender(
             raw=raw,
             patient_key=partition_key,
             sender_id="hub",
+            resend=resend,
         )
     )
     for step, step_detail in (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -57,6 +58,7 @@ class BrokerWatch:
         partitions: int,
         archive: MessageArchive,
         publisher: Publisher,
+        on_lost: Callable[[], Awaitable[None]] | None = None,
         interval: float = 2.0,
     ) -> None:
         self._bootstrap = bootstrap_servers
@@ -65,6 +67,7 @@ class BrokerWatch:
         self._archive = archive
         self._publisher = publisher
         self._interval = interval
+        self._on_lost = on_lost
         self._seen: dict[TopicPartition, int] = {}
         self.recoveries = 0
 
@@ -83,7 +86,7 @@ class BrokerWatch:
                     log.info("broker not answering", error=type(exc).__name__)
                     continue
                 if lost:
-                    await self._recover(lost)
+                    await self._recover_until_done(lost, stop)
         finally:
             await consumer.stop()
 
@@ -104,9 +107,22 @@ class BrokerWatch:
             return f"offsets went backwards on {len(regressed)} partitions"
         return None
 
-    async def _recover(self, reason: str) -> None:
+    async def _recover_until_done(self, reason: str, stop: asyncio.Event) -> None:
         log.error("the broker lost the hub's log; recovering from the archive", reason=reason)
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self._recover()
+                return
+            except Exception as exc:  # a broker just back may refuse for a moment; the archive is still here
+                failures += 1
+                log.warning("recovery failed; trying again", error=type(exc).__name__, attempt=failures)
+                await asyncio.sleep(min(10.0, 0.5 * failures))
+
+    async def _recover(self) -> None:
         await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
         self._seen.clear()
+        if self._on_lost is not None:
+            await self._on_lost()  # readers start again from the beginning of the new, empty log
         await replay_unfinished(self._archive, self._publisher, self._topics)
         self.recoveries += 1

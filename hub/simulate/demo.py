@@ -10,15 +10,14 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from hub.app import create_app
 from hub.broker.embedded import EmbeddedBroker, free_port
 from hub.route.register import Register, load_register
+from hub.serving import make_server
 from hub.settings import SCHEMAS_DIR, HubSettings
 from hub.simulate.hospital import SimulatedHospitals
 from hub.simulate.receivers import SimulatedReceivers
@@ -53,14 +52,6 @@ def _banner(hub_url: str, register: Register) -> str:
         lines.append(f"  A mailbox        curl -s {hub_url}/mailbox -H 'Authorization: Bearer demo-{mailbox.id}'")
     lines += ["", "Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the demo owns Ctrl-C and stops the parts in order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 async def _wait_ready(url: str, *, timeout: float = 60.0) -> None:
@@ -100,10 +91,8 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
         )
         receivers = SimulatedReceivers(register=register, hub_url=hub_url, tokens=tokens)
         await receivers.start(port=receivers_port)
-        server = _QuietServer(
-            uvicorn.Config(
-                create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
-            )
+        server = make_server(
+            create_app(settings), host=settings.host, port=settings.port, grace_seconds=settings.shutdown_grace_seconds
         )
         serving = asyncio.create_task(server.serve())
         hospitals = SimulatedHospitals(register=register, hub_url=hub_url, tokens=tokens)

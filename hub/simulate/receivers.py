@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
@@ -24,8 +25,18 @@ from hub.route.register import EndpointKind, Organisation, Register
 
 log = structlog.get_logger(__name__)
 
-# receiver id, facts of the incoming message -> HTTP status the simulated system answers with
-Behaviour = Callable[[str, MessageFacts], int]
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """How a simulated system answers one message."""
+
+    status: int = 200
+    delay: float = 0.0  # seconds before answering (a slow or hanging system)
+    retry_after: float | None = None
+    acknowledge: bool = True  # send a MedCom Acknowledgement afterwards
+
+
+# receiver id, facts of the incoming message -> how the simulated system answers
+Behaviour = Callable[[str, MessageFacts], Reply]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +47,7 @@ class ReceivedMessage:
     idempotency_key: str | None
     tracking_id: str | None
     via: str  # http | mailbox
+    at: float = field(default_factory=time.monotonic)
 
 
 class SimulatedReceivers:
@@ -52,9 +64,10 @@ class SimulatedReceivers:
         self.hub_url = hub_url.rstrip("/")
         self._tokens = dict(tokens)
         self._acknowledge = acknowledge
-        self._behaviour = behaviour
+        self.behaviour = behaviour
         self.received: dict[str, list[ReceivedMessage]] = {}
-        self.acknowledgements_sent: dict[str, list[str]] = {}
+        # receiver -> (acknowledged message id, when the hub accepted the acknowledgement)
+        self.acknowledgements_sent: dict[str, list[tuple[str, float]]] = {}
         self._client = httpx.AsyncClient(timeout=30.0)
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -79,9 +92,12 @@ class SimulatedReceivers:
         receiver_id = request.match_info["receiver"]
         raw = await request.read()
         facts = read_facts(orjson.loads(raw))
-        status = self._behaviour(receiver_id, facts) if self._behaviour else 200
-        if status >= 300:
-            return web.Response(status=status, text="simulated refusal")
+        reply = self.behaviour(receiver_id, facts) if self.behaviour else Reply()
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.status >= 300:
+            headers = {"Retry-After": f"{reply.retry_after:g}"} if reply.retry_after is not None else {}
+            return web.Response(status=reply.status, text="simulated refusal", headers=headers)
         self._note(
             ReceivedMessage(
                 receiver_id,
@@ -92,8 +108,9 @@ class SimulatedReceivers:
                 "http",
             )
         )
-        self._answer_later(receiver_id, facts)
-        return web.Response(status=200, text="ok")
+        if reply.acknowledge:
+            self._answer_later(receiver_id, facts)
+        return web.Response(status=reply.status, text="ok")
 
     def _note(self, message: ReceivedMessage) -> None:
         self.received.setdefault(message.receiver, []).append(message)
@@ -114,7 +131,7 @@ class SimulatedReceivers:
         acknowledgement = build_acknowledgement(
             original=facts, responder=organisation.ref, recipient=facts.sender, code="ok", now=datetime.now(UTC)
         )
-        for attempt in range(5):
+        for attempt in range(200):  # a real system keeps trying for minutes
             try:
                 response = await self._client.post(
                     f"{self.hub_url}/fhir/$process-message",
@@ -122,10 +139,13 @@ class SimulatedReceivers:
                     headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"},
                 )
             except httpx.TransportError:
-                await asyncio.sleep(0.5 * (attempt + 1))
+                await asyncio.sleep(min(0.25 * (attempt + 1), 2.0))  # the hub may be restarting
+                continue
+            if response.status_code == 503:
+                await asyncio.sleep(0.5)
                 continue
             if response.status_code == 202:
-                self.acknowledgements_sent.setdefault(receiver_id, []).append(facts.message_id)
+                self.acknowledgements_sent.setdefault(receiver_id, []).append((facts.message_id, time.monotonic()))
                 return
             log.warning("acknowledgement refused", receiver=receiver_id, status=response.status_code)
             return

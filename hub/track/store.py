@@ -353,7 +353,9 @@ class TrackingStore:
             )
         return result
 
-    async def overdue_deliveries(self, *, delivered_before: str, max_flags: int, limit: int = 500) -> list[OverdueDelivery]:
+    async def overdue_deliveries(
+        self, *, delivered_before: str, max_flags: int, limit: int = 500
+    ) -> list[OverdueDelivery]:
         """Delivered, not acknowledged, last touched before `delivered_before`, flagged at most `max_flags`
         times; acknowledgements themselves are never acknowledged, so they are never overdue."""
         async with self.engine.connect() as connection:

@@ -12,9 +12,10 @@ MSH-4.1            sending facility: the SOR code of the hospital (unit) that se
                    the MedCom sender, and the MLLP connector accepts only organisations the register knows.
 MSH-6.1            receiving facility: the SOR code of the citizen's municipality, the primary receiver.
 MSH-9              ADT^<trigger> (EVN-1 when MSH-9.2 is empty). Triggers: see `rules.TRIGGERS`.
-MSH-10             message control id. With MSH-4 and MSH-3 it determines MessageHeader.id (a UUID v5), so a
-                   message the sender sends again (same MSH-10) is the same MedCom message, which the hub
-                   recognises as a duplicate.
+MSH-10             message control id. MessageHeader.id is a UUID v5 of it, MSH-3, MSH-4, the trigger, the
+                   CPR number, the visit number and EVN-2: a message the sender sends again is the same MedCom
+                   message, which the hub recognises as a resend, while a control id that a sender's counter
+                   hands out a second time still makes a new message.
 PID-3              the patient's CPR number: the repetition whose assigning authority (PID-3.4) is ``CPR`` or
                    the CPR OID 1.2.208.176.1.2, or whose identifier type (PID-3.5) is ``CPR``; without one, a
                    10-digit id that names no other assigning authority. ``DDMMYY-SSSS`` is accepted.
@@ -237,7 +238,7 @@ def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, director
         cpr=cpr,
         name=_name(pid) if pid is not None else ([], None),
         episode_id=str(uuid.uuid5(EPISODE_ID_NAMESPACE, f"{sender_sor}|{visit}")),
-        message_id=str(uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{sender_sor}|{message.msh.value(3)}|{control_id}")),
+        message_id=_message_id(message, sender_sor=sender_sor, trigger=trigger, cpr=cpr, visit=visit),
         period=(admitted, ended),
         leave=leave,
         now=now,
@@ -427,6 +428,12 @@ def _event_time(message: Message, problems: list[Problem]) -> datetime | None:
             return _timestamp(segment, number, "event date/time", problems, required=True)
     problems.append(Problem("EVN-6", "no event date/time (nor EVN-2 or MSH-7): when the leave began"))
     return None
+
+
+def _message_id(message: Message, *, sender_sor: str, trigger: str, cpr: str, visit: str) -> str:
+    """MessageHeader.id: the same for a message sent again, new for any other (see the module docstring)."""
+    parts = (sender_sor, message.msh.value(3), message.control_id, trigger, cpr, visit, message.get("EVN-2"))
+    return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, "|".join(parts)))
 
 
 def _organisation(sor: str, directory: Directory | None) -> OrganisationRef:

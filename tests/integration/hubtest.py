@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,9 +18,12 @@ import httpx
 import orjson
 import yaml
 
+from hub.broker.embedded import free_port
 from hub.broker.topics import Topics
-from hub.route.register import Register, hash_token
-from hub.simulate.receivers import SimulatedReceivers
+from hub.route.register import Register, hash_token, load_register
+from hub.simulate.receivers import Behaviour, SimulatedReceivers
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ALL_EVENTS = [
     "hospital-notification-message",
@@ -55,6 +64,59 @@ TEST_ORGANISATIONS: list[dict[str, Any]] = [
 ]
 
 
+class HubProcess:
+    """A real ``python -m hub serve`` process; can be killed, stopped gracefully and started again."""
+
+    def __init__(self, env: dict[str, str], url: str, log_file: Path) -> None:
+        self.env = env
+        self.url = url
+        self.log_file = log_file
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hub", "serve"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        await self._wait_until_ready()
+
+    async def _wait_until_ready(self, timeout: float = 60) -> None:
+        assert self.process is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with httpx.AsyncClient() as client:
+            while loop.time() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"hub exited with {self.process.returncode}:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"hub not ready within {timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, size: int = 6000) -> str:
+        return self.log_file.read_text(errors="replace")[-size:]
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish anything."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    async def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM: the graceful way; returns the exit code."""
+        assert self.process is not None
+        self.process.terminate()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.process.poll() is None:
+            if loop.time() > deadline:
+                self.process.kill()
+                break
+            await asyncio.sleep(0.1)
+        return self.process.wait()
+
+
 @dataclass
 class HubUnderTest:
     url: str
@@ -63,10 +125,55 @@ class HubUnderTest:
     receivers: SimulatedReceivers
     bootstrap_servers: str
     topics: Topics
-    log_file: Path
+    process: HubProcess
 
     def token(self, organisation_id: str) -> str:
         return self.tokens[organisation_id]
+
+
+def hub_environment(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "KAFKA_"))}
+    env.update(overrides)
+    return env
+
+
+@asynccontextmanager
+async def running_hub(
+    *, bootstrap_servers: str, workdir: Path, topic_prefix: str, behaviour: Behaviour | None = None, **settings: str
+) -> AsyncIterator[HubUnderTest]:
+    """A hub process with its own register, receivers, database, topics and consumer groups."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    tokens = {spec["id"]: f"tok-{spec['id']}-{secrets.token_hex(8)}" for spec in TEST_ORGANISATIONS}
+    receivers_port, hub_port = free_port(), free_port()
+    register_file = workdir / "register.yaml"
+    write_register(register_file, f"http://127.0.0.1:{receivers_port}", tokens)
+    register = load_register(register_file)
+    url = f"http://127.0.0.1:{hub_port}"
+    receivers = SimulatedReceivers(register=register, hub_url=url, tokens=tokens, behaviour=behaviour)
+    await receivers.start(port=receivers_port)
+    environment = {
+        "HUB_PORT": str(hub_port),
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "HUB_REGISTER_FILE": str(register_file),
+        "HUB_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'hub.sqlite3'}",
+        "HUB_TOPIC_PREFIX": topic_prefix,
+        "HUB_CONSUMER_GROUP": f"{topic_prefix}hub",
+        "HUB_TOPIC_PARTITIONS": "4",
+        "HUB_CONSUMER_SESSION_TIMEOUT_MS": "6000",
+        "HUB_DELIVERY_RETRY_SECONDS": "3",
+        "HUB_DELIVERY_BASE_DELAY_SECONDS": "0.1",
+        "HUB_DELIVERY_MAX_DELAY_SECONDS": "1",
+        "HUB_DELIVERY_TIMEOUT_SECONDS": "5",
+        **settings,
+    }
+    process = HubProcess(hub_environment(**environment), url, workdir / "hub.log")
+    try:
+        await process.start()
+        yield HubUnderTest(url, register, tokens, receivers, bootstrap_servers, Topics(topic_prefix), process)
+    finally:
+        if process.process is not None and process.process.poll() is None:
+            await process.terminate(timeout=30)
+        await receivers.stop()
 
 
 def write_register(path: Path, receivers_url: str, tokens: dict[str, str]) -> None:
