@@ -17,6 +17,9 @@ from fastapi.responses import Response
 from httpx_aiohttp import AiohttpTransport
 
 from connectors import http_ingest
+from connectors.file_drop import FileDrop
+from connectors.kafka_producer import ingress_publisher
+from connectors.mllp import MllpListener
 from hub import __version__
 from hub.api import dead_letters, health, mailbox, metrics, operator
 from hub.api.responses import OutcomeError, outcome_response
@@ -169,6 +172,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         runtime.workers["acknowledgement-watch"] = asyncio.create_task(
             acknowledgements.run(runtime.stop), name="hub-acknowledgement-watch"
         )
+        _start_connectors(runtime, archive)
         stack.push_async_callback(_stop_workers, runtime)
         log.info("hub running", bootstrap_servers=bootstrap, organisations=len(register.organisations))
         yield runtime
@@ -180,6 +184,37 @@ def _outbox_submitter(delivery: DeliveryWorker) -> Callable[[ConsumerRecord[byte
         delivery.submit(OutboxRecord.from_kafka(record.key, record.value or b"", record.headers), done)
 
     return submit
+
+
+def _start_connectors(runtime: Runtime, archive: MessageArchive) -> None:
+    """MLLP and file drop, when configured: they publish like HTTP ingest (archived first, then the broker)."""
+    settings, register = runtime.settings, runtime.register
+    publish = ingress_publisher(
+        runtime.publisher,
+        runtime.topics.ingress,
+        archive=archive,
+        timeout=http_ingest.PUBLISH_TIMEOUT_SECONDS,
+        accepting=lambda: runtime.accepting,
+    )
+    if settings.mllp_port is not None:
+        mllp = MllpListener(
+            host=settings.mllp_host or settings.host,
+            port=settings.mllp_port,
+            publish=publish,
+            sender_for=register.by_sor,
+            max_frame_bytes=settings.mllp_max_frame_bytes,
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
+        runtime.workers["mllp"] = asyncio.create_task(mllp.run(runtime.stop), name="hub-mllp")
+    if settings.file_drop_dir is not None:
+        drop = FileDrop(
+            settings.file_drop_dir,
+            publish=publish,
+            sender_for=lambda name: register.by_id(name) or register.by_sor(name),
+            poll_interval=settings.file_drop_poll_seconds,
+            max_bytes=settings.max_message_bytes,
+        )
+        runtime.workers["file-drop"] = asyncio.create_task(drop.run(runtime.stop), name="hub-file-drop")
 
 
 async def _rewind(consumers: list[AIOKafkaConsumer]) -> None:

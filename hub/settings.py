@@ -49,6 +49,14 @@ class HubSettings(BaseSettings):
         default=10.0, description="on SIGTERM, how long deliveries in flight may take before they are handed back"
     )
 
+    mllp_port: int | None = Field(
+        default=None, description="HL7 v2 MLLP listener (ADT -> HospitalNotification); off when unset"
+    )
+    mllp_host: str | None = Field(default=None, description="defaults to HUB_HOST")
+    mllp_max_frame_bytes: int = 1024 * 1024
+    file_drop_dir: Path | None = Field(default=None, description="watched directory for batch senders; off when unset")
+    file_drop_poll_seconds: float = 2.0
+
     operator_token: str | None = Field(
         default=None, description="bearer token for /api; required when environment is production"
     )

@@ -22,9 +22,9 @@ async def metrics(runtime: RuntimeDep) -> Response:
     deliveries = Gauge("hub_deliveries", "deliveries by status", ["status"], registry=registry)
     for status, n in counts["deliveries"].items():
         deliveries.labels(status).set(n)
-    Gauge(
-        "hub_acknowledgements_overdue", "delivered messages whose acknowledgement is overdue", registry=registry
-    ).set(counts["overdue"]["acknowledgements"])
+    Gauge("hub_acknowledgements_overdue", "delivered messages whose acknowledgement is overdue", registry=registry).set(
+        counts["overdue"]["acknowledgements"]
+    )
     Gauge("hub_dead_letters", "dead letters waiting for an operator", registry=registry).set(dead)
     parked = Gauge("hub_parked_deliveries", "deliveries parked per receiver", ["receiver"], registry=registry)
     circuit = Gauge(

@@ -46,6 +46,9 @@ class IngressWorker:
                 out.append((self._topics.outbox, delivery.key, delivery.raw, delivery.headers()))
             for event in result.events:
                 out.append((self._topics.events, event.key, event.to_bytes(), None))
+            if result.dead_letter_reason:
+                headers = [*incoming.headers(), ("hub-reason", result.dead_letter_reason.encode())]
+                out.append((self._topics.dead_letters, incoming.key, incoming.raw, headers))
             if not verdict.valid:
                 log.info(
                     "message rejected",

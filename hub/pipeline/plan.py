@@ -26,6 +26,9 @@ from hub.validate.validator import Verdict
 class Plan:
     events: list[TrackingEvent] = field(default_factory=list)
     outbox: list[OutboxRecord] = field(default_factory=list)
+    # set when nobody can be answered (the sender is not a known organisation): the record goes to the
+    # dead-letter topic with this reason, besides being tracked as rejected
+    dead_letter_reason: str | None = None
 
 
 def _sender_mismatch(facts: MessageFacts | None, authenticated_sor: str) -> Issue | None:
@@ -86,6 +89,13 @@ def plan(
     mismatch = _sender_mismatch(facts, record.sender_sor)
     if mismatch:
         issues.append(mismatch)
+    if register.by_sor(record.sender_sor) is None:
+        # only Kafka-native records can get here: every other connector authenticates the sender first
+        mismatch = error(
+            "security", None, f"the record's sender (SOR {record.sender_sor or 'none'}) is not in the endpoint register"
+        )
+        issues.append(mismatch)
+        result.dead_letter_reason = mismatch.diagnostics
     if not verdict.valid or mismatch or facts is None:
         result.events.append(_step(Step.REJECTED, record, facts, sender_id, issues))
         _answer_with_fatal_error(result, record, facts, issues, register, now)

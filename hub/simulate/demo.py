@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 
 from hub.app import create_app
+from hub.broker.clients import make_producer
 from hub.broker.embedded import EmbeddedBroker, free_port
+from hub.broker.topics import Topics
 from hub.route.register import Register, load_register
 from hub.serving import make_server
 from hub.settings import SCHEMAS_DIR, HubSettings
@@ -30,8 +32,13 @@ def demo_tokens(register: Register) -> dict[str, str]:
     return {o.id: f"demo-{o.id}" for o in register.organisations}
 
 
-def _banner(hub_url: str, register: Register) -> str:
+def _banner(hub_url: str, register: Register, *, mllp_port: int, file_drop: Path) -> str:
     hospital = next(o for o in register.organisations if o.kind == "hospital")
+    municipality = next(o for o in register.organisations if o.kind == "municipality")
+    adt = (
+        f"MSH|^~\\\\&|EPJ|{hospital.sor}|SEKTORHUB|{municipality.sor}|20261127103104||ADT^A01|DEMO-1|P|2.5\\r"
+        "PID|1||0703594417^^^CPR||Jensen^Ida\\rPV1|1|I|||||||||||||||||V-1" + "|" * 25 + "202611270912\\r"
+    )
     mailbox = next((o for o in register.organisations if o.endpoint.kind == "mailbox"), None)
     lines = [
         "",
@@ -47,6 +54,12 @@ def _banner(hub_url: str, register: Register) -> str:
         "  Send a message yourself (this one is malformed: watch the rejection and the fatal-error answer):",
         f"    curl -s -X POST '{hub_url}/fhir/$process-message' -H 'Authorization: Bearer demo-{hospital.id}' \\",
         '         -H \'Content-Type: application/fhir+json\' -d \'{"resourceType":"Bundle","type":"message"}\'',
+    ]
+    lines += [
+        "",
+        "  Hospitals also send HL7 v2 ADT over MLLP, and batch files. Try both:",
+        f"    printf '\\x0b{adt}\\x1c\\r' | nc -q1 127.0.0.1 {mllp_port}",
+        f"    cp some-bundle.json {file_drop}/{hospital.id}/incoming/   (then see done/ or error/)",
     ]
     if mailbox is not None:
         lines.append(f"  A mailbox        curl -s {hub_url}/mailbox -H 'Authorization: Bearer demo-{mailbox.id}'")
@@ -80,6 +93,9 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
     base = HubSettings()
     hub_url = f"http://{base.host}:{base.port}"
 
+    file_drop = workdir / "file-drop"
+    hospital = next(o for o in register.organisations if o.kind == "hospital")
+    (file_drop / hospital.id / "incoming").mkdir(parents=True, exist_ok=True)
     async with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
         settings = base.model_copy(
             update={
@@ -87,6 +103,8 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
                 "register_file": DEMO_REGISTER,
                 "database_url": f"sqlite+aiosqlite:///{database}",
                 "consumer_session_timeout_ms": 6000,
+                "mllp_port": base.mllp_port or free_port(),
+                "file_drop_dir": file_drop,
             }
         )
         receivers = SimulatedReceivers(register=register, hub_url=hub_url, tokens=tokens)
@@ -95,7 +113,15 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
             create_app(settings), host=settings.host, port=settings.port, grace_seconds=settings.shutdown_grace_seconds
         )
         serving = asyncio.create_task(server.serve())
-        hospitals = SimulatedHospitals(register=register, hub_url=hub_url, tokens=tokens)
+        producer = make_producer(broker.bootstrap_servers, max_request_size=settings.max_message_bytes)
+        await producer.start()
+        hospitals = SimulatedHospitals(
+            register=register,
+            hub_url=hub_url,
+            tokens=tokens,
+            mllp=(settings.host, settings.mllp_port or 0),
+            kafka=(producer, Topics(settings.topic_prefix).ingress),
+        )
         background: list[asyncio.Task[None]] = []
         try:
             await _wait_ready(hub_url)
@@ -103,7 +129,7 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
                 asyncio.create_task(hospitals.run(rate=rate)),
                 asyncio.create_task(receivers.poll_mailboxes_forever(interval=1.0)),
             ]
-            print(_banner(hub_url, register), flush=True)
+            print(_banner(hub_url, register, mllp_port=settings.mllp_port or 0, file_drop=file_drop), flush=True)
             stop_waiting = asyncio.create_task(stop.wait())
             await asyncio.wait({stop_waiting, serving}, return_when=asyncio.FIRST_COMPLETED)
             stop_waiting.cancel()
@@ -115,11 +141,13 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await hospitals.close()
+            await producer.stop()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
             await receivers.stop()
-        print(f"Stopped. The hub accepted {hospitals.sent} messages from the simulated hospitals.", flush=True)
+        channels = ", ".join(f"{n} over {c}" for c, n in hospitals.by_channel.items())
+        print(f"Stopped. The hub accepted {hospitals.sent} messages from the simulated hospitals ({channels}).")
 
 
 def run_demo(*, rate: float) -> int:

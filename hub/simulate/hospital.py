@@ -12,13 +12,18 @@ import httpx
 import orjson
 import structlog
 
+from connectors.kafka_producer import publish_message
 from hub.route.register import Organisation, OrganisationKind, Register
+from hub.simulate.adt import adt_message, send_over_mllp
 from hub.simulate.generator import MessageGenerator
 
 log = structlog.get_logger(__name__)
 
 
 class SimulatedHospitals:
+    """Hospitals sending over HTTP; with `mllp` (host, port) some admissions and discharges go as HL7 v2 ADT
+    over MLLP, and with `kafka` (producer, ingress topic) some messages go straight to Kafka."""
+
     def __init__(
         self,
         *,
@@ -27,6 +32,8 @@ class SimulatedHospitals:
         tokens: Mapping[str, str],
         seed: int | None = None,
         patients: int = 200,
+        mllp: tuple[str, int] | None = None,
+        kafka: tuple[Any, str] | None = None,
     ) -> None:
         self._register = register
         self._hub_url = hub_url.rstrip("/")
@@ -35,8 +42,12 @@ class SimulatedHospitals:
         self._generator = MessageGenerator(seed)
         self._patients = [self._generator.fictional_cpr() for _ in range(patients)]
         self._client = httpx.AsyncClient(timeout=30.0)
+        self._mllp = mllp
+        self._kafka = kafka
+        self._stays: dict[str, tuple[Organisation, Organisation, str, datetime]] = {}  # cpr -> open stay
         self.sent = 0
         self.refused = 0
+        self.by_channel: dict[str, int] = {"http": 0, "mllp": 0, "kafka": 0}
 
     def _of_kind(self, kind: OrganisationKind, accepting: str) -> list[Organisation]:
         return [o for o in self._register.organisations if o.kind is kind and accepting in o.accepts]
@@ -68,26 +79,72 @@ class SimulatedHospitals:
             )
         return hospital, message
 
-    async def send_one(self) -> httpx.Response:
+    async def send_one(self) -> bool:
+        """Send one message over one of the channels; True when the hub accepted it."""
+        draw = self._rng.random()
+        if self._mllp is not None and draw < 0.2:
+            return self._count("mllp", await self._send_adt())
         hospital, message = self.next_message()
+        if self._kafka is not None and draw > 0.85:
+            producer, topic = self._kafka
+            await publish_message(producer, topic, orjson.dumps(message), sender_sor=hospital.sor)
+            return self._count("kafka", True)
         response = await self._client.post(
             f"{self._hub_url}/fhir/$process-message",
             content=orjson.dumps(message),
             headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {self._tokens[hospital.id]}"},
         )
-        if response.status_code == 202:
+        if response.status_code != 202:
+            log.warning("simulated hospital's message refused", status=response.status_code)
+        return self._count("http", response.status_code == 202)
+
+    def _count(self, channel: str, accepted: bool) -> bool:
+        if accepted:
             self.sent += 1
+            self.by_channel[channel] += 1
         else:
             self.refused += 1
-            log.warning("simulated hospital's message refused", status=response.status_code)
-        return response
+        return accepted
+
+    async def _send_adt(self) -> bool:
+        """An admission (A01) for a patient not in hospital, or the discharge (A03) of one who is."""
+        assert self._mllp is not None
+        now = datetime.now(UTC)
+        patient = self._rng.choice(self._patients)
+        stay = self._stays.pop(patient, None)
+        if stay is None:
+            hospitals = [o for o in self._register.organisations if o.kind is OrganisationKind.HOSPITAL]
+            municipalities = self._of_kind(OrganisationKind.MUNICIPALITY, "hospital-notification-message")
+            hospital, municipality = self._rng.choice(hospitals), self._rng.choice(municipalities)
+            visit = f"V{self._rng.randrange(10**8):08d}"
+            self._stays[patient] = (hospital, municipality, visit, now)
+            trigger, admitted, discharged = "A01", now, None
+        else:
+            hospital, municipality, visit, admitted = stay
+            trigger, discharged = "A03", now
+        text = adt_message(
+            trigger=trigger,
+            hospital_sor=hospital.sor,
+            municipality_sor=municipality.sor,
+            cpr=patient,
+            visit=visit,
+            admitted=admitted,
+            discharged=discharged,
+            now=now,
+            control_id=f"DEMO{self._rng.randrange(10**9):09d}",
+        )
+        host, port = self._mllp
+        code = await send_over_mllp(host, port, text)
+        if code != "AA":
+            log.warning("simulated hospital's ADT refused", code=code)
+        return code == "AA"
 
     async def run(self, *, rate: float) -> None:
         interval = 1.0 / rate if rate > 0 else 1.0
         while True:
             try:
                 await self.send_one()
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, OSError, TimeoutError) as exc:
                 log.warning("simulated hospital cannot reach the hub", error=type(exc).__name__)
             await asyncio.sleep(self._rng.uniform(0.5 * interval, 1.5 * interval))
 

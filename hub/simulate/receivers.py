@@ -25,6 +25,7 @@ from hub.route.register import EndpointKind, Organisation, Register
 
 log = structlog.get_logger(__name__)
 
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """How a simulated system answers one message."""

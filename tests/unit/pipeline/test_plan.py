@@ -135,3 +135,13 @@ def test_unparseable_bytes_are_rejected_with_the_tracking_id_as_reference(
     assert [e.step for e in result.events][:2] == [Step.RECEIVED, Step.REJECTED]
     facts = read_facts(orjson.loads(result.outbox[0].raw))
     assert facts.response is not None and facts.response.identifier == "t-1"
+
+
+def test_record_from_an_unknown_sender_is_rejected_to_the_dead_letters(
+    example_paths: list[Path], register: Register, validator: Validator
+) -> None:
+    raw = example(example_paths, "a5e5b880")
+    result = plan(incoming(raw, sender_sor="111111111111111"), validator.validate(raw), register, now=NOW)
+    assert [e.step for e in result.events] == [Step.RECEIVED, Step.REJECTED]
+    assert result.outbox == []  # nobody to answer
+    assert result.dead_letter_reason is not None and "111111111111111" in result.dead_letter_reason

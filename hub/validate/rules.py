@@ -1,0 +1,461 @@
+"""The compiled rules of schemas/compiled/, loaded once and prepared for the walker.
+
+tools/compile_schemas.py writes the rule files from the FHIR R4 core definitions and the MedCom packages; this
+module turns them into Python objects the walker only looks up: per type a dict JSON-property -> ElementRule,
+compiled regexes, code sets, and invariants compiled once with fhirpathpy (or a native check).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+COMPILED_DIR = Path("compiled")
+CORE_FILE = "r4-core.json.gz"
+PROFILES_FILE = "profiles.json.gz"
+
+PRIMITIVE, COMPLEX, RESOURCE = 0, 1, 2
+INT32 = (-(2**31), 2**31 - 1)
+MAX_STRING = 1024 * 1024  # FHIR: strings SHALL NOT exceed 1 MB
+
+
+@dataclass(slots=True)
+class Invariant:
+    key: str
+    severity: str
+    human: str
+    expression: str
+    check: Callable[[Any, Any, Any], bool] | None  # (node, resource, root) -> holds; None: cannot be evaluated
+
+
+@dataclass(slots=True)
+class ElementRule:
+    name: str
+    min: int
+    max: int  # -1: unbounded
+    is_list: bool
+    type: str
+    kind: int  # PRIMITIVE / COMPLEX / RESOURCE
+    choice: str | None = None
+    binding: str | None = None
+    codes: frozenset[str] | None = None  # code -> member of the required value set
+    pairs: frozenset[tuple[str, str]] | None = None  # (system, code) members
+    invariants: tuple[Invariant, ...] = ()
+    modifier: bool = False
+
+
+@dataclass(slots=True)
+class TypeRule:
+    name: str
+    kind: str
+    elements: dict[str, ElementRule]
+    required: tuple[str, ...]  # element names with min >= 1 (not choices)
+    choices: dict[str, tuple[int, tuple[str, ...]]]  # stem -> (min, JSON names)
+    invariants: tuple[Invariant, ...] = ()
+    abstract: bool = False
+
+
+@dataclass(slots=True)
+class Rules:
+    types: dict[str, TypeRule]
+    resource_types: frozenset[str]
+    primitives: dict[str, Callable[[Any], str | None]]
+    extensions: dict[str, tuple[str, ...] | None]  # extension url -> allowed value[x] JSON names
+    profiles: dict[str, Any]
+    events: dict[str, dict[str, Any]]
+    codesystems: dict[str, frozenset[str]]
+    valuesets: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]]
+    uncompiled: list[tuple[str, str, str]] = field(default_factory=list)  # (key, expression, reason)
+    compile_seconds: float = 0.0
+
+
+def _read(path: Path) -> Any:
+    return orjson.loads(gzip.decompress(path.read_bytes()))
+
+
+# --- primitives ---------------------------------------------------------------------------------------------
+
+_DATE_PARTS = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _calendar_problem(value: str) -> str | None:
+    m = _DATE_PARTS.match(value)
+    if m and m.group(3):
+        year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        if day > _DAYS[month - 1] or (month == 2 and day == 29 and not leap):
+            return "the day does not exist in that month"
+    return None
+
+
+_HINTS = {
+    "instant": "a date and time with seconds and a timezone, e.g. 2024-05-01T12:00:00+02:00",
+    "dateTime": "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a timezone, e.g. 2024-05-01T12:00:00+02:00",
+    "date": "YYYY, YYYY-MM or YYYY-MM-DD",
+    "time": "hh:mm:ss",
+    "id": "1 to 64 of A-Z a-z 0-9 - .",
+    "code": "no leading, trailing or double whitespace",
+    "uri": "no whitespace",
+    "url": "no whitespace",
+    "canonical": "no whitespace",
+    "oid": "urn:oid:1.2.3...",
+    "uuid": "urn:uuid: and a lower-case UUID",
+    "base64Binary": "base64 data",
+    "positiveInt": "an integer of at least 1",
+    "unsignedInt": "an integer of at least 0",
+}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"[:60]
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, dict):
+        return "a JSON object"
+    return type(value).__name__
+
+
+def describe(value: Any) -> str:
+    return _describe(value)
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_WS = re.compile(r"\s+")
+
+
+def _primitive_check(name: str, regex: str | None) -> Callable[[Any], str | None]:
+    if name == "boolean":
+
+        def check_bool(value: Any) -> str | None:
+            return (
+                None
+                if value is True or value is False
+                else f"expected a JSON boolean (true or false), found {_describe(value)}"
+            )
+
+        return check_bool
+    if name in ("integer", "positiveInt", "unsignedInt"):
+        low = {"integer": INT32[0], "positiveInt": 1, "unsignedInt": 0}[name]
+
+        def check_int(value: Any) -> str | None:
+            if type(value) is not int:
+                if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
+                    pass
+                else:
+                    return f"expected a JSON integer number, found {_describe(value)}"
+            if not low <= value <= INT32[1]:
+                return f"{_describe(value)} is not a valid FHIR {name} ({low} to {INT32[1]})"
+            return None
+
+        return check_int
+    if name == "decimal":
+
+        def check_decimal(value: Any) -> str | None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return f"expected a JSON number, found {_describe(value)}"
+            if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+                return f"{_describe(value)} is not a valid FHIR decimal"
+            return None
+
+        return check_decimal
+    hint = _HINTS.get(name)
+    suffix = f" ({hint})" if hint else ""
+    matcher = re.compile(regex).fullmatch if regex and name not in ("string", "markdown", "base64Binary") else None
+    calendar = name in ("date", "dateTime", "instant")
+    is_text = name in ("string", "markdown")
+    is_base64 = name == "base64Binary"
+    is_xhtml = name == "xhtml"
+
+    def check_string(value: Any) -> str | None:
+        if type(value) is not str:
+            return f"expected a JSON string, found {_describe(value)}"
+        if not value:
+            return "an empty string is not allowed; leave the element out"
+        if len(value) > MAX_STRING and not is_base64:
+            return f"the string is {len(value)} characters long; FHIR allows at most {MAX_STRING}"
+        if is_text:
+            if value.isspace():
+                return "a string of only whitespace is not allowed"
+            return None
+        if is_base64:
+            data = _WS.sub("", value) if not value.isalnum() else value
+            if len(data) % 4 or not _BASE64.fullmatch(data):
+                return f"{_describe(value)} is not valid FHIR base64Binary{suffix}"
+            return None
+        if is_xhtml:
+            if not value.lstrip().startswith("<div") or "http://www.w3.org/1999/xhtml" not in value[:500]:
+                return "the narrative must be an XHTML <div> in the namespace http://www.w3.org/1999/xhtml"
+            return None
+        if matcher is not None and not matcher(value):
+            if name in ("dateTime", "instant") and "T" in value and not value.endswith("Z") and value[-6] not in "+-":
+                return f"{_describe(value)} is not a valid FHIR {name.lower()}: a time needs a timezone{suffix}"
+            return f"{_describe(value)} is not a valid FHIR {name.lower()}{suffix}"
+        if calendar and (problem := _calendar_problem(value)):
+            return f"{_describe(value)} is not a valid FHIR {name.lower()}: {problem}"
+        return None
+
+    return check_string
+
+
+# --- invariants ---------------------------------------------------------------------------------------------
+
+
+def _native_checks() -> dict[str, Callable[[Any, Any, Any], bool]]:
+    """Invariants checked in Python: frequent ones, where fhirpathpy would cost ~0.1 ms per evaluation."""
+
+    def per_1(node: Any, _r: Any, _root: Any) -> bool:
+        start, end = node.get("start"), node.get("end")
+        if not isinstance(start, str) or not isinstance(end, str):
+            return True
+        return _instant_key(start) <= _instant_key(end, upper=True)
+
+    def ref_1(node: Any, resource: Any, _root: Any) -> bool:
+        ref = node.get("reference")
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            return True
+        contained = resource.get("contained") if isinstance(resource, dict) else None
+        if ref == "#":
+            return True
+        ids = {c.get("id") for c in contained if isinstance(c, dict)} if isinstance(contained, list) else set()
+        return ref[1:] in ids
+
+    def cpt_2(node: Any, _r: Any, _root: Any) -> bool:
+        return "value" not in node or "system" in node
+
+    def att_1(node: Any, _r: Any, _root: Any) -> bool:
+        return "data" not in node or "contentType" in node
+
+    def org_1(node: Any, _r: Any, _root: Any) -> bool:
+        return "identifier" in node or "name" in node
+
+    def bdl_1(node: Any, _r: Any, _root: Any) -> bool:
+        return "total" not in node or node.get("type") in ("searchset", "history")
+
+    def bdl_2(node: Any, _r: Any, _root: Any) -> bool:
+        return node.get("type") == "searchset" or not any(
+            isinstance(e, dict) and "search" in e for e in _as_list(node.get("entry"))
+        )
+
+    def bdl_3(node: Any, _r: Any, _root: Any) -> bool:
+        return node.get("type") in ("batch", "transaction", "history") or not any(
+            isinstance(e, dict) and "request" in e for e in _as_list(node.get("entry"))
+        )
+
+    def bdl_4(node: Any, _r: Any, _root: Any) -> bool:
+        return node.get("type") in ("batch-response", "transaction-response", "history") or not any(
+            isinstance(e, dict) and "response" in e for e in _as_list(node.get("entry"))
+        )
+
+    def bdl_5(node: Any, _r: Any, _root: Any) -> bool:
+        return "resource" in node or "request" in node or "response" in node
+
+    def bdl_8(node: Any, _r: Any, _root: Any) -> bool:
+        full = node.get("fullUrl")
+        return not isinstance(full, str) or "/_history/" not in full
+
+    return {
+        "per-1": per_1,
+        "ref-1": ref_1,
+        "cpt-2": cpt_2,
+        "att-1": att_1,
+        "org-1": org_1,
+        "bdl-1": bdl_1,
+        "bdl-2": bdl_2,
+        "bdl-3": bdl_3,
+        "bdl-4": bdl_4,
+        "bdl-5": bdl_5,
+        "bdl-8": bdl_8,
+    }
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _instant_key(value: str, upper: bool = False) -> str:
+    """A sortable UTC-ish key for a FHIR date/dateTime (precision-aware enough for per-1)."""
+    from datetime import datetime, timedelta
+
+    if "T" not in value:
+        pad = {4: "-12-31" if upper else "-01-01", 7: "-31" if upper else "-01"}.get(len(value), "")
+        return (value + pad) + ("T23:59:59" if upper else "T00:00:00")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        offset = moment.utcoffset() or timedelta()
+        moment = (moment - offset).replace(tzinfo=None)
+    return moment.isoformat()
+
+
+class _Fhirpath:
+    """fhirpathpy, compiled once per expression; expressions it cannot compile are listed, not evaluated."""
+
+    def __init__(self, rules_holder: list[Rules]) -> None:
+        import fhirpathpy
+        from fhirpathpy.models import models
+
+        self._compile = fhirpathpy.compile
+        self._model = models["r4"]
+        self._holder = rules_holder
+        self.failed: list[tuple[str, str, str]] = []
+
+    def __call__(self, key: str, expression: str) -> Callable[[Any, Any, Any], bool] | None:
+        try:
+            compiled = self._compile(expression, self._model, {"userInvocationTable": _user_functions()})
+        except Exception as exc:  # the parser raises several kinds
+            self.failed.append((key, expression, f"{type(exc).__name__}: {str(exc)[:120]}"))
+            return None
+
+        def check(node: Any, resource: Any, root: Any) -> bool:
+            try:
+                result = compiled(node, {"resource": resource, "rootResource": root})
+            except Exception:  # an expression fhirpathpy cannot evaluate on this content: not held against it
+                return True
+            return not (len(result) == 1 and result[0] is False)
+
+        return check
+
+
+def _user_functions() -> dict[str, Any]:
+    # conformsTo(url): the hub applies the profile of the event itself; here a resource conforms when its
+    # type is the profile's type (the profile's own rules are checked separately).
+    def conforms_to(inputs: list[Any], url: Any) -> list[bool]:
+        return [True for _ in inputs]
+
+    def member_of(inputs: list[Any], url: Any) -> list[bool]:
+        return [True for _ in inputs]
+
+    return {
+        "conformsTo": {"fn": conforms_to, "arity": {1: ["String"]}},
+        "memberOf": {"fn": member_of, "arity": {1: ["String"]}},
+    }
+
+
+# --- loading ------------------------------------------------------------------------------------------------
+
+
+@cache
+def load_rules(schemas_dir: Path) -> Rules:
+    """Read and prepare the compiled rule files (once per directory)."""
+    started = time.perf_counter()
+    core = _read(schemas_dir / COMPILED_DIR / CORE_FILE)
+    extra = _read(schemas_dir / COMPILED_DIR / PROFILES_FILE)
+    natives = _native_checks()
+    holder: list[Rules] = []
+    fhirpath = _Fhirpath(holder)
+    native_keys = set(core.get("native", {}))
+    cache_inv: dict[tuple[str, str], Invariant] = {}
+
+    def invariant(item: list[str]) -> Invariant:
+        key, severity, human, expression = item
+        found = cache_inv.get((key, expression))
+        if found is None:
+            check = natives.get(key)
+            if check is None and key not in native_keys:
+                check = fhirpath(key, expression)
+            found = cache_inv[(key, expression)] = Invariant(key, severity, human, expression, check)
+        return found
+
+    valuesets: dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]] = {}
+    for url, pairs in {**core["valuesets"], **extra["valuesets"]}.items():
+        valuesets[url] = (frozenset(code for _, code in pairs), frozenset((s, c) for s, c in pairs))
+    kinds = core["kinds"]
+    types: dict[str, TypeRule] = {}
+    for name, raw in core["types"].items():
+        elements: dict[str, ElementRule] = {}
+        for key, spec in raw["elements"].items():
+            type_name = spec["type"]
+            type_kind = kinds.get(type_name)
+            if type_name == "Resource" or type_kind == "resource":
+                kind = RESOURCE
+            elif type_kind == "primitive-type":
+                kind = PRIMITIVE
+            else:
+                kind = COMPLEX
+            if kind == PRIMITIVE and key == "id" and raw["kind"] == "resource":
+                type_name = "id"  # Resource.id is an id (the R4 snapshot calls it System.String)
+            binding = spec.get("binding")
+            vs = valuesets.get(binding) if binding else None
+            elements[key] = ElementRule(
+                name=key,
+                min=spec["min"],
+                max=spec["max"],
+                is_list=bool(spec.get("list")),
+                type=type_name,
+                kind=kind,
+                choice=spec.get("choice"),
+                binding=binding if vs else None,
+                codes=vs[0] if vs else None,
+                pairs=vs[1] if vs else None,
+                invariants=tuple(invariant(c) for c in spec.get("constraints", ())),
+                modifier=bool(spec.get("modifier")),
+            )
+        choices = {stem: (choice["min"], tuple(choice["types"])) for stem, choice in raw.get("choices", {}).items()}
+        types[name] = TypeRule(
+            name=name,
+            kind=raw["kind"],
+            elements=elements,
+            required=tuple(k for k, e in elements.items() if e.min > 0 and e.choice is None),
+            choices=choices,
+            invariants=tuple(invariant(c) for c in raw.get("constraints", ())),
+            abstract=bool(raw.get("abstract")),
+        )
+    # the id and extensions of a primitive (`_x`)
+    element = types["Element"]
+    types["@primitive"] = TypeRule("@primitive", "complex-type", element.elements, (), {})
+    primitives = {name: _primitive_check(name, regex) for name, regex in core["primitives"].items()}
+    primitives["id"] = _primitive_check("id", core["primitives"]["id"])
+    extensions: dict[str, tuple[str, ...] | None] = {}
+    for url, value_types in core["extensions"].items():
+        extensions[url] = _value_names(value_types)
+    for url, spec in extra["extensions"].items():
+        extensions[url] = _value_names(spec.get("valueTypes"))
+    resource_types = frozenset(n for n, k in kinds.items() if k == "resource" and not core["types"][n]["abstract"])
+    codesystems = {url: frozenset(codes) for url, codes in extra["codesystems"].items()}
+    rules = Rules(
+        types=types,
+        resource_types=resource_types,
+        primitives=primitives,
+        extensions=extensions,
+        profiles=extra["profiles"],
+        events=extra["events"],
+        codesystems=codesystems,
+        valuesets=valuesets,
+    )
+    holder.append(rules)
+    from hub.validate.profiles import prepare_profiles
+
+    rules.profiles = prepare_profiles(rules, extra["profiles"], invariant)
+    rules.uncompiled = fhirpath.failed
+    rules.compile_seconds = time.perf_counter() - started
+    if fhirpath.failed:
+        log.debug("fhirpathpy could not compile %d invariants", len(fhirpath.failed))
+    return rules
+
+
+def _value_names(value_types: list[str] | None) -> tuple[str, ...] | None:
+    if value_types is None:
+        return None
+    return tuple("value" + t[0].upper() + t[1:] for t in value_types)
