@@ -61,6 +61,44 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if all_valid else 1
 
 
+def _replay(_: argparse.Namespace) -> int:
+    import asyncio
+
+    from hub.broker.clients import Publisher, make_producer
+    from hub.broker.topics import Topics, ensure_topics
+    from hub.pipeline.recovery import replay_unfinished
+    from hub.settings import HubSettings
+    from hub.track.archive import MessageArchive
+    from hub.track.database import open_database
+
+    settings = HubSettings()
+    configure_logging(settings.log_level)
+    if not settings.kafka_bootstrap_servers:
+        print(
+            "hub replay: set KAFKA_BOOTSTRAP_SERVERS. (With the embedded broker, `hub serve` replays by itself "
+            "at start, since that broker always starts empty.)",
+            file=sys.stderr,
+        )
+        return 2
+    bootstrap = settings.kafka_bootstrap_servers
+
+    async def replay() -> int:
+        topics = Topics(settings.topic_prefix)
+        await ensure_topics(bootstrap, topics, partitions=settings.topic_partitions)
+        engine = await open_database(settings.database_url)
+        producer = make_producer(bootstrap, max_request_size=settings.max_message_bytes + 64 * 1024)
+        await producer.start()
+        try:
+            return await replay_unfinished(MessageArchive(engine), Publisher(producer), topics)
+        finally:
+            await producer.stop()
+            await engine.dispose()
+
+    count = asyncio.run(replay())
+    print(f"published {count} accepted, unfinished messages to {settings.topic_prefix}ingress again")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from hub.simulate.demo import run_demo
 
@@ -78,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="validate message files; one JSON line each")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(run=_validate)
+
+    replay = commands.add_parser(
+        "replay", help="publish every accepted, unfinished message again (after a broker lost its log)"
+    )
+    replay.set_defaults(run=_replay)
 
     demo = commands.add_parser("demo", help="embedded broker, hub, simulated hospitals, municipalities and GPs")
     demo.add_argument("--rate", type=float, default=2.0, help="messages per second from the simulated hospitals")

@@ -1,0 +1,244 @@
+"""Subscriptions kept in the hub's database (table ``subscriptions`` on the shared metadata), and the service
+the API and the ingress worker use: it validates, stores, and keeps the live index in step with the store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.route.patients import PatientRegister
+from hub.route.register import Register
+from hub.route.subscriptions import (
+    LiveSubscriptions,
+    Subscription,
+    SubscriptionIndex,
+    SubscriptionStatus,
+    filters_from_dict,
+    validate_subscription,
+)
+from hub.track.tables import metadata
+
+log = structlog.get_logger(__name__)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("receiver", sa.String(64), index=True, nullable=False),
+    sa.Column("topic", sa.String(64), index=True, nullable=False),
+    sa.Column("filters", sa.Text, nullable=False),  # JSON: SubscriptionFilters.as_dict()
+    sa.Column("status", sa.String(16), index=True, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("origin", sa.String(16), nullable=False, default="api"),  # api | register
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+
+class SubscriptionExists(ValueError):
+    """A subscription with this id is already stored."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _from_row(row: Any) -> Subscription:
+    return Subscription(
+        id=row.id,
+        receiver_id=row.receiver,
+        topic=row.topic,
+        filters=filters_from_dict(orjson.loads(row.filters)),
+        status=SubscriptionStatus(row.status),
+        reason=row.reason or "",
+        created_at=row.created_at,
+    )
+
+
+def _values(subscription: Subscription, *, origin: str, now: str) -> dict[str, Any]:
+    return {
+        "id": subscription.id,
+        "receiver": subscription.receiver_id,
+        "topic": subscription.topic,
+        "filters": orjson.dumps(subscription.filters.as_dict()).decode(),
+        "status": str(subscription.status),
+        "reason": subscription.reason,
+        "origin": origin,
+        "created_at": subscription.created_at or now,
+        "updated_at": now,
+    }
+
+
+class SubscriptionStore:
+    """The repository: plain reads and writes, no validation (that is the service's)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, subscription: Subscription, *, origin: str = "api") -> Subscription:
+        values = _values(subscription, origin=origin, now=_now())
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(subscriptions.insert().values(**values))
+        except sa.exc.IntegrityError as exc:
+            raise SubscriptionExists(f"a subscription with id {subscription.id!r} exists") from exc
+        return Subscription(
+            id=subscription.id,
+            receiver_id=subscription.receiver_id,
+            topic=subscription.topic,
+            filters=subscription.filters,
+            status=subscription.status,
+            reason=subscription.reason,
+            created_at=values["created_at"],
+        )
+
+    async def list(
+        self, *, receiver: str | None = None, status: SubscriptionStatus | None = None
+    ) -> list[Subscription]:
+        query = sa.select(subscriptions).order_by(subscriptions.c.created_at, subscriptions.c.id)
+        if receiver is not None:
+            query = query.where(subscriptions.c.receiver == receiver)
+        if status is not None:
+            query = query.where(subscriptions.c.status == str(status))
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_from_row(row) for row in rows]
+
+    async def get(self, subscription_id: str) -> Subscription | None:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(sa.select(subscriptions).where(subscriptions.c.id == subscription_id))
+            ).first()
+        return _from_row(row) if row is not None else None
+
+    async def set_status(self, subscription_id: str, status: SubscriptionStatus) -> Subscription | None:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                subscriptions.update()
+                .where(subscriptions.c.id == subscription_id)
+                .values(status=str(status), updated_at=_now())
+            )
+        if result.rowcount == 0:
+            return None
+        return await self.get(subscription_id)
+
+    async def delete(self, subscription_id: str) -> bool:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(subscriptions.delete().where(subscriptions.c.id == subscription_id))
+        return bool(result.rowcount)
+
+    async def load_active(self) -> list[Subscription]:
+        return await self.list(status=SubscriptionStatus.ACTIVE)
+
+    async def seed(self, seeds: Iterable[Subscription]) -> list[str]:
+        """Store the register file's subscriptions that are not stored yet; returns their ids.
+
+        One already stored is left as it is: an operator may have paused it through the API.
+        """
+        wanted = list(seeds)
+        if not wanted:
+            return []
+        async with self._engine.begin() as connection:
+            stored = set(
+                (
+                    await connection.execute(
+                        sa.select(subscriptions.c.id).where(subscriptions.c.id.in_([s.id for s in wanted]))
+                    )
+                ).scalars()
+            )
+            now = _now()
+            new = [s for s in wanted if s.id not in stored]
+            if new:
+                await connection.execute(subscriptions.insert(), [_values(s, origin="register", now=now) for s in new])
+        return [s.id for s in new]
+
+    async def fingerprint(self) -> tuple[int, str | None]:
+        """Changes whenever a subscription is created, changed or deleted (for processes that share a store)."""
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(sa.select(sa.func.count(), sa.func.max(subscriptions.c.updated_at)))
+            ).one()
+        return int(row[0]), row[1]
+
+
+class SubscriptionService:
+    """Validates and stores subscriptions, and keeps `live` (read by the ingress worker) in step."""
+
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        register: Register,
+        known_events: Iterable[str],
+        patients: PatientRegister | None = None,
+    ) -> None:
+        self.store = store
+        self.register = register
+        self.known_events = frozenset(known_events)
+        self.live = LiveSubscriptions(patients=patients)
+        self._fingerprint: tuple[int, str | None] | None = None
+
+    def new_id(self) -> str:
+        return str(uuid.uuid4())
+
+    async def start(self, seeds: Sequence[Subscription] = ()) -> None:
+        """Store the seeds that are new, then load every active subscription into the index."""
+        added = await self.store.seed(seeds)
+        if added:
+            log.info("subscriptions seeded from the register file", count=len(added))
+        await self.reload()
+
+    async def reload(self) -> None:
+        fingerprint = await self.store.fingerprint()
+        self.live.index = SubscriptionIndex.build(await self.store.load_active(), self.register, self.known_events)
+        self._fingerprint = fingerprint
+        log.info("subscriptions loaded", active=len(self.live.index))
+
+    async def reload_if_changed(self) -> bool:
+        """For several hub processes sharing one database: pick up what another process changed."""
+        if await self.store.fingerprint() == self._fingerprint:
+            return False
+        await self.reload()
+        return True
+
+    async def create(self, subscription: Subscription) -> Subscription:
+        """Raises SubscriptionError (a faulty field) or SubscriptionExists."""
+        validate_subscription(subscription, self.register, self.known_events)
+        stored = await self.store.create(subscription)
+        self.live.index = self.live.index.with_subscription(
+            validate_subscription(stored, self.register, self.known_events)
+        )
+        self._fingerprint = None  # our own change: the next reload_if_changed re-reads (cheap)
+        return stored
+
+    async def set_status(self, subscription_id: str, status: SubscriptionStatus) -> Subscription | None:
+        """Pause or resume; resuming one that no longer fits the register raises SubscriptionError."""
+        if status is SubscriptionStatus.ACTIVE:
+            existing = await self.store.get(subscription_id)
+            if existing is None:
+                return None
+            validate_subscription(existing, self.register, self.known_events)
+        changed = await self.store.set_status(subscription_id, status)
+        if changed is None:
+            return None
+        if changed.active:
+            self.live.index = self.live.index.with_subscription(
+                validate_subscription(changed, self.register, self.known_events)
+            )
+        else:
+            self.live.index = self.live.index.without(subscription_id)
+        self._fingerprint = None
+        return changed
+
+    async def delete(self, subscription_id: str) -> bool:
+        deleted = await self.store.delete(subscription_id)
+        self.live.index = self.live.index.without(subscription_id)
+        self._fingerprint = None
+        return deleted
