@@ -341,7 +341,8 @@ def profile_rules(sd: dict[str, Any], chain_ids: set[str], core: dict[str, Any])
         cons = [
             [c["key"], c.get("severity", "error"), c.get("human", ""), c["expression"]]
             for c in el.get("constraint", ())
-            if c.get("expression") and (c.get("source") in own or c.get("source") is None)
+            if c.get("expression")
+            and (c.get("source") in own or c.get("source") is None)
             and not c["key"].startswith(("ele-", "ext-", "dom-"))
         ]
         if cons:
@@ -408,8 +409,11 @@ def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[
         md = load(path)
         code = md["eventCoding"]["code"]
         focus = [f.get("profile") for f in md.get("focus", ()) if f.get("profile")]
-        events[code] = {"bundle": md.get("_bundleProfile") or md["base"], "header": md["_headerProfile"],
-                        "focus": focus}
+        events[code] = {
+            "bundle": md.get("_bundleProfile") or md["base"],
+            "header": md["_headerProfile"],
+            "focus": focus,
+        }
     codesystems = {
         cs["url"]: sorted({c for c in _all_codes(cs)}) for cs in terminology if cs.get("resourceType") == "CodeSystem"
     }
@@ -453,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"r4-core.json.gz: {len(core['types'])} types, {len(core['valuesets'])} value sets, {size} bytes")
     profiles = compile_profiles(args.shared, core, ROOT / "schemas" / "sektorhub")
     size = write(args.out / "profiles.json.gz", profiles)
-    print(f"profiles.json.gz: {len(profiles['profiles'])} profiles, {len(profiles['valuesets'])} value sets, {size} bytes")
+    print(
+        f"profiles.json.gz: {len(profiles['profiles'])} profiles, {len(profiles['valuesets'])} value sets, {size} bytes"
+    )
     return 0
 
 

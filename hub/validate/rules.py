@@ -36,7 +36,7 @@ class Invariant:
     severity: str
     human: str
     expression: str
-    check: Callable[[Any, Any, Any], bool] | None  # (node, resource, root) -> holds; None: cannot be evaluated
+    check: Callable[[Any, Any, Any, str], bool] | None  # (node, resource, root, type) -> holds; None: not evaluable
 
 
 @dataclass(slots=True)
@@ -220,60 +220,64 @@ def _primitive_check(name: str, regex: str | None) -> Callable[[Any], str | None
 # --- invariants ---------------------------------------------------------------------------------------------
 
 
-def _native_checks() -> dict[str, Callable[[Any, Any, Any], bool]]:
+def _native_checks() -> dict[str, Callable[[Any, Any, Any, str], bool]]:
     """Invariants checked in Python: frequent ones, where fhirpathpy would cost ~0.1 ms per evaluation."""
 
-    def per_1(node: Any, _r: Any, _root: Any) -> bool:
+    def per_1(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         start, end = node.get("start"), node.get("end")
         if not isinstance(start, str) or not isinstance(end, str):
             return True
         return _instant_key(start) <= _instant_key(end, upper=True)
 
-    def ref_1(node: Any, resource: Any, _root: Any) -> bool:
+    def ref_1(node: Any, _resource: Any, root: Any, _t: str) -> bool:
         ref = node.get("reference")
         if not isinstance(ref, str) or not ref.startswith("#"):
             return True
-        contained = resource.get("contained") if isinstance(resource, dict) else None
+        contained = root.get("contained") if isinstance(root, dict) else None
         if ref == "#":
             return True
         ids = {c.get("id") for c in contained if isinstance(c, dict)} if isinstance(contained, list) else set()
         return ref[1:] in ids
 
-    def cpt_2(node: Any, _r: Any, _root: Any) -> bool:
+    def cpt_2(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return "value" not in node or "system" in node
 
-    def att_1(node: Any, _r: Any, _root: Any) -> bool:
+    def att_1(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return "data" not in node or "contentType" in node
 
-    def org_1(node: Any, _r: Any, _root: Any) -> bool:
+    def org_1(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return "identifier" in node or "name" in node
 
-    def bdl_1(node: Any, _r: Any, _root: Any) -> bool:
+    def bdl_1(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return "total" not in node or node.get("type") in ("searchset", "history")
 
-    def bdl_2(node: Any, _r: Any, _root: Any) -> bool:
+    def bdl_2(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return node.get("type") == "searchset" or not any(
             isinstance(e, dict) and "search" in e for e in _as_list(node.get("entry"))
         )
 
-    def bdl_3(node: Any, _r: Any, _root: Any) -> bool:
+    def bdl_3(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return node.get("type") in ("batch", "transaction", "history") or not any(
             isinstance(e, dict) and "request" in e for e in _as_list(node.get("entry"))
         )
 
-    def bdl_4(node: Any, _r: Any, _root: Any) -> bool:
+    def bdl_4(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return node.get("type") in ("batch-response", "transaction-response", "history") or not any(
             isinstance(e, dict) and "response" in e for e in _as_list(node.get("entry"))
         )
 
-    def bdl_5(node: Any, _r: Any, _root: Any) -> bool:
+    def bdl_5(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return "resource" in node or "request" in node or "response" in node
 
-    def bdl_8(node: Any, _r: Any, _root: Any) -> bool:
+    def bdl_8(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         full = node.get("fullUrl")
         return not isinstance(full, str) or "/_history/" not in full
 
+    def que_7(node: Any, _r: Any, _root: Any, _t: str) -> bool:
+        return node.get("operator") != "exists" or "answerBoolean" in node
+
     return {
+        "que-7": que_7,
         "per-1": per_1,
         "ref-1": ref_1,
         "cpt-2": cpt_2,
@@ -321,21 +325,29 @@ class _Fhirpath:
         self._holder = rules_holder
         self.failed: list[tuple[str, str, str]] = []
 
-    def __call__(self, key: str, expression: str) -> Callable[[Any, Any, Any], bool] | None:
+    def __call__(self, key: str, expression: str) -> Callable[[Any, Any, Any, str], bool] | None:
+        from fhirpathpy.engine.nodes import ResourceNode
+
+        options = {"userInvocationTable": _user_functions(), "traceFn": _no_trace}
         try:
-            compiled = self._compile(expression, self._model, {"userInvocationTable": _user_functions()})
+            compiled = self._compile(expression, self._model, options)
         except Exception as exc:  # the parser raises several kinds
             self.failed.append((key, expression, f"{type(exc).__name__}: {str(exc)[:120]}"))
             return None
 
-        def check(node: Any, resource: Any, root: Any) -> bool:
+        def check(node: Any, resource: Any, root: Any, type_path: str) -> bool:
             try:
-                result = compiled(node, {"resource": resource, "rootResource": root})
+                start: Any = node if "resourceType" in node else ResourceNode(node, type_path)
+                result = compiled(start, {"resource": resource, "rootResource": root})
             except Exception:  # an expression fhirpathpy cannot evaluate on this content: not held against it
                 return True
             return not (len(result) == 1 and result[0] is False)
 
         return check
+
+
+def _no_trace(*_args: Any) -> None:
+    return None
 
 
 def _user_functions() -> dict[str, Any]:

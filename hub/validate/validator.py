@@ -1,7 +1,7 @@
 """The validator: bytes in, a Verdict out. Layers run cheapest first:
 
 1. envelope: size, BOM, UTF-8, JSON, nesting depth, a Bundle object (a failure here stops validation);
-2. FHIR R4 structure (fhir.resources R4B models plus a JSON walk);
+2. FHIR R4 structure from the compiled core definitions in schemas/compiled/ (hub.validate.core);
 3. MedCom messaging rules.
 
 Layers 2 and 3 both run, so a sender learns all faults of a message at once. Validation is pure: the event
@@ -20,9 +20,10 @@ import orjson
 from hub.domain import medcom
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, Severity
+from hub.validate.core import check_resource
 from hub.validate.envelope import read_envelope
 from hub.validate.messaging import check_messaging
-from hub.validate.structure import check_structure
+from hub.validate.rules import Rules, load_rules
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 EVENT_CODES_FILE = Path("medcom") / "event-codes.json"
@@ -74,7 +75,7 @@ def load_event_codes(path: Path) -> frozenset[str]:
 class Validator:
     """Validates raw MedCom messages; one instance serves any number of messages (and threads)."""
 
-    __slots__ = ("event_codes", "max_bytes")
+    __slots__ = ("event_codes", "max_bytes", "rules")
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class Validator:
         if event_codes is None:
             event_codes = load_event_codes((schemas_dir or SCHEMAS_DIR).resolve() / EVENT_CODES_FILE)
         self.event_codes = frozenset(event_codes)
+        self.rules: Rules = load_rules((schemas_dir or SCHEMAS_DIR).resolve())
 
     def validate(self, raw: bytes) -> Verdict:
         """All issues of a message; never raises."""
@@ -97,7 +99,7 @@ class Validator:
         facts = read_facts(bundle)
         if not envelope.ok:
             return Verdict(envelope.issues, facts, bundle)
-        issues = check_structure(bundle)
+        issues = check_resource(bundle, self.rules, "Bundle")
         faulted = {issue.expression for issue in issues if issue.is_error}
         issues.extend(
             issue

@@ -201,7 +201,10 @@ def test_verdict_line() -> None:
 
 def test_a_warning_leaves_the_message_valid() -> None:
     message = _care()
-    message["entry"].append({"fullUrl": "urn:uuid:x", "resource": {"resourceType": "MedicinalProduct", "id": "m"}})
+    # an extension in a Danish namespace whose definition schemas/ lacks: a warning, not an error
+    message["entry"][1]["resource"].setdefault("extension", []).append(
+        {"url": "http://hl7.dk/fhir/core/StructureDefinition/not-in-schemas", "valueString": "x"}
+    )
     verdict = VALIDATOR.validate(orjson.dumps(message))
     assert verdict.valid
     assert [issue.severity for issue in verdict.issues] == [Severity.WARNING]
