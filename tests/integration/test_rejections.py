@@ -29,6 +29,17 @@ def organisation(bundle: dict[str, Any], reference: str) -> dict[str, Any]:
     raise KeyError(reference)
 
 
+def set_header_id(bundle: dict[str, Any], new_id: str) -> None:
+    """Give the MessageHeader a new id, and everything that names it (fullUrl, Provenance.target) with it."""
+    header = bundle["entry"][0]["resource"]
+    old = header["id"]
+    header["id"] = new_id
+    bundle["entry"][0]["fullUrl"] = bundle["entry"][0]["fullUrl"].replace(old, new_id)
+    for entry in bundle["entry"]:
+        for target in entry["resource"].get("target", []):
+            target["reference"] = target["reference"].replace(old, new_id)
+
+
 def acknowledgements_to(hub: HubUnderTest, receiver: str, message_id: str) -> list[Any]:
     return [
         m
@@ -59,7 +70,7 @@ async def test_malformed_message_is_rejected_and_its_sender_gets_a_fatal_error(
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] == "Patient":
             entry["resource"]["identifier"][0]["value"] = "3213991234"  # no 32nd day
-    bundle["entry"][0]["resource"]["id"] = "rejected-stin-1"
+    set_header_id(bundle, "rejected-stin-1")
     response = await post_message(api, bundle, token=hub.token("herlev-hjerte"))
     assert response.status_code == 202
     tracking_id = response.headers["X-Hub-Tracking-Id"]
@@ -85,17 +96,11 @@ async def test_message_for_an_unknown_receiver_is_tracked_as_failed(
 ) -> None:
     bundle = load(example_paths, "add5e7e2")  # care communication herlev-hjerte -> plejecenter-herlev
     header = bundle["entry"][0]["resource"]
-    header["id"] = "to-nowhere-1"
+    set_header_id(bundle, "to-nowhere-1")
     receiver = organisation(bundle, header["destination"][0]["receiver"]["reference"])
     for identifier in receiver["identifier"]:
         if identifier["system"] == "urn:oid:1.2.208.176.1.1":
             identifier["value"] = "999999999999999"
-    for entry in bundle["entry"]:  # Provenance targets the header by id
-        if entry["resource"]["resourceType"] == "Provenance":
-            for target in entry["resource"].get("target", []):
-                target["reference"] = target["reference"].replace(
-                    "42cb9200-f421-4d08-8391-7d51a2503cb4", "to-nowhere-1"
-                )
     response = await post_message(api, bundle, token=hub.token("herlev-hjerte"))
     assert response.status_code == 202, response.text
     record = await wait_for_status(api, response.headers["X-Hub-Tracking-Id"], "failed", "rejected")
@@ -113,7 +118,7 @@ async def test_receiver_that_does_not_accept_the_event_is_a_routing_failure(
 ) -> None:
     bundle = copy.deepcopy(load(example_paths, "add5e7e2"))
     header = bundle["entry"][0]["resource"]
-    header["id"] = "to-closed-gp-1"
+    set_header_id(bundle, "to-closed-gp-1")
     receiver = organisation(bundle, header["destination"][0]["receiver"]["reference"])
     receiver["identifier"] = [{"system": "urn:oid:1.2.208.176.1.1", "value": "484121000016006"}]
     response = await post_message(api, bundle, token=hub.token("herlev-hjerte"))
