@@ -22,6 +22,7 @@ from connectors.kafka_producer import ingress_publisher
 from connectors.mllp import MllpListener
 from hub import __version__
 from hub.api import dead_letters, health, mailbox, metrics, operator
+from hub.api import subscriptions as subscriptions_api
 from hub.api.responses import OutcomeError, outcome_response
 from hub.broker.clients import Publisher, consume_batches, consume_concurrently, make_consumer, make_producer
 from hub.broker.embedded import EmbeddedBroker
@@ -34,7 +35,10 @@ from hub.deliver.worker import DeliveryWorker
 from hub.domain.outcome import error
 from hub.pipeline.ingress import IngressWorker
 from hub.pipeline.recovery import BrokerWatch, replay_unfinished
+from hub.route.patients import PatientRegister, load_patient_register
 from hub.route.register import load_register
+from hub.route.subscription_store import SubscriptionService, SubscriptionStore
+from hub.route.subscriptions import seed_from_register_file
 from hub.runtime import Runtime
 from hub.settings import HubSettings
 from hub.track.archive import MessageArchive
@@ -56,6 +60,13 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
     then clients close.
     """
     register = load_register(settings.register_file)
+    validator = Validator(max_bytes=settings.max_message_bytes)
+    patients = (
+        load_patient_register(settings.patient_register_file, register=register)
+        if settings.patient_register_file
+        else PatientRegister()
+    )
+    seeds = seed_from_register_file(settings.register_file, register=register, known_events=validator.event_codes)
     async with AsyncExitStack() as stack:
         bootstrap = settings.kafka_bootstrap_servers
         if not bootstrap:
@@ -69,6 +80,8 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         engine = await open_database(settings.database_url)
         stack.push_async_callback(engine.dispose)
         store, archive, ledger = TrackingStore(engine), MessageArchive(engine), DeliveryLedger(engine)
+        subscriptions = SubscriptionService(SubscriptionStore(engine), register, validator.event_codes, patients)
+        await subscriptions.start(seeds)
 
         producer = make_producer(bootstrap, max_request_size=settings.max_message_bytes + 64 * 1024)
         await producer.start()
@@ -107,8 +120,9 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
             delivery=delivery,
             publisher=publisher,
             topics=topics,
-            validator=Validator(max_bytes=settings.max_message_bytes),
+            validator=validator,
             bootstrap_servers=bootstrap,
+            subscriptions=subscriptions,
         )
         if topics.ingress in created:
             # a new (or emptied) broker: whatever was accepted and is unfinished must be published again
@@ -116,7 +130,12 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         await delivery.resume_parked()
 
         ingress = IngressWorker(
-            validator=runtime.validator, register=register, ledger=ledger, publisher=publisher, topics=topics
+            validator=runtime.validator,
+            register=register,
+            ledger=ledger,
+            publisher=publisher,
+            topics=topics,
+            subscriptions=subscriptions.live,
         )
         recorder = Recorder(store)
         workers: dict[str, tuple[str, Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]]] = {
@@ -172,6 +191,10 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         runtime.workers["acknowledgement-watch"] = asyncio.create_task(
             acknowledgements.run(runtime.stop), name="hub-acknowledgement-watch"
         )
+        runtime.workers["subscription-refresh"] = asyncio.create_task(
+            _refresh_subscriptions(subscriptions, runtime.stop, settings.subscription_refresh_seconds),
+            name="hub-subscription-refresh",
+        )
         _start_connectors(runtime, archive)
         stack.push_async_callback(_stop_workers, runtime)
         log.info("hub running", bootstrap_servers=bootstrap, organisations=len(register.organisations))
@@ -217,6 +240,19 @@ def _start_connectors(runtime: Runtime, archive: MessageArchive) -> None:
         runtime.workers["file-drop"] = asyncio.create_task(drop.run(runtime.stop), name="hub-file-drop")
 
 
+async def _refresh_subscriptions(service: SubscriptionService, stop: asyncio.Event, interval: float) -> None:
+    """Pick up subscriptions another hub process created, paused or deleted (this process's own are immediate)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        if stop.is_set():
+            return
+        try:
+            await service.reload_if_changed()
+        except Exception as exc:  # a database hiccup must not stop the worker; the old index stays
+            log.warning("subscriptions not refreshed", error=type(exc).__name__)
+
+
 async def _rewind(consumers: list[AIOKafkaConsumer]) -> None:
     for consumer in consumers:
         if consumer.assignment():
@@ -254,6 +290,7 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     )
     app.include_router(http_ingest.router)
     app.include_router(operator.router)
+    app.include_router(subscriptions_api.router)
     app.include_router(dead_letters.router)
     app.include_router(mailbox.router)
     app.include_router(health.router)

@@ -11,6 +11,7 @@ from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.parking import DeadLetterStore
 from hub.deliver.worker import DeliveryWorker
 from hub.route.register import Register
+from hub.route.subscription_store import SubscriptionService
 from hub.settings import HubSettings
 from hub.track.archive import MessageArchive
 from hub.track.store import TrackingStore
@@ -30,6 +31,7 @@ class Runtime:
     topics: Topics
     validator: Validator
     bootstrap_servers: str
+    subscriptions: SubscriptionService
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     accepting: bool = True

@@ -29,6 +29,12 @@ class HubSettings(BaseSettings):
 
     register_file: Path = SCHEMAS_DIR / "demo-register.yaml"
     database_url: str = "sqlite+aiosqlite:///var/hub.sqlite3"
+    patient_register_file: Path | None = Field(
+        default=None, description="CPR -> municipality and GP practice (YAML, JSON or CSV), for subscriptions"
+    )
+    subscription_refresh_seconds: float = Field(
+        default=5.0, description="how often a hub process picks up subscriptions changed by another process"
+    )
 
     max_message_bytes: int = 10 * 1024 * 1024
     delivery_timeout_seconds: float = 10.0

@@ -13,6 +13,7 @@ from hub.broker.topics import Topics
 from hub.deliver.ledger import DeliveryLedger
 from hub.pipeline.plan import EarlierAcknowledgement, plan
 from hub.route.register import Register
+from hub.route.subscriptions import LiveSubscriptions
 from hub.validate.validator import Validator, Verdict
 
 log = structlog.get_logger(__name__)
@@ -27,12 +28,14 @@ class IngressWorker:
         ledger: DeliveryLedger,
         publisher: Publisher,
         topics: Topics,
+        subscriptions: LiveSubscriptions | None = None,
     ) -> None:
         self._validator = validator
         self._register = register
         self._ledger = ledger
         self._publisher = publisher
         self._topics = topics
+        self._subscriptions = subscriptions
 
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         out: list[tuple[str, bytes, bytes, Headers | None]] = []
@@ -41,7 +44,14 @@ class IngressWorker:
             incoming = IngressRecord.from_kafka(record.key, record.value or b"", record.headers)
             verdict = self._validator.validate(incoming.raw)
             earlier = await self._remember_acknowledgements(incoming, verdict)
-            result = plan(incoming, verdict, self._register, now=now, earlier_acknowledgements=earlier)
+            result = plan(
+                incoming,
+                verdict,
+                self._register,
+                now=now,
+                earlier_acknowledgements=earlier,
+                subscriptions=self._subscriptions,
+            )
             for delivery in result.outbox:
                 out.append((self._topics.outbox, delivery.key, delivery.raw, delivery.headers()))
             for event in result.events:

@@ -18,6 +18,7 @@ from hub.domain.outcome import Issue, error, operation_outcome
 from hub.messages.acknowledgement import build_acknowledgement
 from hub.route.register import Register
 from hub.route.router import route
+from hub.route.subscriptions import LiveSubscriptions, merge
 from hub.track.events import Step, TrackingEvent
 from hub.validate.validator import Verdict
 
@@ -63,6 +64,7 @@ def plan(
     *,
     now: datetime,
     earlier_acknowledgements: tuple[EarlierAcknowledgement, ...] = (),
+    subscriptions: LiveSubscriptions | None = None,
 ) -> Plan:
     """Events and deliveries for one incoming message.
 
@@ -102,6 +104,9 @@ def plan(
         return result
 
     decision = route(facts, register)
+    if subscriptions is not None and verdict.bundle is not None and not facts.is_acknowledgement:
+        # explicit MedCom destinations plus every matching subscription, one delivery per receiver
+        decision = merge(decision, subscriptions.match(facts, verdict.bundle, sender_id), register)
     for delivery in decision.deliveries:
         result.outbox.append(
             OutboxRecord(

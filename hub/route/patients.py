@@ -23,8 +23,19 @@ import yaml
 from hub.domain.identifiers import cpr_problem
 from hub.route.register import OrganisationKind, Register
 
-_MUNICIPALITY_CODE = re.compile(r"^\d{3}$")
+_MUNICIPALITY_CODE = re.compile(r"^\d{1,4}$")
 FIELDS = ("cpr", "municipality_code", "gp")
+
+
+def normalise_municipality_code(value: str) -> str | None:
+    """The kommunekode as 3 digits ("0101", "101" -> "101"), or None when it is not 1-4 digits.
+
+    Registers write it with or without the leading zero; subscriptions and patients must compare equal.
+    """
+    value = value.strip()
+    if not _MUNICIPALITY_CODE.match(value):
+        return None
+    return f"{int(value):03d}"
 
 
 class PatientRegisterError(ValueError):
@@ -34,7 +45,9 @@ class PatientRegisterError(ValueError):
 @dataclass(frozen=True, slots=True)
 class PatientEntry:
     cpr: str
-    municipality_code: str | None = None  # kommunekode of residence, 3 digits ("101" Copenhagen)
+    municipality_code: str | None = (
+        None  # kommunekode of residence, 3 digits ("101" Copenhagen; "0101" is read as "101")
+    )
     gp: str | None = None  # register id of the GP practice the patient is listed at
 
     def as_dict(self) -> dict[str, str | None]:
@@ -110,9 +123,12 @@ def parse_patient_entries(rows: Iterable[Any], *, source: str, register: Registe
             raise PatientRegisterError(f"{where}: the same CPR number is listed twice")
         seen.add(cpr)
         if municipality is not None:
-            municipality = municipality.zfill(3) if municipality.isdigit() else municipality
-            if not _MUNICIPALITY_CODE.match(municipality):
-                raise PatientRegisterError(f"{where}: municipality_code {municipality!r} is not 3 digits")
+            code = normalise_municipality_code(municipality)
+            if code is None:
+                raise PatientRegisterError(
+                    f"{where}: municipality_code {municipality!r} is not a kommunekode (3 digits)"
+                )
+            municipality = code
         if gp is not None and register is not None:
             practice = register.by_id(gp)
             if practice is None:
@@ -171,7 +187,13 @@ def generate_patient_register(register: Register, cprs: Iterable[str], rng: rand
     """A demo patient register: each CPR gets a municipality (of the register's municipalities that have a
     municipality code) and a GP practice (of the register's GPs), chosen with `rng` (deterministic per seed).
     """
-    codes = sorted({o.municipality_code for o in register.organisations if o.municipality_code})
+    codes = sorted(
+        {
+            code
+            for o in register.organisations
+            if o.municipality_code and (code := normalise_municipality_code(o.municipality_code))
+        }
+    )
     practices = [o.id for o in register.organisations if o.kind is OrganisationKind.GP]
     return [
         PatientEntry(

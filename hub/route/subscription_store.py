@@ -4,6 +4,7 @@ the API and the ingress worker use: it validates, stores, and keeps the live ind
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -135,10 +136,10 @@ class SubscriptionStore:
             result = await connection.execute(subscriptions.delete().where(subscriptions.c.id == subscription_id))
         return bool(result.rowcount)
 
-    async def load_active(self) -> list[Subscription]:
+    async def load_active(self) -> builtins.list[Subscription]:
         return await self.list(status=SubscriptionStatus.ACTIVE)
 
-    async def seed(self, seeds: Iterable[Subscription]) -> list[str]:
+    async def seed(self, seeds: Iterable[Subscription]) -> builtins.list[str]:
         """Store the register file's subscriptions that are not stored yet; returns their ids.
 
         One already stored is left as it is: an operator may have paused it through the API.
@@ -163,9 +164,7 @@ class SubscriptionStore:
     async def fingerprint(self) -> tuple[int, str | None]:
         """Changes whenever a subscription is created, changed or deleted (for processes that share a store)."""
         async with self._engine.connect() as connection:
-            row = (
-                await connection.execute(sa.select(sa.func.count(), sa.func.max(subscriptions.c.updated_at)))
-            ).one()
+            row = (await connection.execute(sa.select(sa.func.count(), sa.func.max(subscriptions.c.updated_at)))).one()
         return int(row[0]), row[1]
 
 

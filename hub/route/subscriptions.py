@@ -32,7 +32,7 @@ from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.message import MessageFacts
-from hub.route.patients import PatientRegister
+from hub.route.patients import PatientRegister, normalise_municipality_code
 from hub.route.register import OrganisationKind, Register
 from hub.route.router import Delivery, RoutingDecision
 
@@ -41,7 +41,6 @@ log = structlog.get_logger(__name__)
 WILDCARD = "*"
 SUBSCRIPTION_USE = "subscription"
 SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_MUNICIPALITY_CODE = re.compile(r"^\d{3}$")
 _ACTIVITY_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 FILTER_FIELDS = ("municipality_code", "gp_list", "sender", "activity", "criteria")
 
@@ -69,6 +68,12 @@ class SubscriptionFilters:
     sender: str | None = None  # register id of the sending organisation
     activity: frozenset[str] = frozenset()  # Provenance activity codes of the message (any of them)
     criteria: str | None = None  # FHIRPath on the Bundle; matches when it yields a non-empty, non-false result
+
+    def __post_init__(self) -> None:
+        if self.municipality_code is not None:  # "0101" and "101" are the same municipality
+            code = normalise_municipality_code(self.municipality_code)
+            if code is not None:
+                object.__setattr__(self, "municipality_code", code)
 
     def as_dict(self) -> dict[str, Any]:
         """The filters that are set, JSON-ready."""
@@ -115,8 +120,8 @@ class CriteriaError(ValueError):
     """A FHIRPath criterion that does not compile."""
 
 
-class _RaiseOnSyntaxError(ErrorListener):  # type: ignore[misc]
-    def syntaxError(  # noqa: N802 - the ANTLR interface
+class _RaiseOnSyntaxError(ErrorListener):
+    def syntaxError(  # the ANTLR interface
         self, recognizer: Any, offendingSymbol: Any, line: int, column: int, msg: str, e: Any
     ) -> None:
         raise CriteriaError(f"syntax error at column {column + 1}: {msg}")
@@ -156,12 +161,12 @@ def compile_criteria(expression: str) -> Criterion:
     except Exception as exc:  # fhirpathpy raises plain Exceptions
         raise CriteriaError(f"does not compile: {exc}") from exc
     try:
-        compiled(dict(_PROBE))
+        compiled(dict(_PROBE), {})
     except Exception as exc:
         raise CriteriaError(f"does not evaluate: {exc}") from exc
 
     def criterion(bundle: dict[str, Any]) -> list[Any]:
-        result = compiled(bundle)
+        result = compiled(bundle, {})
         return result if isinstance(result, list) else [result]
 
     return criterion
@@ -208,8 +213,8 @@ def validate_subscription(
     if topic != WILDCARD and topic not in receiver.accepts:
         log.info("subscription to an event its receiver does not accept", subscription=subscription.id, topic=topic)
     filters = subscription.filters
-    if filters.municipality_code is not None and not _MUNICIPALITY_CODE.match(filters.municipality_code):
-        raise SubscriptionError("filters.municipality_code", f"{filters.municipality_code!r} is not 3 digits")
+    if filters.municipality_code is not None and normalise_municipality_code(filters.municipality_code) is None:
+        raise SubscriptionError("filters.municipality_code", f"{filters.municipality_code!r} is not a kommunekode")
     if filters.gp_list is not None:
         practice = register.by_id(filters.gp_list)
         if practice is None:
@@ -248,8 +253,8 @@ def filters_from_dict(data: Mapping[str, Any], *, where: str = "filters.") -> Su
     if not isinstance(activity, list | tuple | set | frozenset) or not all(isinstance(a, str) for a in activity):
         raise SubscriptionError(f"{where}activity", "expected a list of activity codes")
     municipality = _optional_text(data, "municipality_code", where)
-    if municipality is not None and municipality.isdigit():
-        municipality = municipality.zfill(3)  # YAML reads 101 as a number
+    if municipality is not None:  # "0101", "101" and YAML's number 101 are all Copenhagen: "101"
+        municipality = normalise_municipality_code(municipality) or municipality
     return SubscriptionFilters(
         municipality_code=municipality,
         gp_list=_optional_text(data, "gp_list", where),
@@ -453,8 +458,12 @@ def _why(
     gp: str | None,
     municipality: str | None,
     sender_id: str,
+    evaluated: dict[str, bool],
 ) -> str | None:
-    """Why the subscription matches this message, or None when a filter does not hold."""
+    """Why the subscription matches this message, or None when a filter does not hold.
+
+    `evaluated` holds the criteria already evaluated on this message: many subscriptions share one expression.
+    """
     subscription = compiled.subscription
     filters = subscription.filters
     if filters.gp_list is not None and filters.gp_list != gp:
@@ -476,16 +485,20 @@ def _why(
     if filters.sender is not None:
         parts.append(f"sent by {filters.sender}")
     if compiled.criterion is not None:
-        try:
-            holds = criterion_holds(compiled.criterion(bundle))
-        except Exception as exc:  # a criterion never stops routing: no match, logged
-            log.warning(
-                "subscription criterion failed",
-                subscription=subscription.id,
-                message_id=facts.message_id,
-                error=f"{type(exc).__name__}: {exc}"[:300],
-            )
-            return None
+        expression = filters.criteria or ""
+        holds = evaluated.get(expression)
+        if holds is None:
+            try:
+                holds = criterion_holds(compiled.criterion(bundle))
+            except Exception as exc:  # a criterion never stops routing: no match, logged
+                log.warning(
+                    "subscription criterion failed",
+                    subscription=subscription.id,
+                    message_id=facts.message_id,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
+                holds = False
+            evaluated[expression] = holds
         if not holds:
             return None
         parts.append(f"criteria {filters.criteria} holds")
@@ -510,11 +523,12 @@ def match(
     gp = entry.gp if entry else None
     municipality = entry.municipality_code if entry else None
     found: dict[str, list[tuple[str, str]]] = {}
+    evaluated: dict[str, bool] = {}
     for compiled in index.candidates(event, gp, municipality, sender_id):
         receiver = compiled.subscription.receiver_id
         if receiver == sender_id:
             continue
-        why = _why(compiled, facts, bundle, gp, municipality, sender_id)
+        why = _why(compiled, facts, bundle, gp, municipality, sender_id, evaluated)
         if why is not None:
             found.setdefault(receiver, []).append((compiled.id, why))
     matches = []
@@ -547,13 +561,15 @@ def merge(decision: RoutingDecision, matches: Iterable[SubscriptionMatch], regis
             continue
         receiver = register.by_id(found.receiver_id)
         if receiver is None:
-            log.warning("subscriber not in the register", receiver=found.receiver_id, subscriptions=found.subscription_ids)
+            log.warning(
+                "subscriber not in the register", receiver=found.receiver_id, subscriptions=found.subscription_ids
+            )
             continue
         if found.event not in receiver.accepts:
             log.info(
                 "subscriber does not accept the event",
                 receiver=receiver.id,
-                event=found.event,
+                message_event=found.event,
                 subscriptions=found.subscription_ids,
             )
             continue

@@ -1,0 +1,152 @@
+"""The subscriptions table and the service that keeps the live index in step, on a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from registers import organisation, small_register
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.domain.message import MessageFacts
+from hub.route.patients import PatientEntry, PatientRegister
+from hub.route.subscription_store import SubscriptionExists, SubscriptionService, SubscriptionStore
+from hub.route.subscriptions import Subscription, SubscriptionError, SubscriptionFilters, SubscriptionStatus
+from hub.track.database import open_database
+
+EVENTS = frozenset({"hospital-notification-message", "care-communication-message", "acknowledgement-message"})
+REGISTER = small_register(organisation("gp-a", "300000000000002", "gp"))
+PATIENTS = PatientRegister([PatientEntry("0101701234", municipality_code="101", gp="gp-a")])
+
+
+def url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path / 'hub.sqlite3'}"
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    opened = await open_database(url(tmp_path))
+    yield opened
+    await opened.dispose()
+
+
+def listed(sid: str = "gp-a-listed", **changes: object) -> Subscription:
+    values: dict[str, object] = {
+        "id": sid,
+        "receiver_id": "gp-a",
+        "topic": "hospital-notification-message",
+        "filters": SubscriptionFilters(gp_list="gp-a", activity=frozenset({"admit-inpatient"})),
+        "reason": "my listed patients",
+    }
+    values.update(changes)
+    return Subscription(**values)  # type: ignore[arg-type]
+
+
+def facts(cpr: str = "0101701234") -> MessageFacts:
+    return MessageFacts(
+        bundle_id="b", message_id="m", event="hospital-notification-message", sender=None,
+        patient_cpr=cpr, activity="admit-inpatient",
+    )  # fmt: skip
+
+
+async def test_create_get_list_and_round_trip(engine: AsyncEngine) -> None:
+    store = SubscriptionStore(engine)
+    stored = await store.create(listed())
+    assert stored.created_at is not None
+    assert await store.get("gp-a-listed") == stored
+    await store.create(listed("kommune", receiver_id="kommune-a", topic="*", filters=SubscriptionFilters()))
+    assert [s.id for s in await store.list()] == ["gp-a-listed", "kommune"]
+    assert [s.id for s in await store.list(receiver="kommune-a")] == ["kommune"]
+    assert await store.get("nope") is None
+    with pytest.raises(SubscriptionExists):
+        await store.create(listed())
+
+
+async def test_status_delete_and_load_active(engine: AsyncEngine) -> None:
+    store = SubscriptionStore(engine)
+    await store.create(listed("a"))
+    await store.create(listed("b"))
+    paused = await store.set_status("a", SubscriptionStatus.PAUSED)
+    assert paused is not None and paused.status is SubscriptionStatus.PAUSED
+    assert await store.set_status("nope", SubscriptionStatus.PAUSED) is None
+    assert [s.id for s in await store.list(status=SubscriptionStatus.PAUSED)] == ["a"]
+    assert [s.id for s in await store.load_active()] == ["b"]
+    assert await store.delete("b") is True
+    assert await store.delete("b") is False
+    assert await store.load_active() == []
+
+
+async def test_seed_adds_only_new_ones_and_keeps_a_pause(engine: AsyncEngine) -> None:
+    store = SubscriptionStore(engine)
+    assert await store.seed([listed("a"), listed("b")]) == ["a", "b"]
+    await store.set_status("a", SubscriptionStatus.PAUSED)
+    assert await store.seed([listed("a"), listed("b"), listed("c")]) == ["c"]
+    assert [(s.id, str(s.status)) for s in await store.list()] == [("a", "paused"), ("b", "active"), ("c", "active")]
+    assert await store.seed([]) == []
+
+
+async def test_survives_reopening_the_database(tmp_path: Path) -> None:
+    first = await open_database(url(tmp_path))
+    await SubscriptionStore(first).create(listed())
+    await first.dispose()
+    again = await open_database(url(tmp_path))
+    try:
+        [loaded] = await SubscriptionStore(again).load_active()
+        assert loaded.filters == listed().filters and loaded.reason == "my listed patients"
+    finally:
+        await again.dispose()
+
+
+async def test_service_keeps_the_index_in_step(engine: AsyncEngine) -> None:
+    service = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    await service.start(seeds=[listed("seeded", filters=SubscriptionFilters(municipality_code="101"))])
+    assert [m.subscription_ids for m in service.live.match(facts(), {}, "hospital")] == [("seeded",)]
+
+    await service.create(listed())
+    [found] = service.live.match(facts(), {}, "hospital")
+    assert found.receiver_id == "gp-a" and found.subscription_ids == ("gp-a-listed", "seeded")
+
+    await service.set_status("seeded", SubscriptionStatus.PAUSED)
+    await service.set_status("gp-a-listed", SubscriptionStatus.PAUSED)
+    assert service.live.match(facts(), {}, "hospital") == []
+    await service.set_status("gp-a-listed", SubscriptionStatus.ACTIVE)
+    assert [m.subscription_ids for m in service.live.match(facts(), {}, "hospital")] == [("gp-a-listed",)]
+    assert await service.set_status("nope", SubscriptionStatus.ACTIVE) is None
+
+    assert await service.delete("gp-a-listed") is True
+    assert service.live.match(facts(), {}, "hospital") == []
+    assert len(service.live.index) == 0
+
+
+async def test_service_refuses_invalid_subscriptions_and_stores_nothing(engine: AsyncEngine) -> None:
+    service = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    await service.start()
+    with pytest.raises(SubscriptionError) as raised:
+        await service.create(listed(filters=SubscriptionFilters(criteria="entry.where(")))
+    assert raised.value.field == "filters.criteria"
+    assert await service.store.list() == []
+
+
+async def test_reload_if_changed_sees_another_process(engine: AsyncEngine) -> None:
+    mine = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    other = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    await mine.start()
+    await other.start()
+    assert await mine.reload_if_changed() is False
+    await other.create(listed())
+    assert await mine.reload_if_changed() is True
+    assert len(mine.live.index) == 1
+    await other.set_status("gp-a-listed", SubscriptionStatus.PAUSED)
+    assert await mine.reload_if_changed() is True
+    assert len(mine.live.index) == 0
+
+
+async def test_a_stored_subscription_that_no_longer_fits_is_left_out(engine: AsyncEngine) -> None:
+    await SubscriptionStore(engine).create(listed("gone", receiver_id="closed-down"))
+    service = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    await service.start()
+    assert len(service.live.index) == 0
+    await service.set_status("gone", SubscriptionStatus.PAUSED)
+    with pytest.raises(SubscriptionError):
+        await service.set_status("gone", SubscriptionStatus.ACTIVE)
