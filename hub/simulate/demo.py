@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from hub.app import create_app
 from hub.broker.clients import make_producer
 from hub.broker.embedded import EmbeddedBroker, free_port
 from hub.broker.topics import Topics
+from hub.route.patients import generate_patient_register, write_patient_register
 from hub.route.register import Register, load_register
 from hub.serving import make_server
 from hub.settings import SCHEMAS_DIR, HubSettings
@@ -96,15 +98,29 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
     file_drop = workdir / "file-drop"
     hospital = next(o for o in register.organisations if o.kind == "hospital")
     (file_drop / hospital.id / "incoming").mkdir(parents=True, exist_ok=True)
+    mllp_port = base.mllp_port or free_port()
     async with EmbeddedBroker(log_file=workdir / "broker.log") as broker:
+        producer = make_producer(broker.bootstrap_servers, max_request_size=base.max_message_bytes)
+        await producer.start()
+        hospitals = SimulatedHospitals(
+            register=register,
+            hub_url=hub_url,
+            tokens=tokens,
+            mllp=(base.host, mllp_port),
+            kafka=(producer, Topics(base.topic_prefix).ingress),
+        )
+        # the national registers' part: where the simulated patients live and which GP they are listed with
+        patients_file = workdir / "patients.yaml"
+        write_patient_register(patients_file, generate_patient_register(register, hospitals.patients, random.Random(7)))
         settings = base.model_copy(
             update={
                 "kafka_bootstrap_servers": broker.bootstrap_servers,
                 "register_file": DEMO_REGISTER,
                 "database_url": f"sqlite+aiosqlite:///{database}",
                 "consumer_session_timeout_ms": 6000,
-                "mllp_port": base.mllp_port or free_port(),
+                "mllp_port": mllp_port,
                 "file_drop_dir": file_drop,
+                "patient_register_file": patients_file,
             }
         )
         receivers = SimulatedReceivers(register=register, hub_url=hub_url, tokens=tokens)
@@ -113,15 +129,6 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
             create_app(settings), host=settings.host, port=settings.port, grace_seconds=settings.shutdown_grace_seconds
         )
         serving = asyncio.create_task(server.serve())
-        producer = make_producer(broker.bootstrap_servers, max_request_size=settings.max_message_bytes)
-        await producer.start()
-        hospitals = SimulatedHospitals(
-            register=register,
-            hub_url=hub_url,
-            tokens=tokens,
-            mllp=(settings.host, settings.mllp_port or 0),
-            kafka=(producer, Topics(settings.topic_prefix).ingress),
-        )
         background: list[asyncio.Task[None]] = []
         try:
             await _wait_ready(hub_url)

@@ -40,7 +40,7 @@ class SimulatedHospitals:
         self._tokens = dict(tokens)
         self._rng = random.Random(seed)
         self._generator = MessageGenerator(seed)
-        self._patients = [self._generator.fictional_cpr() for _ in range(patients)]
+        self.patients = [self._generator.fictional_cpr() for _ in range(patients)]
         self._client = httpx.AsyncClient(timeout=30.0)
         self._mllp = mllp
         self._kafka = kafka
@@ -58,7 +58,7 @@ class SimulatedHospitals:
         ]
         hospital = self._rng.choice(hospitals)
         now = datetime.now(UTC)
-        patient = self._rng.choice(self._patients)
+        patient = self._rng.choice(self.patients)
         if self._rng.random() < 0.7:
             municipality = self._rng.choice(
                 self._of_kind(OrganisationKind.MUNICIPALITY, "hospital-notification-message")
@@ -110,7 +110,7 @@ class SimulatedHospitals:
         """An admission (A01) for a patient not in hospital, or the discharge (A03) of one who is."""
         assert self._mllp is not None
         now = datetime.now(UTC)
-        patient = self._rng.choice(self._patients)
+        patient = self._rng.choice(self.patients)
         stay = self._stays.pop(patient, None)
         if stay is None:
             hospitals = [o for o in self._register.organisations if o.kind is OrganisationKind.HOSPITAL]
