@@ -358,6 +358,45 @@ def profile_rules(sd: dict[str, Any], chain_ids: set[str], core: dict[str, Any])
     return rules
 
 
+def differential_rules(sd: dict[str, Any], parent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rules of a differential-only profile: its base profile's rules, each element id replaced or added."""
+    own = {sd["url"]}
+    by_id = {rule["id"]: dict(rule) for rule in parent}
+    for el in sd["differential"]["element"]:
+        snapshot_like = dict(el)
+        rule = by_id.setdefault(el["id"], {"id": el["id"]})
+        if "min" in el:
+            rule["min"] = el["min"]
+        if "max" in el:
+            rule["max"] = max_of(el["max"])
+        for key, value in snapshot_like.items():
+            if key.startswith(("fixed", "pattern")):
+                rule.pop("fixed", None)
+                rule.pop("pattern", None)
+                rule["fixed" if key.startswith("fixed") else "pattern"] = value
+                rule["valueType"] = key[5:] if key.startswith("fixed") else key[7:]
+        binding = el.get("binding")
+        if binding and binding.get("strength") == "required" and binding.get("valueSet"):
+            rule["binding"] = binding["valueSet"].split("|")[0]
+        cons = [
+            [c["key"], c.get("severity", "error"), c.get("human", ""), c["expression"]]
+            for c in el.get("constraint", ())
+            if c.get("expression") and c.get("source") in own
+        ]
+        if cons:
+            rule["constraints"] = [*rule.get("constraints", []), *cons]
+        profiles = [p for t in el.get("type", ()) for p in t.get("profile", ())]
+        if profiles:
+            rule["profiles"] = profiles
+        targets = [p for t in el.get("type", ()) for p in t.get("targetProfile", ())]
+        if targets:
+            rule["targetProfiles"] = targets
+        codes = [type_code(t) for t in el.get("type", ())]
+        if codes and el["id"].endswith("[x]"):
+            rule["types"] = codes
+    return list(by_id.values())
+
+
 def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[str, Any]:
     profiles_dir = shared / "medcom" / "profiles"
     sds: dict[str, dict[str, Any]] = {}
@@ -389,10 +428,24 @@ def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[
         if "snapshot" not in sd:
             continue
         rules = profile_rules(sd, chain(sd), core)
-        for rule in rules:
+        profiles[url] = {"type": sd["type"], "version": sd.get("version"), "rules": rules}
+    # the hub's own profiles are differentials only: their rules are the parent's, overridden per element id
+    pending = [sd for sd in sds.values() if "snapshot" not in sd and sd.get("type") != "Extension"]
+    while pending:
+        ready = [sd for sd in pending if sd.get("baseDefinition") in profiles or sd["baseDefinition"] not in sds]
+        if not ready:
+            raise SystemExit(f"cannot resolve the base profiles of {[sd['url'] for sd in pending]}")
+        for sd in sorted(ready, key=lambda sd: sd["url"]):
+            pending.remove(sd)
+            profiles[sd["url"]] = {
+                "type": sd["type"],
+                "version": sd.get("version"),
+                "rules": differential_rules(sd, profiles.get(sd["baseDefinition"], {}).get("rules", [])),
+            }
+    for profile in profiles.values():
+        for rule in profile["rules"]:
             if "binding" in rule:
                 wanted.add(rule["binding"])
-        profiles[url] = {"type": sd["type"], "version": sd.get("version"), "rules": rules}
     terminology: list[dict[str, Any]] = []
     for package in TERMINOLOGY_PACKAGES:
         for path in sorted((profiles_dir / package).glob("*.json")):
@@ -405,14 +458,22 @@ def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[
     core_bundle = load(shared / "fhir-r4-definitions" / "valuesets.json")
     valuesets = expand_valuesets([core_bundle], wanted, terminology)
     events = {code: {"bundle": b, "header": h} for code, (b, h) in EVENTS.items()}
+    own_events: dict[str, list[str]] = {}
     for path in sorted(own_dir.glob("MessageDefinition-*.json")):
         md = load(path)
         code = md["eventCoding"]["code"]
+        own_events.setdefault(md["eventCoding"]["system"], []).append(code)
         focus = [f.get("profile") for f in md.get("focus", ()) if f.get("profile")]
+        declared = {ext["url"].rsplit("-", 1)[-1]: ext["valueCanonical"] for ext in md.get("extension", ())}
+        for key in ("bundleProfile", "headerProfile", *focus):
+            url = declared.get(key, key)
+            if url not in profiles:
+                raise SystemExit(f"{path.name}: the profile {url} is not defined")
         events[code] = {
-            "bundle": md.get("_bundleProfile") or md["base"],
-            "header": md["_headerProfile"],
+            "bundle": declared["bundleProfile"],
+            "header": declared["headerProfile"],
             "focus": focus,
+            "definition": md["url"],
         }
     codesystems = {
         cs["url"]: sorted({c for c in _all_codes(cs)}) for cs in terminology if cs.get("resourceType") == "CodeSystem"
@@ -423,6 +484,7 @@ def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[
         "valuesets": valuesets,
         "events": events,
         "codesystems": codesystems,
+        "own_events": {system: sorted(codes) for system, codes in own_events.items()},
         "sources": sources,
     }
 

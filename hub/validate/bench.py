@@ -1,6 +1,6 @@
 """Full validation vs fhir.resources' R4B parse of the same messages, in one run.
 
-    .venv/bin/python -m hub.validate.bench FILE...
+.venv/bin/python -m hub.validate.bench FILE...
 """
 
 from __future__ import annotations

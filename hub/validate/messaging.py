@@ -20,9 +20,17 @@ from hub.domain.outcome import Issue, error
 from hub.validate import paths
 
 HEADER: Final = "Bundle.entry[0].resource"
+# The event codes of the hub's own message types (discharge letter, referral, medication update), for which MedCom
+# has no FHIR standard: schemas/sektorhub/CodeSystem-sektorhub-eventCodes.json
+SEKTORHUB_EVENT_CODE_SYSTEM: Final = "http://sektorhub.dk/fhir/CodeSystem/sektorhub-eventCodes"
+SEKTORHUB_EVENTS: Final = frozenset(
+    {"sektorhub-discharge-letter-message", "sektorhub-referral-message", "sektorhub-medication-update-message"}
+)
 RESPONSE_CODES: Final = ("ok", "transient-error", "fatal-error")
 # events whose message is about a patient, who must then be in the Bundle
-PATIENT_REQUIRED_EVENTS: Final = frozenset({"hospital-notification-message", "care-communication-message"})
+PATIENT_REQUIRED_EVENTS: Final = frozenset(
+    {"hospital-notification-message", "care-communication-message", *SEKTORHUB_EVENTS}
+)
 # Provenance.target and Provenance.entity.what point into the message history: the MessageHeaders of earlier
 # messages of the thread (or an EDIFACT/OIOXML letter), which the Bundle does not carry (MedCom Messaging,
 # MedComMessagingProvenance "History"); every official CareCommunication reply/forward does this.
@@ -37,13 +45,16 @@ class MessageContext:
 
     bundle: dict[str, Any]
     event_codes: frozenset[str]
+    own_event_codes: frozenset[str]  # codes of SEKTORHUB_EVENT_CODE_SYSTEM
     header: dict[str, Any] | None  # the first entry's resource, when it is a MessageHeader
     resources: tuple[tuple[int, dict[str, Any]], ...]  # (entry index, resource) of every entry with one
     index: BundleIndex
     _positions: dict[int, int] = field(repr=False)
 
     @classmethod
-    def of(cls, bundle: dict[str, Any], event_codes: frozenset[str]) -> MessageContext:
+    def of(
+        cls, bundle: dict[str, Any], event_codes: frozenset[str], own_event_codes: frozenset[str] = frozenset()
+    ) -> MessageContext:
         entries = bundle.get("entry")
         resources = tuple(
             (i, entry["resource"])
@@ -53,6 +64,7 @@ class MessageContext:
         return cls(
             bundle=bundle,
             event_codes=event_codes,
+            own_event_codes=own_event_codes,
             header=message_header(bundle),
             resources=resources,
             index=BundleIndex(bundle),
@@ -79,9 +91,15 @@ class MessageContext:
 Rule = Callable[[MessageContext], Iterable[Issue]]
 
 
-def check_messaging(bundle: dict[str, Any], *, event_codes: frozenset[str]) -> list[Issue]:
-    """All MedCom messaging issues of a Bundle, each (expression, code) once."""
-    context = MessageContext.of(bundle, event_codes)
+def check_messaging(
+    bundle: dict[str, Any], *, event_codes: frozenset[str], own_event_codes: frozenset[str] = frozenset()
+) -> list[Issue]:
+    """All MedCom messaging issues of a Bundle, each (expression, code) once.
+
+    event_codes: the MedCom event codes; own_event_codes: those of the hub's own CodeSystem
+    (SEKTORHUB_EVENT_CODE_SYSTEM), accepted with that system.
+    """
+    context = MessageContext.of(bundle, event_codes, own_event_codes)
     issues: list[Issue] = []
     seen: set[tuple[str | None, str]] = set()
     for rule in RULES:
@@ -271,16 +289,19 @@ def event_coding(context: MessageContext) -> Iterator[Issue]:
         )
         return
     system = coding.get("system")
-    if system != medcom.EVENT_CODE_SYSTEM:
+    own = bool(context.own_event_codes) and system == SEKTORHUB_EVENT_CODE_SYSTEM
+    if system != medcom.EVENT_CODE_SYSTEM and not own:
         problem = "missing" if system is None else f"{_shown(system)}"
+        also = f" or {SEKTORHUB_EVENT_CODE_SYSTEM}" if context.own_event_codes else ""
         yield error(
-            "value", f"{where}.system", f"the event code system is {problem}; expected {medcom.EVENT_CODE_SYSTEM}"
+            "value", f"{where}.system", f"the event code system is {problem}; expected {medcom.EVENT_CODE_SYSTEM}{also}"
         )
     code = coding.get("code")
+    codes = context.own_event_codes if own else context.event_codes - context.own_event_codes
     if not _text(code):
         yield error("required", f"{where}.code", "the event code is missing")
-    elif code not in context.event_codes:
-        known = sorted(context.event_codes)
+    elif code not in codes:
+        known = sorted(codes)
         expected = (
             "one of " + ", ".join(known)
             if len(known) <= _SHOWN_CODES

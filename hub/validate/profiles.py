@@ -1,9 +1,341 @@
-"""Profiles (MedCom and the hub's own): cardinality, fixed/pattern values, bindings, slicing, invariants."""
+"""Profiles (MedCom and the hub's own): cardinality, fixed/pattern values, required bindings, slicing, invariants.
+
+The compiled rules of a profile (tools/compile_schemas.py) are a list per element id (`MessageHeader.destination:
+primary.extension:use.value[x].code`); prepare_profiles turns each profile into a tree of ProfileNodes that
+check_profiles walks along the JSON. Which profiles apply: the Bundle's and MessageHeader's from the event code
+(MessageDefinition event -> profile table), the focus's from the hub's MessageDefinitions, and every profile an
+entry names in meta.profile that schemas/ defines.
+
+Slices are matched by their values: an item belongs to a slice when it has every fixed/pattern value the slice
+defines (and, for extension slices, the extension's url). A slice without such values (type-discriminated slices)
+is not checked.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from hub.domain.outcome import Issue, Severity, error
+from hub.validate import paths
 
-def prepare_profiles(rules: Any, raw: dict[str, Any], invariant: Any) -> dict[str, Any]:
-    return raw
+# Rules the official MedCom examples break (each example contradicts its own profile); reported as warnings.
+# key: (profile url suffix, element id or invariant key)
+DOWNGRADED: dict[tuple[str, str], str] = {}
+
+
+@dataclass(slots=True)
+class ProfileNode:
+    id: str
+    name: str  # the JSON property stem (value for value[x]); "" for the root
+    choice: bool = False  # value[x]: any valueXxx property
+    min: int = 0
+    max: int = -1
+    fixed: Any = None
+    pattern: Any = None
+    binding: str | None = None
+    invariants: tuple[Any, ...] = ()
+    extension_url: str | None = None  # an extension slice: the extension's url
+    closed: bool = False  # slicing rules closed
+    children: list[ProfileNode] = field(default_factory=list)
+    slices: list[ProfileNode] = field(default_factory=list)
+    has_values: bool = False  # the subtree has fixed/pattern values (slice membership is decidable)
+
+
+@dataclass(slots=True)
+class Profile:
+    url: str
+    type: str
+    root: ProfileNode
+
+
+def prepare_profiles(rules: Any, raw: dict[str, Any], invariant: Callable[[list[str]], Any]) -> dict[str, Any]:
+    """url -> Profile, each a tree of the profile's rules."""
+    out: dict[str, Any] = {}
+    for url, spec in raw.items():
+        root = ProfileNode(spec["type"], "")
+        nodes: dict[str, ProfileNode] = {spec["type"]: root}
+        for rule in sorted(spec["rules"], key=lambda r: r["id"].count(".")):
+            rid = rule["id"]
+            node = nodes.get(rid) if rid == spec["type"] else None
+            if node is None:
+                parent_id, _, last = rid.rpartition(".")
+                parent = nodes.get(parent_id)
+                if parent is None:
+                    continue
+                name, _, slice_name = last.partition(":")
+                if slice_name and name.endswith("[x]"):
+                    node = ProfileNode(rid, slice_name)  # value[x]:valueQuantity: the valueQuantity property
+                    parent.children.append(node)
+                elif slice_name:
+                    base = next((c for c in parent.children if c.id == f"{parent_id}.{name}"), None)
+                    if base is None:
+                        continue
+                    node = ProfileNode(rid, base.name, base.choice)
+                    base.slices.append(node)
+                else:
+                    choice = name.endswith("[x]")
+                    node = ProfileNode(rid, name[:-3] if choice else name, choice)
+                    parent.children.append(node)
+                nodes[rid] = node
+            node.min = rule.get("min", 0)
+            node.max = rule.get("max", -1)
+            node.fixed = rule.get("fixed")
+            node.pattern = rule.get("pattern")
+            node.binding = rule.get("binding") if rule.get("binding") in rules.valuesets else None
+            node.invariants = tuple(invariant(c) for c in rule.get("constraints", ()))
+            slicing = rule.get("slicing")
+            node.closed = bool(slicing) and slicing.get("rules") == "closed"
+            if node.name == "extension" and rule.get("profiles") and ":" in rid.rsplit(".", 1)[-1]:
+                node.extension_url = rule["profiles"][0]
+        _mark_values(root)
+        out[url] = Profile(url, spec["type"], root)
+    return out
+
+
+def _mark_values(node: ProfileNode) -> bool:
+    found = node.fixed is not None or node.pattern is not None or node.extension_url is not None
+    for child in node.children:
+        found = _mark_values(child) or found
+    for piece in node.slices:
+        _mark_values(piece)
+    node.has_values = found
+    return found
+
+
+# --- matching -----------------------------------------------------------------------------------------------
+
+
+def _children(value: Any, node: ProfileNode) -> list[Any]:
+    if type(value) is not dict:
+        return []
+    if node.choice:
+        stem = node.name
+        return [v for k, v in value.items() if k.startswith(stem) and k[len(stem) : len(stem) + 1].isupper()]
+    found = value.get(node.name)
+    if found is None:
+        return []
+    return found if type(found) is list else [found]
+
+
+def _matches_pattern(value: Any, pattern: Any) -> bool:
+    if type(pattern) is dict:
+        return type(value) is dict and all(k in value and _matches_pattern(value[k], p) for k, p in pattern.items())
+    if type(pattern) is list:
+        return type(value) is list and all(any(_matches_pattern(v, p) for v in value) for p in pattern)
+    return bool(value == pattern)
+
+
+def _member(node: ProfileNode, value: Any) -> bool:
+    """value has every fixed/pattern value of the slice's subtree (an extension slice: and its url)."""
+    if node.extension_url is not None and (type(value) is not dict or value.get("url") != node.extension_url):
+        return False
+    if node.fixed is not None and value != node.fixed:
+        return False
+    if node.pattern is not None and not _matches_pattern(value, node.pattern):
+        return False
+    for child in node.children:
+        if not child.has_values:
+            continue
+        items = _children(value, child)
+        if not items or not any(_member(child, item) for item in items):
+            return False
+    for piece in node.slices:
+        if piece.has_values and piece.min > 0 and not any(_member(piece, item) for item in _children(value, piece)):
+            return False
+    return True
+
+
+# --- checking -----------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Run:
+    rules: Any
+    profile: Profile
+    resource: dict[str, Any]
+    root: dict[str, Any]
+    issues: list[Issue]
+
+    def report(self, code: str, where: str, text: str, key: str) -> None:
+        reason = DOWNGRADED.get((self.profile.url.rsplit("/", 1)[-1], key))
+        name = self.profile.url.rsplit("/", 1)[-1]
+        diagnostics = f"{text} (profile {name})"
+        if reason is not None:
+            self.issues.append(Issue(Severity.WARNING, code, where, diagnostics))
+        else:
+            self.issues.append(error(code, where, diagnostics))
+
+
+def _in_valueset(rules: Any, url: str, value: Any) -> bool | None:
+    codes, pairs = rules.valuesets[url]
+    if type(value) is str:
+        return value in codes
+    if type(value) is not dict:
+        return None
+    if "coding" in value:
+        codings = (
+            [c for c in value["coding"] if type(c) is dict and "code" in c] if type(value["coding"]) is list else []
+        )
+        return None if not codings else any((c.get("system"), c.get("code")) in pairs for c in codings)
+    if "code" in value:
+        return (value.get("system"), value.get("code")) in pairs
+    return None
+
+
+def _check_values(
+    run: _Run, node: ProfileNode, values: list[Any], where: str, type_name: str, is_list: bool = False
+) -> None:
+    if node.min and len(values) < node.min:
+        run.report(
+            "required", where, f"{node.id} has {len(values)} items; the profile requires at least {node.min}", node.id
+        )
+    if node.max >= 0 and len(values) > node.max:
+        run.report(
+            "structure", where, f"{node.id} has {len(values)} items; the profile allows at most {node.max}", node.id
+        )
+    for i, value in enumerate(values):
+        at = paths.item(where, i) if is_list else where
+        if node.fixed is not None and value != node.fixed:
+            run.report("value", at, f"{node.id} must be {_shown(node.fixed)}", node.id)
+        elif node.pattern is not None and not _matches_pattern(value, node.pattern):
+            run.report("value", at, f"{node.id} must match the pattern {_shown(node.pattern)}", node.id)
+        if node.binding is not None and _in_valueset(run.rules, node.binding, value) is False:
+            run.report("code-invalid", at, f"{node.id} is not in the required value set {node.binding}", node.id)
+        for inv in node.invariants:
+            if inv.check is None or type(value) is not dict:
+                continue
+            if not inv.check(value, run.resource, run.root, type_name):
+                downgraded = (run.profile.url.rsplit("/", 1)[-1], inv.key) in DOWNGRADED
+                severity = Severity.WARNING if inv.severity != "error" or downgraded else Severity.ERROR
+                run.issues.append(Issue(severity, "invariant", at, f"{inv.key}: {inv.human}"))
+        if type(value) is not dict:
+            continue
+        for child in node.children:
+            items = _children(value, child)
+            child_type, child_list = _type_of(run.rules, type_name, child)
+            child_at = _child_path(at, child, value)
+            _check_values(run, child, items, child_at, child_type, child_list)
+            if child.slices:
+                _check_slices(run, child, items, child_at, child_type, child_list)
+
+
+def _check_slices(run: _Run, node: ProfileNode, items: list[Any], where: str, type_name: str, is_list: bool) -> None:
+    decidable = [piece for piece in node.slices if piece.has_values]
+    if len(decidable) != len(node.slices):
+        return  # a slice without values: membership cannot be decided here
+    claimed: set[int] = set()
+    for piece in decidable:
+        members = [(i, item) for i, item in enumerate(items) if _member(piece, item)]
+        claimed.update(i for i, _ in members)
+        if piece.min and len(members) < piece.min:
+            run.report(
+                "required",
+                where,
+                f"the slice {piece.id} needs at least {piece.min} items; found {len(members)}",
+                piece.id,
+            )
+        if piece.max >= 0 and len(members) > piece.max:
+            run.report(
+                "structure",
+                where,
+                f"the slice {piece.id} allows at most {piece.max} items; found {len(members)}",
+                piece.id,
+            )
+        for i, item in members:
+            at = paths.item(where, i) if is_list else where
+            checked = ProfileNode(
+                piece.id,
+                piece.name,
+                piece.choice,
+                fixed=piece.fixed,
+                pattern=piece.pattern,
+                binding=piece.binding,
+                invariants=piece.invariants,
+                children=piece.children,
+            )
+            _check_values(run, checked, [item], at, type_name)
+    if node.closed:
+        for i, _ in enumerate(items):
+            if i not in claimed:
+                at = paths.item(where, i)
+                run.report("structure", at, f"this item matches no slice of {node.id} (closed slicing)", node.id)
+
+
+def _child_path(where: str, child: ProfileNode, value: dict[str, Any]) -> str:
+    if child.choice:
+        stem = child.name
+        key = next((k for k in value if k.startswith(stem) and k[len(stem) : len(stem) + 1].isupper()), stem + "[x]")
+        return paths.child(where, key)
+    return paths.child(where, child.name)
+
+
+def _type_of(rules: Any, type_name: str, child: ProfileNode) -> tuple[str, bool]:
+    """The core type of a child element and whether it repeats."""
+    rule = rules.types.get(type_name)
+    element = rule.elements.get(child.name) if rule is not None else None
+    if element is None:
+        return type_name, False
+    return element.type, element.is_list
+
+
+def _shown(value: Any) -> str:
+    import orjson
+
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def profiles_for(rules: Any, bundle: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(profile url, FHIRPath of the resource, resource) for each profile that applies, each pair once."""
+    known = rules.profiles
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    seen: set[tuple[str, int]] = set()
+
+    def add(url: Any, where: str, resource: dict[str, Any]) -> None:
+        if isinstance(url, str):
+            url = url.split("|")[0]
+        if url in known and known[url].type == resource.get("resourceType") and (url, id(resource)) not in seen:
+            seen.add((url, id(resource)))
+            out.append((url, where, resource))
+
+    entries = bundle.get("entry")
+    entries = entries if type(entries) is list else []
+    resources = [
+        (i, e["resource"]) for i, e in enumerate(entries) if type(e) is dict and type(e.get("resource")) is dict
+    ]
+    header = resources[0][1] if resources and resources[0][0] == 0 else None
+    coding = header.get("eventCoding") if header is not None else None
+    event = rules.events.get(coding.get("code")) if type(coding) is dict else None
+    if event is not None:
+        add(event["bundle"], "Bundle", bundle)
+        if header is not None:
+            add(event["header"], "Bundle.entry[0].resource", header)
+        focus = [f.get("reference") for f in header.get("focus") or () if type(f) is dict] if header else []
+        for i, resource in resources:
+            if f"{resource.get('resourceType')}/{resource.get('id')}" in focus:
+                for url in event.get("focus", ()):
+                    add(url, f"Bundle.entry[{i}].resource", resource)
+    for url in _meta_profiles(bundle):
+        add(url, "Bundle", bundle)
+    for i, resource in resources:
+        for url in _meta_profiles(resource):
+            add(url, f"Bundle.entry[{i}].resource", resource)
+    return out
+
+
+def _meta_profiles(resource: dict[str, Any]) -> list[Any]:
+    meta = resource.get("meta")
+    listed = meta.get("profile") if type(meta) is dict else None
+    return listed if type(listed) is list else []
+
+
+def check_profiles(rules: Any, bundle: dict[str, Any]) -> list[Issue]:
+    """The issues of every profile that applies to the message (see profiles_for)."""
+    issues: list[Issue] = []
+    for url, where, resource in profiles_for(rules, bundle):
+        profile = rules.profiles[url]
+        run = _Run(rules, profile, resource, bundle, issues)
+        _check_values(run, profile.root, [resource], where, profile.type)
+    return issues

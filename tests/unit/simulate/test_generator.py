@@ -257,8 +257,11 @@ def test_register_has_the_demo_organisations(register: dict[str, Any]) -> None:
         ],
         "gp": ["care-communication-message", "acknowledgement-message"],
     }
+    subscribed = {(s["receiver"], s["topic"]) for s in register.get("subscriptions", [])}
     for org in organisations:
-        assert org["accepts"] == accepts[org["kind"]], org["id"]
+        # what its kind takes, plus the topics it subscribes to
+        expected = accepts[org["kind"]] + [t for r, t in sorted(subscribed) if r == org["id"]]
+        assert sorted(org["accepts"]) == sorted(set(expected)), org["id"]
         assert ("municipality_code" in org) == (org["kind"] == "municipality"), org["id"]
         endpoint = org["endpoint"]
         if endpoint["kind"] == "http":

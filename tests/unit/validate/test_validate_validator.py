@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from hub.domain.outcome import Severity
 from hub.validate import Validator, Verdict, verdict_line
+from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.validate.validator import MAX_ISSUES, SCHEMAS_DIR, load_event_codes
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -63,8 +64,24 @@ def test_a_bom_prefixed_message_is_valid() -> None:
 def test_the_event_codes_come_from_schemas() -> None:
     codes = load_event_codes(SCHEMAS_DIR / "medcom" / "event-codes.json")
     assert {"hospital-notification-message", "care-communication-message", "acknowledgement-message"} <= codes
-    assert VALIDATOR.event_codes == codes
-    assert Validator(schemas_dir=SCHEMAS_DIR).event_codes == codes
+    own = load_event_codes(
+        SCHEMAS_DIR / "sektorhub" / "CodeSystem-sektorhub-eventCodes.json", SEKTORHUB_EVENT_CODE_SYSTEM
+    )
+    assert own == {
+        "sektorhub-discharge-letter-message",
+        "sektorhub-referral-message",
+        "sektorhub-medication-update-message",
+    }
+    assert VALIDATOR.event_codes == codes | own
+    assert VALIDATOR.own_event_codes == own
+    assert Validator(schemas_dir=SCHEMAS_DIR).event_codes == codes | own
+
+
+def test_an_own_event_code_needs_the_hubs_system() -> None:
+    bundle = orjson.loads(CARE.read_bytes())
+    bundle["entry"][0]["resource"]["eventCoding"]["code"] = "sektorhub-referral-message"
+    verdict = VALIDATOR.validate(orjson.dumps(bundle))
+    assert ("code-invalid", f"{HEADER}.eventCoding.code") in _errors(verdict)
 
 
 def test_event_codes_can_be_given() -> None:
