@@ -4,12 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration serve clean
+.PHONY: demo test lint typecheck unit integration serve bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP) ## embedded broker, hub, simulated hospitals, municipalities and GPs
@@ -32,6 +32,9 @@ integration: $(STAMP)
 
 test: $(STAMP) lint typecheck ## everything CI runs
 	$(PY) -m pytest -q
+
+bench: $(STAMP) ## benchmarks into var/bench/ (BENCH_ARGS="--quick" for the one-minute smoke run)
+	$(VENV)/bin/hub bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

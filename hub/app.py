@@ -41,6 +41,7 @@ from hub.route.subscription_store import SubscriptionService, SubscriptionStore
 from hub.route.subscriptions import seed_from_register_file
 from hub.runtime import Runtime
 from hub.settings import HubSettings
+from hub.ticks import ticks
 from hub.track.archive import MessageArchive
 from hub.track.database import open_database
 from hub.track.overdue import AcknowledgementWatch
@@ -242,11 +243,7 @@ def _start_connectors(runtime: Runtime, archive: MessageArchive) -> None:
 
 async def _refresh_subscriptions(service: SubscriptionService, stop: asyncio.Event, interval: float) -> None:
     """Pick up subscriptions another hub process created, paused or deleted (this process's own are immediate)."""
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        if stop.is_set():
-            return
+    async for _ in ticks(interval, stop):
         try:
             await service.reload_if_changed()
         except Exception as exc:  # a database hiccup must not stop the worker; the old index stays

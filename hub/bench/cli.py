@@ -31,7 +31,11 @@ DEFAULT_OUT = Path("var/bench")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hub bench", description=__doc__.split("\n\n", 1)[0])
+    parser = argparse.ArgumentParser(
+        prog="hub bench",
+        description="Benchmarks of the hub: end to end, latency, raw Kafka, validation, memory, scale-out. "
+        "Prints tables; writes results.json and PNG plots to --out. See bench/README.md.",
+    )
     parser.add_argument("--quick", action="store_true", help="a small smoke run: throughput, raw, latency, validation")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="results, plots, logs (var/bench)")
@@ -44,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rates", metavar="LIST", help="offered loads for latency, msgs/s (default 100,300,1000)")
     parser.add_argument("--latency-seconds", type=float, metavar="S", help="seconds per offered load (default 15)")
     parser.add_argument("--scaleout-messages", type=int, metavar="N", help="messages per scale-out run (20,000)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the hub during max throughput")
+    parser.add_argument("--profile", action="store_true", help="py-spy the hub during max throughput (slows it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--keep-databases", action="store_true", help="keep each scenario's SQLite tracking store")
     return parser
 
 
@@ -66,6 +71,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
     if args.rates:
         overrides["rates"] = tuple(float(r) for r in args.rates.split(","))
     overrides["profile"] = args.profile
+    overrides["keep_databases"] = args.keep_databases
     if args.no_progress:
         overrides["show_progress"] = False
     if args.quick:

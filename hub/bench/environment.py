@@ -37,8 +37,17 @@ class Progress:
 class BenchEnvironment:
     """``async with BenchEnvironment(...) as env``: everything up and warmed; everything stopped on exit."""
 
-    def __init__(self, *, workdir: Path, register: BenchRegister, hubs: int = 1, partitions: int = PARTITIONS) -> None:
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        register: BenchRegister,
+        hubs: int = 1,
+        partitions: int = PARTITIONS,
+        keep_database: bool = False,
+    ) -> None:
         self.workdir = workdir
+        self.keep_database = keep_database
         self.register = register
         self.hub_count = hubs
         self.partitions = partitions
@@ -79,8 +88,9 @@ class BenchEnvironment:
 
     async def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for stale in self.workdir.glob("hub.sqlite3*"):
-            stale.unlink()  # a fresh tracking store for every environment
+        self._remove_database()  # a fresh tracking store for every environment
+        if not self.keep_database:  # about 20 KB per message: gigabytes after a long run
+            self._stack.callback(self._remove_database)
         await self.broker.start()
         self._stack.callback(self.broker.stop)
         await ensure_topics(self.bootstrap_servers, self.topics, partitions=self.partitions)
@@ -121,6 +131,10 @@ class BenchEnvironment:
         await wait_until_answering(f"{self.receivers_url}/bench/stats", self.receivers)
         for hub, url in zip(self.hubs, self.hub_urls, strict=True):
             await wait_until_answering(f"{url}/readyz", hub)
+
+    def _remove_database(self) -> None:
+        for path in self.workdir.glob("hub.sqlite3*"):
+            path.unlink(missing_ok=True)
 
     async def stop_hubs_and_receivers(self) -> None:
         """Leave only the broker running (for the raw Kafka run on the same broker)."""

@@ -48,6 +48,7 @@ class BenchConfig:
     pool: int = 50_000
     stall_timeout: float = 120.0
     profile: bool = False
+    keep_databases: bool = False
     show_progress: bool = True
 
     @classmethod
@@ -75,7 +76,10 @@ class BenchConfig:
 async def environment(
     config: BenchConfig, register: BenchRegister, name: str, *, hubs: int = 1
 ) -> AsyncIterator[tuple[BenchEnvironment, IngestClient]]:
-    async with BenchEnvironment(workdir=config.out / "work" / name, register=register, hubs=hubs) as env:
+    workdir = config.out / "work" / name
+    async with BenchEnvironment(
+        workdir=workdir, register=register, hubs=hubs, keep_database=config.keep_databases
+    ) as env:
         client = IngestClient(env.hub_urls, register.tokens(), connections=max(64, config.concurrency))
         try:
             yield env, client

@@ -7,7 +7,6 @@ Publishing again is safe: the delivery ledger keeps receivers from getting a mes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -16,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from hub.broker.clients import Publisher
 from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics, ensure_topics
+from hub.ticks import ticks
 from hub.track.archive import MessageArchive
 
 log = structlog.get_logger(__name__)
@@ -75,11 +75,7 @@ class BrokerWatch:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, request_timeout_ms=10_000)
         await consumer.start()
         try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._interval)
-                if stop.is_set():
-                    return
+            async for _ in ticks(self._interval, stop):
                 try:
                     lost = await self._log_lost(consumer)
                 except Exception as exc:  # the broker may be restarting; look again next round

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -12,6 +11,7 @@ import structlog
 from hub.broker.clients import Publisher
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
+from hub.ticks import ticks
 from hub.track.archive import MessageArchive
 from hub.track.events import Step, TrackingEvent
 from hub.track.store import OverdueDelivery, TrackingStore
@@ -40,11 +40,7 @@ class AcknowledgementWatch:
         self._interval = interval
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._interval)
-            if stop.is_set():
-                return
+        async for _ in ticks(self._interval, stop):
             try:
                 await self.scan(datetime.now(UTC))
             except Exception:  # the store or broker may be away for a moment; the next round tries again
