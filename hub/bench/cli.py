@@ -8,6 +8,7 @@ without ``--quick`` every scenario runs at full size (``--messages``, default 10
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import os
 import platform
@@ -20,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.bench import matching, scenarios
 from hub.bench import results as report
-from hub.bench import scenarios
 from hub.bench.load import Workload
 from hub.bench.processes import ROOT
 from hub.bench.register import build_register
@@ -133,6 +134,8 @@ async def run(config: BenchConfig) -> dict[str, Any]:
         await attempt("latency", lambda: _named("latency", scenarios.latency(config, register, workload)))
     if "validation" in chosen:
         await attempt("validation", lambda: _named("validation", scenarios.validation_alone(config, workload)))
+    if "matching" in chosen:
+        await attempt("matching", lambda: _named("matching", asyncio.to_thread(matching.measure)))
     if "memory" in chosen:
         await attempt("memory", lambda: _named("memory", scenarios.memory(config, register, workload)))
     if "scaleout" in chosen:

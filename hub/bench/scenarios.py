@@ -24,7 +24,7 @@ from hub.bench.register import BenchRegister
 from hub.bench.runs import latency_at, long_run, max_throughput, warm_up
 from hub.broker.embedded import EmbeddedBroker
 
-ALL_SCENARIOS = ("throughput", "raw", "latency", "validation", "memory", "scaleout")
+ALL_SCENARIOS = ("throughput", "raw", "latency", "validation", "matching", "memory", "scaleout")
 QUICK_SCENARIOS = ("throughput", "raw", "latency", "validation")
 DEFAULT_MESSAGES = 100_000
 DEFAULT_SCALEOUT_MESSAGES = 20_000

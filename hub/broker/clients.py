@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -87,7 +88,12 @@ async def consume_batches(
     """
     failures = 0
     while not stop.is_set():
-        batches = await consumer.getmany(timeout_ms=batch_timeout_ms)
+        try:
+            batches = await consumer.getmany(timeout_ms=batch_timeout_ms)
+        except KafkaError as exc:  # the broker is away or the group rebalances: ask again
+            log.warning("fetch failed", worker=name, error=type(exc).__name__)
+            await asyncio.sleep(1.0)
+            continue
         records = [record for partition in batches.values() for record in partition]
         if not records:
             continue
@@ -99,12 +105,26 @@ async def consume_batches(
             failures += 1
             log.exception("batch failed; it will be read again", worker=name, records=len(records))
             await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
-            for partition in batches:
-                await consumer.seek_to_committed(partition)
+            await _rewind_to_committed(consumer, list(batches), name)
             continue
         failures = 0
-        await consumer.commit()
+        try:
+            await consumer.commit()
+        except KafkaError as exc:
+            # a rebalance took the partitions (their records come back to the new owner) or the broker is away
+            # (they come back to us): handlers tolerate seeing a record twice
+            log.warning("commit failed", worker=name, error=type(exc).__name__)
     log.info("worker stopped taking records", worker=name)
+
+
+async def _rewind_to_committed(consumer: AIOKafkaConsumer, partitions: list[Any], name: str) -> None:
+    for partition in partitions:
+        try:
+            await consumer.seek_to_committed(partition)
+        except (KafkaError, AssertionError, ValueError) as exc:  # not assigned any more, or nothing committed
+            log.warning("cannot rewind", worker=name, error=type(exc).__name__)
+            with contextlib.suppress(KafkaError, AssertionError, ValueError):
+                await consumer.seek_to_beginning(partition)
 
 
 Submit = Callable[[ConsumerRecord[bytes, bytes], Callable[[], None]], None]
@@ -127,7 +147,12 @@ async def consume_concurrently(
         if tracker.in_flight >= max_in_flight:
             await tracker.wait_for_progress(0.2)
         else:
-            batches = await consumer.getmany(timeout_ms=100, max_records=max_in_flight - tracker.in_flight)
+            try:
+                batches = await consumer.getmany(timeout_ms=100, max_records=max_in_flight - tracker.in_flight)
+            except KafkaError as exc:
+                log.warning("fetch failed", worker=name, error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
             for partition, records in batches.items():
                 for record in records:
                     tracker.start(partition, record.offset)

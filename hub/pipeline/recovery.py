@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -21,11 +22,14 @@ from hub.track.archive import MessageArchive
 log = structlog.get_logger(__name__)
 
 
-async def replay_unfinished(archive: MessageArchive, publisher: Publisher, topics: Topics) -> int:
-    """Publish every accepted, unfinished message to the ingress topic again; returns how many."""
+async def replay_unfinished(
+    archive: MessageArchive, publisher: Publisher, topics: Topics, *, recent_since: str | None = None
+) -> int:
+    """Publish every accepted, unfinished message (and, with `recent_since`, every one received since then) to
+    the ingress topic again; returns how many. Safe to overdo: the ledger and the projection are idempotent."""
     count = 0
     batch: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = []
-    async for message in archive.unfinished():
+    async for message in archive.unfinished(recent_since=recent_since):
         record = IngressRecord(
             tracking_id=message.tracking_id,
             sender_sor=message.sender_sor,
@@ -60,6 +64,7 @@ class BrokerWatch:
         publisher: Publisher,
         on_lost: Callable[[], Awaitable[None]] | None = None,
         interval: float = 2.0,
+        replay_window_seconds: float = 600.0,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._topics = topics
@@ -68,6 +73,7 @@ class BrokerWatch:
         self._publisher = publisher
         self._interval = interval
         self._on_lost = on_lost
+        self._replay_window = replay_window_seconds
         self._seen: dict[TopicPartition, int] = {}
         self.recoveries = 0
 
@@ -116,9 +122,11 @@ class BrokerWatch:
                 await asyncio.sleep(min(10.0, 0.5 * failures))
 
     async def _recover(self) -> None:
+        # what the lost log held besides unfinished messages: the recent past, whatever its state
+        recent_since = (datetime.now(UTC) - timedelta(seconds=self._replay_window)).isoformat(timespec="microseconds")
         await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
         self._seen.clear()
         if self._on_lost is not None:
             await self._on_lost()  # readers start again from the beginning of the new, empty log
-        await replay_unfinished(self._archive, self._publisher, self._topics)
+        await replay_unfinished(self._archive, self._publisher, self._topics, recent_since=recent_since)
         self.recoveries += 1

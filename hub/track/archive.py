@@ -66,8 +66,17 @@ class MessageArchive:
             )
         return _archived(row) if row else None
 
-    async def unfinished(self, *, batch: int = 500) -> AsyncIterator[ArchivedMessage]:
-        """Accepted messages whose tracking record is missing or not finished, oldest first."""
+    async def unfinished(self, *, recent_since: str | None = None, batch: int = 500) -> AsyncIterator[ArchivedMessage]:
+        """Accepted messages whose tracking record is missing or not finished, oldest first; with
+        `recent_since`, also every message received since then, finished or not (what a lost log may have
+        held besides: an acknowledgement whose own record is finished but whose effect on the message it
+        answers was still on its way)."""
+        wanted: list[sa.ColumnElement[bool]] = [
+            messages.c.status.is_(None),
+            messages.c.status.not_in([str(s) for s in FINISHED]),
+        ]
+        if recent_since is not None:
+            wanted.append(archive.c.received_at >= recent_since)
         after: tuple[str, str] = ("", "")
         while True:
             async with self._engine.connect() as connection:
@@ -77,10 +86,7 @@ class MessageArchive:
                             sa.select(archive)
                             .outerjoin(messages, messages.c.tracking_id == archive.c.tracking_id)
                             .where(
-                                sa.or_(
-                                    messages.c.status.is_(None),
-                                    messages.c.status.not_in([str(s) for s in FINISHED]),
-                                ),
+                                sa.or_(*wanted),
                                 sa.or_(
                                     archive.c.received_at > after[0],
                                     sa.and_(archive.c.received_at == after[0], archive.c.tracking_id > after[1]),

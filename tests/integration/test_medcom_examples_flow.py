@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -48,7 +49,9 @@ async def send_and_check(hub: HubUnderTest, api: httpx.AsyncClient, paths: list[
             if d.organisation
         }
         final = "delivered" if facts.is_acknowledgement else "acknowledged"
-        record = await wait_for_status(api, tracking_id, final, "failed", "rejected")
+        await wait_for_status(api, tracking_id, final, "failed", "rejected")
+        # an acknowledgement may be recorded before the delivery report: wait for both
+        record = await eventually(lambda t=tracking_id: _with_step(api, t, "delivered"))
         assert record["status"] == final, f"{path.name}: {orjson.dumps(record, option=orjson.OPT_INDENT_2).decode()}"
         assert {r["receiver"] for r in record["receivers"]} == expected
         # exactly the named receivers have this message, nobody else
@@ -69,6 +72,11 @@ async def send_and_check(hub: HubUnderTest, api: httpx.AsyncClient, paths: list[
             assert {a.sender.sor for a in acknowledgements if a.sender} == {
                 d.organisation.sor for d in facts.destinations if d.organisation
             }
+
+
+async def _with_step(api: httpx.AsyncClient, tracking_id: str, step: str) -> dict[str, Any] | None:
+    record: dict[str, Any] = (await api.get(f"/api/messages/{tracking_id}")).json()
+    return record if step in [s["step"] for s in record["timeline"]] else None
 
 
 async def test_every_medcom_example_is_delivered_and_acknowledged(
