@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -105,7 +104,7 @@ async def consume_batches(
             failures += 1
             log.exception("batch failed; it will be read again", worker=name, records=len(records))
             await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
-            await _rewind_to_committed(consumer, list(batches), name)
+            _read_again(consumer, batches, name)
             continue
         failures = 0
         try:
@@ -117,14 +116,14 @@ async def consume_batches(
     log.info("worker stopped taking records", worker=name)
 
 
-async def _rewind_to_committed(consumer: AIOKafkaConsumer, partitions: list[Any], name: str) -> None:
-    for partition in partitions:
+def _read_again(consumer: AIOKafkaConsumer, batches: dict[Any, list[ConsumerRecord[bytes, bytes]]], name: str) -> None:
+    """Move back to the first record of the failed batch, partition by partition (not to the last commit,
+    which a broker that lost its log may no longer have)."""
+    for partition, records in batches.items():
         try:
-            await consumer.seek_to_committed(partition)
-        except (KafkaError, AssertionError, ValueError) as exc:  # not assigned any more, or nothing committed
-            log.warning("cannot rewind", worker=name, error=type(exc).__name__)
-            with contextlib.suppress(KafkaError, AssertionError, ValueError):
-                await consumer.seek_to_beginning(partition)
+            consumer.seek(partition, min(record.offset for record in records))
+        except (KafkaError, AssertionError, ValueError) as exc:  # the partition went to another consumer
+            log.warning("cannot read the batch again here", worker=name, error=type(exc).__name__)
 
 
 Submit = Callable[[ConsumerRecord[bytes, bytes], Callable[[], None]], None]
