@@ -111,22 +111,31 @@ class BrokerWatch:
 
     async def _recover_until_done(self, reason: str, stop: asyncio.Event) -> None:
         log.error("the broker lost the hub's log; recovering from the archive", reason=reason)
+        # what the lost log held besides unfinished messages: the recent past, whatever its state
+        recent_since = (datetime.now(UTC) - timedelta(seconds=self._replay_window)).isoformat(timespec="microseconds")
         failures = 0
         while not stop.is_set():
             try:
-                await self._recover()
-                return
+                await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
+                self._seen.clear()
+                if self._on_lost is not None:
+                    await self._on_lost()  # readers start again from the beginning of the new, empty log
+                break
             except Exception as exc:  # a broker just back may refuse for a moment; the archive is still here
                 failures += 1
                 log.warning("recovery failed; trying again", error=type(exc).__name__, attempt=failures)
                 await asyncio.sleep(min(10.0, 0.5 * failures))
-
-    async def _recover(self) -> None:
-        # what the lost log held besides unfinished messages: the recent past, whatever its state
-        recent_since = (datetime.now(UTC) - timedelta(seconds=self._replay_window)).isoformat(timespec="microseconds")
-        await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
-        self._seen.clear()
-        if self._on_lost is not None:
-            await self._on_lost()  # readers start again from the beginning of the new, empty log
-        await replay_unfinished(self._archive, self._publisher, self._topics, recent_since=recent_since)
+        # Replay now, and twice more a little later: what was accepted while the broker came back (and a freshly
+        # restarted broker may still drop) is in the archive too. Replaying is idempotent, so more is harmless.
+        for delay in (0.0, 5.0, 20.0):
+            if stop.is_set():
+                return
+            await asyncio.sleep(delay)
+            for attempt in range(1, 30):
+                try:
+                    await replay_unfinished(self._archive, self._publisher, self._topics, recent_since=recent_since)
+                    break
+                except Exception as exc:
+                    log.warning("replay failed; trying again", error=type(exc).__name__, attempt=attempt)
+                    await asyncio.sleep(min(10.0, 0.5 * attempt))
         self.recoveries += 1
