@@ -49,6 +49,19 @@ def _item(row: Any) -> OutboxRecord:
     )
 
 
+def _columns(item: OutboxRecord) -> dict[str, Any]:
+    """The delivery's columns, shared by parked deliveries and dead letters; `_item` reads them back."""
+    return {
+        "receiver": item.receiver_id,
+        "tracking_id": item.tracking_id,
+        "message_id": item.message_id,
+        "sender": item.sender_id,
+        "event": item.event,
+        "patient_key": item.patient_key,
+        "raw": item.raw,
+    }
+
+
 def _attempts(text: str) -> tuple[Attempt, ...]:
     return tuple(Attempt(a["at"], a["error"]) for a in orjson.loads(text))
 
@@ -67,13 +80,7 @@ class ParkingLot:
         async with self._engine.begin() as connection:
             await connection.execute(
                 parked.insert().values(
-                    receiver=item.receiver_id,
-                    tracking_id=item.tracking_id,
-                    message_id=item.message_id,
-                    sender=item.sender_id,
-                    event=item.event,
-                    patient_key=item.patient_key,
-                    raw=item.raw,
+                    **_columns(item),
                     first_attempt_at=first_attempt_at,
                     next_attempt_at=next_attempt_at,
                     attempts=_attempts_json(attempts),
@@ -140,13 +147,7 @@ class DeadLetterStore:
         async with self._engine.begin() as connection:
             result = await connection.execute(
                 dead_letters.insert().values(
-                    receiver=item.receiver_id,
-                    tracking_id=item.tracking_id,
-                    message_id=item.message_id,
-                    sender=item.sender_id,
-                    event=item.event,
-                    patient_key=item.patient_key,
-                    raw=item.raw,
+                    **_columns(item),
                     reason=reason,
                     attempts=_attempts_json(attempts),
                     dead_at=utc_now(),

@@ -21,9 +21,7 @@ RESPONSE_CODES: Final = frozenset({"ok", "transient-error", "fatal-error"})
 ACKNOWLEDGEMENT_ACTIVITY: Final = "acknowledgement"
 # The canonical URL of the OperationOutcome profile as published in the acknowledgement 2.0.3 package
 # (StructureDefinition-medcom-acknowledgement-operationoutcome.json) and used by its examples.
-OUTCOME_PROFILE: Final = (
-    "http://medcomfhir.dk/ig/acknowledgement/StructureDefinition/medcom-acknowledgement-operationoutcome"
-)
+OUTCOME_PROFILE: Final = medcom.ACKNOWLEDGEMENT_OUTCOME_PROFILE
 
 # What an error acknowledgement says when the caller gives no issue of its own.
 _DEFAULT_ISSUES: Final = {
