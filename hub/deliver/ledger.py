@@ -6,67 +6,129 @@ sender can never learn of, or block, another sender's message by reusing its id.
 It makes delivery idempotent across redelivery, crashes and resent messages: a receiver that has a
 message (by MessageHeader.id) never gets it again, and a resent message is answered with the
 acknowledgement the receiver already gave.
+
+Lookups and entries from concurrent deliveries are grouped (hub.track.group_commit): one statement serves
+every delivery waiting at that moment, so the ledger costs a few round trips per batch, not per message.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hub.track.database import chunks, insert_new
 from hub.track.events import utc_now
+from hub.track.group_commit import GroupCommit
 from hub.track.tables import acknowledgements, handed_over
+
+# (sender, MessageHeader.id, receiver)
+Holding = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAcknowledgement:
+    """`receiver`'s acknowledgement of `sender`'s message `message_id`."""
+
+    sender: str
+    message_id: str
+    receiver: str
+    code: str
+    raw: bytes
 
 
 class DeliveryLedger:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._lookups: GroupCommit[Holding, bool] = GroupCommit(self._holding)
+        self._entries: GroupCommit[tuple[Holding, str], None] = GroupCommit(self._enter)
 
     async def has(self, *, sender: str, message_id: str, receiver: str) -> bool:
-        async with self._engine.connect() as connection:
-            found = await connection.scalar(
-                sa.select(handed_over.c.tracking_id).where(
-                    handed_over.c.sender == sender,
-                    handed_over.c.message_id == message_id,
-                    handed_over.c.receiver == receiver,
-                )
-            )
-        return found is not None
+        return await self._lookups.submit((sender, message_id, receiver))
 
     async def add(self, *, sender: str, message_id: str, receiver: str, tracking_id: str) -> None:
-        try:
-            async with self._engine.begin() as connection:
-                await connection.execute(
-                    handed_over.insert().values(
-                        sender=sender, message_id=message_id, receiver=receiver, tracking_id=tracking_id, at=utc_now()
+        """Record that `receiver` has the message (a second record of the same changes nothing)."""
+        await self._entries.submit(((sender, message_id, receiver), tracking_id))
+
+    async def _holding(self, wanted: Sequence[Holding]) -> list[bool]:
+        key = sa.tuple_(handed_over.c.sender, handed_over.c.message_id, handed_over.c.receiver)
+        found: set[Holding] = set()
+        async with self._engine.connect() as connection:
+            for part in chunks(sorted(set(wanted))):
+                rows = await connection.execute(
+                    sa.select(handed_over.c.sender, handed_over.c.message_id, handed_over.c.receiver).where(
+                        key.in_(part)
                     )
                 )
-        except IntegrityError:
-            pass  # already recorded: the ledger only ever says "has it"
+                found.update((row.sender, row.message_id, row.receiver) for row in rows)
+        return [holding in found for holding in wanted]
+
+    async def _enter(self, entries: Sequence[tuple[Holding, str]]) -> list[None]:
+        at = utc_now()
+        async with self._engine.begin() as connection:
+            await _enter_holdings(connection, entries, at)
+        return [None] * len(entries)
+
+    async def keep_acknowledgements(self, kept: Iterable[KeptAcknowledgement]) -> None:
+        """Remember each receiver's acknowledgement of a sender's message (the latest wins), and that the
+        receiver has that message."""
+        latest = {(k.sender, k.message_id, k.receiver): k for k in kept}
+        if not latest:
+            return
+        at = utc_now()
+        key = sa.tuple_(acknowledgements.c.sender, acknowledgements.c.message_id, acknowledgements.c.receiver)
+        async with self._engine.begin() as connection:
+            for part in chunks(sorted(latest)):
+                await connection.execute(acknowledgements.delete().where(key.in_(part)))
+            await connection.execute(
+                acknowledgements.insert(),
+                [
+                    {"sender": s, "message_id": m, "receiver": r, "code": k.code, "raw": k.raw, "at": at}
+                    for (s, m, r), k in latest.items()
+                ],
+            )
+            await _enter_holdings(connection, [(holding, "acknowledged") for holding in latest], at)
 
     async def keep_acknowledgement(self, *, sender: str, message_id: str, receiver: str, code: str, raw: bytes) -> None:
-        """Remember `receiver`'s acknowledgement of `sender`'s message (the latest wins), and that the
-        receiver has that message."""
-        where = (
-            acknowledgements.c.sender == sender,
-            acknowledgements.c.message_id == message_id,
-            acknowledgements.c.receiver == receiver,
-        )
-        async with self._engine.begin() as connection:
-            await connection.execute(acknowledgements.delete().where(*where))
-            await connection.execute(
-                acknowledgements.insert().values(
-                    sender=sender, message_id=message_id, receiver=receiver, code=code, raw=raw, at=utc_now()
-                )
-            )
-        await self.add(sender=sender, message_id=message_id, receiver=receiver, tracking_id="acknowledged")
+        await self.keep_acknowledgements([KeptAcknowledgement(sender, message_id, receiver, code, raw)])
 
     async def acknowledgements_of(self, *, sender: str, message_id: str) -> dict[str, tuple[str, bytes]]:
         """The acknowledgements already given for a sender's message: receiver -> (code, raw bytes)."""
+        return (await self.acknowledgements_for([(sender, message_id)])).get((sender, message_id), {})
+
+    async def acknowledgements_for(
+        self, messages: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, tuple[str, bytes]]]:
+        """For each (sender, message id): the acknowledgements already given, receiver -> (code, raw bytes);
+        messages with none are left out."""
+        wanted = sorted(set(messages))
+        found: dict[tuple[str, str], dict[str, tuple[str, bytes]]] = {}
+        if not wanted:
+            return found
+        key = sa.tuple_(acknowledgements.c.sender, acknowledgements.c.message_id)
         async with self._engine.connect() as connection:
-            rows = await connection.execute(
-                sa.select(acknowledgements.c.receiver, acknowledgements.c.code, acknowledgements.c.raw).where(
-                    acknowledgements.c.sender == sender, acknowledgements.c.message_id == message_id
+            for part in chunks(wanted):
+                rows = await connection.execute(
+                    sa.select(
+                        acknowledgements.c.sender,
+                        acknowledgements.c.message_id,
+                        acknowledgements.c.receiver,
+                        acknowledgements.c.code,
+                        acknowledgements.c.raw,
+                    ).where(key.in_(part))
                 )
-            )
-            return {row.receiver: (row.code, row.raw) for row in rows}
+                for row in rows:
+                    found.setdefault((row.sender, row.message_id), {})[row.receiver] = (row.code, row.raw)
+        return found
+
+
+async def _enter_holdings(connection: AsyncConnection, entries: Sequence[tuple[Holding, str]], at: str) -> None:
+    await connection.execute(
+        insert_new(connection, handed_over),
+        [
+            {"sender": s, "message_id": m, "receiver": r, "tracking_id": tracking_id, "at": at}
+            for (s, m, r), tracking_id in entries
+        ],
+    )

@@ -10,7 +10,7 @@ from aiokafka import ConsumerRecord
 from hub.broker.clients import Publisher
 from hub.broker.records import Headers, IngressRecord
 from hub.broker.topics import Topics
-from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.ledger import DeliveryLedger, KeptAcknowledgement
 from hub.pipeline.plan import EarlierAcknowledgement, plan
 from hub.route.register import Register
 from hub.route.subscriptions import LiveSubscriptions
@@ -40,16 +40,21 @@ class IngressWorker:
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         out: list[tuple[str, bytes, bytes, Headers | None]] = []
         now = datetime.now(UTC)
+        checked = []
         for record in records:
             incoming = IngressRecord.from_kafka(record.key, record.value or b"", record.headers)
-            verdict = self._validator.validate(incoming.raw)
-            earlier = await self._remember_acknowledgements(incoming, verdict)
+            checked.append((incoming, self._validator.validate(incoming.raw)))
+        earlier = await self._remember_acknowledgements(checked)
+        for incoming, verdict in checked:
+            message_id = verdict.facts.message_id if verdict.facts else None
+            given = earlier.get((self._register.name_of(incoming.sender_sor), message_id or ""), {})
+            known = tuple(EarlierAcknowledgement(r, code, raw) for r, (code, raw) in sorted(given.items()))
             result = plan(
                 incoming,
                 verdict,
                 self._register,
                 now=now,
-                earlier_acknowledgements=earlier,
+                earlier_acknowledgements=known,
                 subscriptions=self._subscriptions,
             )
             for delivery in result.outbox:
@@ -68,24 +73,29 @@ class IngressWorker:
         await self._publisher.send_all(out)
 
     async def _remember_acknowledgements(
-        self, incoming: IngressRecord, verdict: Verdict
-    ) -> tuple[EarlierAcknowledgement, ...]:
-        """Keep an incoming acknowledgement; for any other message, find those already given for it."""
-        facts = verdict.facts
-        if not verdict.valid or facts is None or not facts.message_id:
-            return ()
-        if facts.is_acknowledgement:
+        self, checked: list[tuple[IngressRecord, Verdict]]
+    ) -> dict[tuple[str, str], dict[str, tuple[str, bytes]]]:
+        """Keep the batch's incoming acknowledgements; for its other messages, find those already given:
+        (sender, MessageHeader.id) -> receiver -> (code, raw). Two statements for the whole batch."""
+        kept: list[KeptAcknowledgement] = []
+        asked: list[tuple[str, str]] = []
+        for incoming, verdict in checked:
+            facts = verdict.facts
+            if not verdict.valid or facts is None or not facts.message_id:
+                continue
+            if not facts.is_acknowledgement:
+                asked.append((self._register.name_of(incoming.sender_sor), facts.message_id))
+                continue
             primary = next((d for d in facts.destinations if d.use == "primary"), None)
             if facts.response is not None and primary is not None and primary.organisation is not None:
-                await self._ledger.keep_acknowledgement(
-                    sender=self._register.name_of(primary.organisation.sor),  # the acknowledged message's sender
-                    message_id=facts.response.identifier,
-                    receiver=self._register.name_of(incoming.sender_sor),
-                    code=facts.response.code,
-                    raw=incoming.raw,
+                kept.append(
+                    KeptAcknowledgement(
+                        sender=self._register.name_of(primary.organisation.sor),  # the acknowledged message's sender
+                        message_id=facts.response.identifier,
+                        receiver=self._register.name_of(incoming.sender_sor),
+                        code=facts.response.code,
+                        raw=incoming.raw,
+                    )
                 )
-            return ()
-        known = await self._ledger.acknowledgements_of(
-            sender=self._register.name_of(incoming.sender_sor), message_id=facts.message_id
-        )
-        return tuple(EarlierAcknowledgement(receiver, code, raw) for receiver, (code, raw) in sorted(known.items()))
+        await self._ledger.keep_acknowledgements(kept)
+        return await self._ledger.acknowledgements_for(asked)

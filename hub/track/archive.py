@@ -7,15 +7,16 @@ itself when it sees that the broker lost its topics).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.domain.status import MessageStatus
+from hub.track.database import insert_new
+from hub.track.group_commit import GroupCommit
 from hub.track.tables import archive, messages
 
 # A message in one of these states needs nothing more from the broker.
@@ -40,22 +41,30 @@ class ArchivedMessage:
 class MessageArchive:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # messages arriving together are kept in one transaction (hub.track.group_commit)
+        self._keeping: GroupCommit[ArchivedMessage, None] = GroupCommit(self._keep_all)
 
     async def keep(self, message: ArchivedMessage) -> None:
-        try:
-            async with self._engine.begin() as connection:
-                await connection.execute(
-                    archive.insert().values(
-                        tracking_id=message.tracking_id,
-                        sender_sor=message.sender_sor,
-                        connector=message.connector,
-                        received_at=message.received_at,
-                        key=message.key,
-                        raw=message.raw,
-                    )
-                )
-        except IntegrityError:
-            pass  # kept already (a replayed record)
+        """Keep the message (a message kept already, such as a replayed one, stays as it is)."""
+        await self._keeping.submit(message)
+
+    async def _keep_all(self, batch: Sequence[ArchivedMessage]) -> list[None]:
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                insert_new(connection, archive),
+                [
+                    {
+                        "tracking_id": m.tracking_id,
+                        "sender_sor": m.sender_sor,
+                        "connector": m.connector,
+                        "received_at": m.received_at,
+                        "key": m.key,
+                        "raw": m.raw,
+                    }
+                    for m in batch
+                ],
+            )
+        return [None] * len(batch)
 
     async def get(self, tracking_id: str) -> ArchivedMessage | None:
         async with self._engine.connect() as connection:

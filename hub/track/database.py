@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hub.track.tables import metadata
+
+Item = TypeVar("Item")
 
 
 def _ensure_sqlite_directory(url: str) -> None:
@@ -34,3 +38,18 @@ async def open_database(url: str) -> AsyncEngine:
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     return engine
+
+
+def insert_new(connection: AsyncConnection, table: sa.Table) -> Any:
+    """An INSERT that skips rows whose primary key is already there (SQLite and PostgreSQL), for executemany."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if connection.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"the hub's database is SQLite or PostgreSQL, not {connection.dialect.name}")
+
+
+def chunks(items: Sequence[Item], size: int = 300) -> Iterator[Sequence[Item]]:
+    """`items` in slices of at most `size`: bound the parameters of one IN (...) statement."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
