@@ -1,7 +1,9 @@
 """The tracking store: a projection of the events topic (SQLite by default, PostgreSQL at scale) and mailboxes.
 
 SQLAlchemy Core keeps one code path for both databases. The projection is idempotent: every event has an
-id, and an event seen twice (the events topic is read at least once) changes nothing the second time.
+id, and an event seen twice (the events topic is read at least once) changes nothing the second time. A batch
+of events costs a fixed number of statements: the rows it can touch are read at once, the events applied to
+them in memory (hub.track.projection), and the changes written back with one executemany per table.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.domain.identifiers import mask_cpr
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
-from hub.domain.status import DeliveryStatus, MessageStatus, message_status, next_delivery_status
-from hub.track.database import open_database
-from hub.track.events import Step, TrackingEvent, utc_now
+from hub.domain.status import DeliveryStatus
+from hub.track import projection
+from hub.track.database import chunks, open_database
+from hub.track.events import TrackingEvent, utc_now
 from hub.track.tables import deliveries, mailbox, messages, steps
 
 
@@ -75,179 +78,73 @@ class TrackingStore:
     # --- the projection -------------------------------------------------------------------------
 
     async def record(self, events: Sequence[TrackingEvent]) -> None:
-        """Apply a batch of events in one transaction."""
+        """Apply a batch of events in one transaction, in a fixed number of statements however long the batch:
+        load the rows it can touch, apply the events in memory (hub.track.projection), write back the changes."""
         if not events:
             return
         async with self.engine.begin() as connection:
-            seen = await self._known_event_ids(connection, [e.id for e in events])
-            touched: set[str] = set()
-            for event in events:
-                if event.id in seen:
-                    continue
-                seen.add(event.id)
-                touched.update(await self._apply(connection, event))
-            for tracking_id in touched:
-                await self._refresh_status(connection, tracking_id)
+            fresh = projection.fresh_events(events, await self._known_step_ids(connection, [e.id for e in events]))
+            if not fresh:
+                return
+            wanted = projection.rows_wanted(fresh)
+            message_rows = await self._load_messages(connection, wanted)
+            tracking_ids = wanted.tracking_ids | {row["tracking_id"] for row in message_rows}
+            delivery_rows = await self._load_deliveries(connection, tracking_ids)
+            changes = projection.project(fresh, messages=message_rows, deliveries=delivery_rows, now=utc_now())
+            await self._write(connection, changes)
 
-    async def _known_event_ids(self, connection: AsyncConnection, ids: list[str]) -> set[str]:
-        rows = await connection.execute(sa.select(steps.c.id).where(steps.c.id.in_(ids)))
-        return {row.id for row in rows}
+    async def _known_step_ids(self, connection: AsyncConnection, ids: list[str]) -> set[str]:
+        known: set[str] = set()
+        for chunk in chunks(sorted(set(ids)), _IN_LIMIT):
+            known.update(await connection.scalars(sa.select(steps.c.id).where(steps.c.id.in_(chunk))))
+        return known
 
-    async def _apply(self, connection: AsyncConnection, event: TrackingEvent) -> set[str]:
-        now = utc_now()
-        tracking_ids = {event.tracking_id}
-        if event.step is Step.RECEIVED:
-            exists = await connection.scalar(
-                sa.select(messages.c.tracking_id).where(messages.c.tracking_id == event.tracking_id)
+    async def _load_messages(self, connection: AsyncConnection, wanted: projection.Wanted) -> list[dict[str, Any]]:
+        """The messages of the batch's tracking ids and the acknowledged ones (with their other copies)."""
+        conditions: list[list[sa.ColumnElement[bool]]] = [
+            [messages.c.tracking_id.in_(chunk)] for chunk in chunks(sorted(wanted.tracking_ids), _IN_LIMIT)
+        ]
+        for index, chunk in enumerate(chunks(sorted(wanted.message_ids), _IN_LIMIT)):  # one statement, two lists
+            if index < len(conditions):
+                conditions[index].append(messages.c.message_id.in_(chunk))
+            else:
+                conditions.append([messages.c.message_id.in_(chunk)])
+        if wanted.unnamed_receivers:  # an acknowledgement naming no message matches the messages that have none
+            delivered_to = sa.exists().where(
+                deliveries.c.tracking_id == messages.c.tracking_id,
+                deliveries.c.receiver.in_(sorted(wanted.unnamed_receivers)),
             )
-            if exists is None:
-                await connection.execute(
-                    messages.insert().values(
-                        tracking_id=event.tracking_id,
-                        message_id=event.message_id,
-                        bundle_id=event.detail.get("bundle_id"),
-                        event=event.event,
-                        sender=event.sender,
-                        patient=event.patient,
-                        connector=event.detail.get("connector"),
-                        received_at=event.at,
-                        status=MessageStatus.RECEIVED,
-                        routed=False,
-                        routing_failed=False,
-                        rejected=False,
-                        updated_at=now,
-                    )
-                )
-        elif event.step in (Step.REJECTED, Step.ROUTING_FAILED):
-            flag = "rejected" if event.step is Step.REJECTED else "routing_failed"
-            await connection.execute(
-                messages.update()
-                .where(messages.c.tracking_id == event.tracking_id)
-                .values({flag: True, "outcome": orjson.dumps(event.detail.get("outcome")).decode()})
-            )
-        elif event.step is Step.ROUTED:
-            await connection.execute(
-                messages.update().where(messages.c.tracking_id == event.tracking_id).values(routed=True)
-            )
-            for receiver in event.detail.get("receivers", []):
-                await self._ensure_delivery(connection, event.tracking_id, receiver["receiver"], receiver.get("use"))
-        elif event.step is Step.ACKNOWLEDGEMENT_OVERDUE:
-            await connection.execute(
-                deliveries.update()
-                .where(deliveries.c.tracking_id == event.tracking_id, deliveries.c.receiver == event.receiver)
-                .values(overdue_count=deliveries.c.overdue_count + 1, updated_at=utc_now())
-            )
-        elif event.step in _DELIVERY_OUTCOMES:
-            await self._advance_delivery(connection, event.tracking_id, event, _DELIVERY_OUTCOMES[event.step])
-        elif event.step is Step.ACKNOWLEDGED:
-            tracking_ids = await self._acknowledge(connection, event)
-        await self._insert_steps(connection, event, tracking_ids)
-        return tracking_ids
+            conditions[0].append(sa.and_(messages.c.message_id.is_(None), delivered_to))
+        found: dict[str, dict[str, Any]] = {}
+        for condition in conditions:
+            rows = await connection.execute(sa.select(messages).where(sa.or_(*condition)))
+            found.update((row["tracking_id"], dict(row)) for row in rows.mappings())
+        return list(found.values())
 
-    async def _insert_steps(self, connection: AsyncConnection, event: TrackingEvent, tracking_ids: set[str]) -> None:
-        detail = orjson.dumps(event.detail).decode() if event.detail else None
-        for index, tracking_id in enumerate(sorted(tracking_ids)):
-            await connection.execute(
-                steps.insert().values(
-                    id=event.id if index == 0 else f"{event.id[:24]}{index:08d}",
-                    tracking_id=tracking_id,
-                    at=event.at,
-                    step=str(event.step),
-                    receiver=event.receiver,
-                    detail=detail,
-                )
-            )
+    async def _load_deliveries(self, connection: AsyncConnection, tracking_ids: Iterable[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for chunk in chunks(sorted(tracking_ids), _IN_LIMIT):
+            rows = await connection.execute(sa.select(deliveries).where(deliveries.c.tracking_id.in_(chunk)))
+            found.extend(dict(row) for row in rows.mappings())
+        return found
 
-    async def _ensure_delivery(
-        self, connection: AsyncConnection, tracking_id: str, receiver: str, use: str | None
-    ) -> None:
-        exists = await connection.scalar(
-            sa.select(deliveries.c.status).where(
-                deliveries.c.tracking_id == tracking_id, deliveries.c.receiver == receiver
-            )
-        )
-        if exists is None:
+    async def _write(self, connection: AsyncConnection, changes: projection.Changes) -> None:
+        """One executemany per table and kind of change."""
+        if changes.new_messages:
+            await connection.execute(messages.insert(), changes.new_messages)
+        if changes.changed_messages:
             await connection.execute(
-                deliveries.insert().values(
-                    tracking_id=tracking_id,
-                    receiver=receiver,
-                    use=use,
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    overdue_count=0,
-                    updated_at=utc_now(),
-                )
+                _UPDATE_MESSAGE, [{f"b_{k}": row[k] for k in _MESSAGE_CHANGES} for row in changes.changed_messages]
             )
-
-    async def _advance_delivery(
-        self, connection: AsyncConnection, tracking_id: str, event: TrackingEvent, proposed: DeliveryStatus
-    ) -> None:
-        receiver = event.receiver or ""
-        await self._ensure_delivery(connection, tracking_id, receiver, None)
-        row = (
+        if changes.new_deliveries:
+            await connection.execute(deliveries.insert(), changes.new_deliveries)
+        if changes.changed_deliveries:
             await connection.execute(
-                sa.select(deliveries.c.status, deliveries.c.attempts).where(
-                    deliveries.c.tracking_id == tracking_id, deliveries.c.receiver == receiver
-                )
+                _UPDATE_DELIVERY,
+                [{f"b_{k}": row[k] for k in _DELIVERY_CHANGES} for row in changes.changed_deliveries],
             )
-        ).one()
-        values: dict[str, Any] = {
-            "status": next_delivery_status(DeliveryStatus(row.status), proposed),
-            "updated_at": utc_now(),
-        }
-        if event.step in (Step.DELIVERED, Step.DELIVERY_ATTEMPT_FAILED, Step.DELIVERY_FAILED):
-            values["attempts"] = max(row.attempts, int(event.detail.get("attempt", row.attempts + 1)))
-        if "error" in event.detail:
-            values["last_error"] = str(event.detail["error"])
-        if "code" in event.detail:
-            values["ack_code"] = event.detail["code"]
-        await connection.execute(
-            deliveries.update()
-            .where(deliveries.c.tracking_id == tracking_id, deliveries.c.receiver == receiver)
-            .values(values)
-        )
-
-    async def _acknowledge(self, connection: AsyncConnection, event: TrackingEvent) -> set[str]:
-        """Mark every tracked copy of the acknowledged message for that receiver; returns their tracking ids."""
-        conditions = [messages.c.message_id == event.message_id, deliveries.c.receiver == event.receiver]
-        if event.sender:  # message ids are unique per sender
-            conditions.append(messages.c.sender == event.sender)
-        rows = await connection.execute(
-            sa.select(deliveries.c.tracking_id)
-            .join(messages, messages.c.tracking_id == deliveries.c.tracking_id)
-            .where(*conditions)
-        )
-        tracking_ids = {row.tracking_id for row in rows}
-        for tracking_id in tracking_ids:
-            await self._advance_delivery(connection, tracking_id, event, DeliveryStatus.ACKNOWLEDGED)
-        if not tracking_ids:
-            # the acknowledgement answers nothing the hub carried to that receiver: keep it on its own record
-            tracking_ids = {event.tracking_id}
-            event.detail.setdefault("note", "no message with this id was delivered to the acknowledging receiver")
-        return tracking_ids
-
-    async def _refresh_status(self, connection: AsyncConnection, tracking_id: str) -> None:
-        row = (
-            await connection.execute(
-                sa.select(messages.c.rejected, messages.c.routing_failed, messages.c.routed, messages.c.event).where(
-                    messages.c.tracking_id == tracking_id
-                )
-            )
-        ).one_or_none()
-        if row is None:
-            return
-        delivery_rows = await connection.execute(
-            sa.select(deliveries.c.status, deliveries.c.ack_code).where(deliveries.c.tracking_id == tracking_id)
-        )
-        status = message_status(
-            rejected=row.rejected,
-            routing_failed=row.routing_failed,
-            routed=row.routed,
-            deliveries=[(DeliveryStatus(d.status), d.ack_code) for d in delivery_rows],
-        )
-        await connection.execute(
-            messages.update().where(messages.c.tracking_id == tracking_id).values(status=status, updated_at=utc_now())
-        )
+        if changes.steps:
+            await connection.execute(steps.insert(), changes.steps)
 
     # --- operator queries -------------------------------------------------------------------------
 
@@ -466,12 +363,43 @@ class TrackingStore:
         return _mailbox_item(row)
 
 
-_DELIVERY_OUTCOMES = {
-    Step.DELIVERY_ATTEMPT_FAILED: DeliveryStatus.RETRYING,
-    Step.DELIVERED: DeliveryStatus.DELIVERED,
-    Step.DELIVERY_FAILED: DeliveryStatus.FAILED,
-    Step.REDRIVEN: DeliveryStatus.PENDING,
-}
+_IN_LIMIT = 500  # values in one IN (...) list
+
+# executemany updates of whole rows, by primary key (bind names differ from the columns', as SQLAlchemy wants).
+# A message's row may also be touched from another partition (an acknowledgement that answers nothing is kept
+# on the acknowledgement's own record), so its flags, which are only ever set, and its outcome are merged, not
+# overwritten: what another recorder wrote since this one read the row stays.
+_MESSAGE_CHANGES = ("tracking_id", "status", "routed", "routing_failed", "rejected", "outcome", "updated_at")
+_UPDATE_MESSAGE = (
+    messages.update()
+    .where(messages.c.tracking_id == sa.bindparam("b_tracking_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        routed=sa.or_(messages.c.routed, sa.bindparam("b_routed", type_=sa.Boolean)),
+        routing_failed=sa.or_(messages.c.routing_failed, sa.bindparam("b_routing_failed", type_=sa.Boolean)),
+        rejected=sa.or_(messages.c.rejected, sa.bindparam("b_rejected", type_=sa.Boolean)),
+        outcome=sa.func.coalesce(sa.bindparam("b_outcome", type_=sa.Text), messages.c.outcome),
+        updated_at=sa.bindparam("b_updated_at"),
+    )
+)
+_DELIVERY_CHANGES = (
+    "tracking_id",
+    "receiver",
+    "status",
+    "attempts",
+    "ack_code",
+    "overdue_count",
+    "last_error",
+    "updated_at",
+)
+_UPDATE_DELIVERY = (
+    deliveries.update()
+    .where(
+        deliveries.c.tracking_id == sa.bindparam("b_tracking_id"),
+        deliveries.c.receiver == sa.bindparam("b_receiver"),
+    )
+    .values({k: sa.bindparam(f"b_{k}") for k in _DELIVERY_CHANGES if k not in ("tracking_id", "receiver")})
+)
 
 
 def _mailbox_item(row: Any) -> MailboxItem:

@@ -63,7 +63,9 @@ async def test_acknowledgements_are_kept_per_sender_and_the_latest_wins(engine: 
             KeptAcknowledgement("other-hospital", "m1", "gp", "fatal-error", b"other"),
         ]
     )
-    await ledger.keep_acknowledgement(sender="hospital", message_id="m1", receiver="gp", code="transient-error", raw=b"2")
+    await ledger.keep_acknowledgement(
+        sender="hospital", message_id="m1", receiver="gp", code="transient-error", raw=b"2"
+    )
     found = await ledger.acknowledgements_for([("hospital", "m1"), ("other-hospital", "m1"), ("hospital", "m2")])
     assert found == {
         ("hospital", "m1"): {"gp": ("transient-error", b"2"), "municipality": ("ok", b"muni")},
