@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenarios", metavar="LIST", help=f"comma-separated, from {','.join(ALL_SCENARIOS)} (default: all)"
     )
-    parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (default 48)")
+    parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight (default 128)")
     parser.add_argument("--rates", metavar="LIST", help="offered loads for latency, msgs/s (default 100,300,1000)")
     parser.add_argument("--latency-seconds", type=float, metavar="S", help="seconds per offered load (default 15)")
     parser.add_argument("--scaleout-messages", type=int, metavar="N", help="messages per scale-out run (20,000)")

@@ -37,7 +37,7 @@ class BenchConfig:
     quick: bool = False
     messages: int = DEFAULT_MESSAGES
     long: int = 500_000
-    concurrency: int = 48
+    concurrency: int = 128
     rates: tuple[float, ...] = (100.0, 300.0, 1000.0)
     latency_seconds: float = 15.0
     warmup: int = 50

@@ -1,7 +1,8 @@
 """Validation alone, in this process: the hub's Validator against fhir.resources' R4B parse of the same bytes.
 
 Each is timed over the whole sample in several rounds (after one warm-up round); the median round counts.
-``orjson.loads`` alone is timed as the floor both start from.
+``orjson.loads`` alone is timed as the floor both start from, and each layer of the Validator alone (by_layer:
+envelope, facts, core structure, MedCom messaging, profiles) shows where its time goes.
 """
 
 from __future__ import annotations
@@ -61,4 +62,38 @@ def measure(items: Sequence[Outgoing], *, rounds: int = 3) -> dict[str, Any]:
         "orjson_loads_us_per_msg": loads_us,
         "validate_to_fhir_parse_ratio": hub_us / fhir_us if fhir_us else None,
         "by_kind": by_kind,
+        "by_layer": _by_layer(validator, raws),
     }
+
+
+def _by_layer(validator: Any, raws: Sequence[bytes]) -> dict[str, float]:
+    """µs per message of each layer of Validator.validate alone (one round each), to see where the time goes."""
+    from hub.domain.message import read_facts
+    from hub.validate.core import check_resource
+    from hub.validate.envelope import read_envelope
+    from hub.validate.messaging import check_messaging
+    from hub.validate.profiles import check_profiles
+
+    bundles = [orjson.loads(raw) for raw in raws]
+    rules = validator.rules
+
+    def envelope(raw: bytes) -> object:
+        return read_envelope(raw, max_bytes=validator.max_bytes)
+
+    def core(bundle: Any) -> object:
+        return check_resource(bundle, rules, "Bundle")
+
+    def messaging(bundle: Any) -> object:
+        return check_messaging(bundle, event_codes=validator.event_codes, own_event_codes=validator.own_event_codes)
+
+    def profiles(bundle: Any) -> object:
+        return check_profiles(rules, bundle)
+
+    layers: dict[str, tuple[Callable[[Any], object], Sequence[Any]]] = {
+        "envelope": (envelope, raws),
+        "facts": (read_facts, bundles),
+        "core": (core, bundles),
+        "messaging": (messaging, bundles),
+        "profiles": (profiles, bundles),
+    }
+    return {name: _per_message_us(function, items, rounds=1) for name, (function, items) in layers.items()}

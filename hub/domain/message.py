@@ -73,21 +73,32 @@ class BundleIndex:
     """Entries of a Bundle by every way a reference may name them (fullUrl, Type/id)."""
 
     def __init__(self, bundle: dict[str, Any]) -> None:
-        self.by_reference: dict[str, dict[str, Any]] = {}
-        self.by_type: dict[str, list[dict[str, Any]]] = {}
-        for entry in _as_list(bundle.get("entry")):
-            resource = _as_dict(_as_dict(entry).get("resource"))
-            rtype = _str(resource.get("resourceType"))
-            if rtype is None:
+        by_reference: dict[str, dict[str, Any]] = {}
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        self.by_reference = by_reference
+        self.by_type = by_type
+        entries = bundle.get("entry")
+        if not isinstance(entries, list):
+            return
+        for entry in entries:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
                 continue
-            self.by_type.setdefault(rtype, []).append(resource)
-            full_url = _str(entry.get("fullUrl"))
-            if full_url:
-                self.by_reference[full_url] = resource
-            rid = _str(resource.get("id"))
-            if rid:
+            rtype = resource.get("resourceType")
+            if not isinstance(rtype, str):
+                continue
+            found = by_type.get(rtype)
+            if found is None:
+                by_type[rtype] = [resource]
+            else:
+                found.append(resource)
+            full_url = entry.get("fullUrl")
+            if full_url and isinstance(full_url, str):
+                by_reference[full_url] = resource
+            rid = resource.get("id")
+            if rid and isinstance(rid, str):
                 # a relative reference (Type/id) resolves to the entry with that type and id
-                self.by_reference.setdefault(f"{rtype}/{rid}", resource)
+                by_reference.setdefault(f"{rtype}/{rid}", resource)
 
     def resolve(self, reference: Any) -> dict[str, Any] | None:
         ref = _str(_as_dict(reference).get("reference"))
@@ -97,11 +108,16 @@ class BundleIndex:
 
 
 def identifier_value(resource: dict[str, Any], systems: frozenset[str] | str) -> str | None:
-    wanted = {systems} if isinstance(systems, str) else systems
-    for identifier in _as_list(resource.get("identifier")):
-        identifier = _as_dict(identifier)
-        system = _str(identifier.get("system"))  # a JSON array or object here is unhashable
-        if system is not None and system in wanted:
+    identifiers = resource.get("identifier")
+    if not isinstance(identifiers, list):
+        return None
+    one = isinstance(systems, str)
+    for identifier in identifiers:
+        if not isinstance(identifier, dict):
+            continue
+        system = identifier.get("system")
+        # (a JSON array or object here is unhashable)
+        if isinstance(system, str) and (system == systems if one else system in systems):
             return _str(identifier.get("value"))
     return None
 
@@ -142,9 +158,12 @@ def patient_cpr(index: BundleIndex) -> str | None:
 
 def _own_activity(index: BundleIndex, header_id: str | None) -> str | None:
     """The Provenance activity whose target is this message's own MessageHeader."""
+    if not header_id:
+        return None
+    own = f"MessageHeader/{header_id}"
     for provenance in index.by_type.get("Provenance", []):
         targets = [_str(_as_dict(t).get("reference")) or "" for t in _as_list(provenance.get("target"))]
-        if header_id and any(t.endswith(f"MessageHeader/{header_id}") for t in targets):
+        if any(t.endswith(own) for t in targets):
             for coding in _as_list(_as_dict(provenance.get("activity")).get("coding")):
                 code = _str(_as_dict(coding).get("code"))
                 if code:

@@ -17,6 +17,7 @@ from typing import Any
 
 from hub.domain import medcom
 from hub.domain.message import OrganisationRef, identifier_value
+from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM, SEKTORHUB_EVENTS
 
 BASE_URL = "https://sektor-hub.example/fhir"
 # SOR organisations are addressed by their SOR2 lookup URL in MessageHeader source and destination endpoints.
@@ -48,6 +49,11 @@ def fhir_datetime(now: datetime) -> str:
 
 def coding(system: str, code: str) -> dict[str, str]:
     return {"system": system, "code": code}
+
+
+def event_coding(event: str) -> dict[str, str]:
+    """MessageHeader.eventCoding of `event`: a MedCom event code, or one of the hub's own in its own CodeSystem."""
+    return coding(SEKTORHUB_EVENT_CODE_SYSTEM if event in SEKTORHUB_EVENTS else medcom.EVENT_CODE_SYSTEM, event)
 
 
 def reference(resource: Resource) -> dict[str, str]:
@@ -137,11 +143,11 @@ def message_header(
     definition: str | None = None,
     extensions: Sequence[dict[str, Any]] = (),
 ) -> Resource:
-    """A MessageHeader: event from the MedCom event codes, destinations, sender, source, focus, response."""
+    """A MessageHeader: the event (see event_coding), destinations, sender, source, focus, response."""
     header = _with_profile("MessageHeader", resource_id, profile)
     if extensions:
         header["extension"] = list(extensions)
-    header["eventCoding"] = coding(medcom.EVENT_CODE_SYSTEM, event)
+    header["eventCoding"] = event_coding(event)
     header["destination"] = list(destinations)
     header["sender"] = reference(sender)
     header["source"] = {"endpoint": sor_endpoint(sender)}

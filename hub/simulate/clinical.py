@@ -22,8 +22,9 @@ from typing import Final, Literal
 from hub.domain.message import OrganisationRef
 from hub.messages import builder
 from hub.messages.builder import IdFactory, Resource
+from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM
 
-SEKTORHUB_EVENT_SYSTEM: Final = "http://sektorhub.dk/fhir/CodeSystem/sektorhub-eventCodes"
+SEKTORHUB_EVENT_SYSTEM: Final = SEKTORHUB_EVENT_CODE_SYSTEM  # builder.event_coding gives the hub's events this system
 SD: Final = "http://sektorhub.dk/fhir/StructureDefinition/"
 MESSAGE_DEFINITION: Final = "http://sektorhub.dk/fhir/MessageDefinition/"
 LOINC: Final = "http://loinc.org"
@@ -71,12 +72,6 @@ def _div(text: str) -> dict[str, str]:
     return {"status": "generated", "div": f'<div xmlns="{XHTML}"><p>{escape(text)}</p></div>'}
 
 
-def _own_event(message: Resource) -> Resource:
-    """builder.message writes MedCom's event-code system; the hub's own events use their own CodeSystem."""
-    message["entry"][0]["resource"]["eventCoding"]["system"] = SEKTORHUB_EVENT_SYSTEM
-    return message
-
-
 def _parties(
     new_id: IdFactory, sender: OrganisationRef, receivers: Sequence[OrganisationRef]
 ) -> tuple[Resource, list[Resource]]:
@@ -116,20 +111,18 @@ def discharge_letter(
             for s in sections
         ],
     }
-    return _own_event(
-        builder.message(
-            new_id=new_id,
-            now=now,
-            bundle_profile=f"{SD}sektorhub-dischargeLetter-message",
-            header_profile=f"{SD}sektorhub-dischargeLetter-messageHeader",
-            event=DISCHARGE_LETTER_EVENT,
-            activity="new-message",
-            sender=hospital,
-            receivers=[(gp_org, "primary"), (municipality_org, "cc")],
-            content=[letter, patient],
-            focus=letter,
-            definition=f"{MESSAGE_DEFINITION}sektorhub-discharge-letter",
-        )
+    return builder.message(
+        new_id=new_id,
+        now=now,
+        bundle_profile=f"{SD}sektorhub-dischargeLetter-message",
+        header_profile=f"{SD}sektorhub-dischargeLetter-messageHeader",
+        event=DISCHARGE_LETTER_EVENT,
+        activity="new-message",
+        sender=hospital,
+        receivers=[(gp_org, "primary"), (municipality_org, "cc")],
+        content=[letter, patient],
+        focus=letter,
+        definition=f"{MESSAGE_DEFINITION}sektorhub-discharge-letter",
     )
 
 
@@ -171,21 +164,19 @@ def referral(
         "reasonCode": [{"text": reason}],
     }
     entities = [builder.revision_of(previous_message_id)] if previous_message_id else []
-    return _own_event(
-        builder.message(
-            new_id=new_id,
-            now=now,
-            bundle_profile=f"{SD}sektorhub-referral-message",
-            header_profile=f"{SD}sektorhub-referral-messageHeader",
-            event=REFERRAL_EVENT,
-            activity=REFERRAL_ACTIVITIES[event],
-            sender=requester,
-            receivers=[(performer, "primary")],
-            content=[request, patient],
-            focus=request,
-            definition=f"{MESSAGE_DEFINITION}sektorhub-referral",
-            entities=entities,
-        )
+    return builder.message(
+        new_id=new_id,
+        now=now,
+        bundle_profile=f"{SD}sektorhub-referral-message",
+        header_profile=f"{SD}sektorhub-referral-messageHeader",
+        event=REFERRAL_EVENT,
+        activity=REFERRAL_ACTIVITIES[event],
+        sender=requester,
+        receivers=[(performer, "primary")],
+        content=[request, patient],
+        focus=request,
+        definition=f"{MESSAGE_DEFINITION}sektorhub-referral",
+        entities=entities,
     )
 
 
@@ -235,18 +226,16 @@ def medication_update(
         "source": builder.reference(hospital),
         "entry": [{"item": builder.reference(statement)} for statement in statements],
     }
-    return _own_event(
-        builder.message(
-            new_id=new_id,
-            now=now,
-            bundle_profile=f"{SD}sektorhub-medicationUpdate-message",
-            header_profile=f"{SD}sektorhub-medicationUpdate-messageHeader",
-            event=MEDICATION_UPDATE_EVENT,
-            activity="new-message",
-            sender=hospital,
-            receivers=[(gp_org, "primary"), (municipality_org, "cc")],
-            content=[medication_list, *statements, patient],
-            focus=medication_list,
-            definition=f"{MESSAGE_DEFINITION}sektorhub-medication-update",
-        )
+    return builder.message(
+        new_id=new_id,
+        now=now,
+        bundle_profile=f"{SD}sektorhub-medicationUpdate-message",
+        header_profile=f"{SD}sektorhub-medicationUpdate-messageHeader",
+        event=MEDICATION_UPDATE_EVENT,
+        activity="new-message",
+        sender=hospital,
+        receivers=[(gp_org, "primary"), (municipality_org, "cc")],
+        content=[medication_list, *statements, patient],
+        focus=medication_list,
+        definition=f"{MESSAGE_DEFINITION}sektorhub-medication-update",
     )

@@ -5,6 +5,7 @@ A failure here makes every later layer meaningless, so its issues are fatal and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,7 @@ def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
                 ),
             ),
         )
-    too_deep = _too_deep(document, max_depth)
+    too_deep = None if _bracket_depth(body, max_depth) <= max_depth else _too_deep(document, max_depth)
     if too_deep is not None:
         return Envelope(
             document,
@@ -108,10 +109,13 @@ def _decode_problem(body: bytes, offset: int, exc: orjson.JSONDecodeError) -> Is
         )
     if not body.strip():
         return _fatal("structure", None, "the message is empty; expected a JSON object (a Bundle)")
-    return _fatal(
+    return Issue(
+        Severity.FATAL,
         "structure",
         None,
         f"the message is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (character {exc.pos})",
+        line=exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None,
+        column=exc.colno if isinstance(exc.colno, int) and exc.colno > 0 else None,
     )
 
 
@@ -136,6 +140,34 @@ def _ancestor(path: str) -> str:
         return path
     cut = max(path.rfind(".", 0, _LONGEST_EXPRESSION), path.rfind("[", 0, _LONGEST_EXPRESSION))
     return path[:cut] if cut > 0 else "Bundle"
+
+
+# bytes other than the brackets and the quote, deleted by translate; [ and ] become { and } (depth only)
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'{}[]"')
+_SQUARE_AS_CURLY = bytes.maketrans(b"[]", b"{}")
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+
+
+def _bracket_depth(body: bytes, limit: int) -> int:
+    """The nesting depth of containers in JSON text that orjson accepted, counted without Python per value.
+
+    At most limit + 1 (it stops counting there). Escapes (a backslash and the character after it, taken from
+    the left as JSON does) are removed first, so every remaining quote delimits a string; the brackets and
+    quotes alone are kept, and each adjacent pair of quotes is dropped (an empty string, or the end of one
+    string and the start of the next with no bracket between). What quotes remain enclose brackets inside
+    strings, which are cut out. Each pass then removes the innermost containers ({} after [ ] became { }), so
+    the number of passes is the depth.
+    """
+    if b"\\" in body:
+        body = _ESCAPE.sub(b"", body)
+    brackets = body.translate(_SQUARE_AS_CURLY, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = b"".join(brackets.split(b'"')[::2])
+    depth = 0
+    while brackets and depth <= limit:
+        brackets = brackets.replace(b"{}", b"")
+        depth += 1
+    return depth
 
 
 def _too_deep(document: dict[str, Any], max_depth: int) -> str | None:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from hub.domain import medcom
 from hub.domain.identifiers import cpr_problem, gln_problem, mask_cpr, sor_problem
 from hub.domain.message import BundleIndex, message_header
@@ -139,11 +141,18 @@ def _kind(resource: dict[str, Any]) -> str:
     return "resource without a valid resourceType"
 
 
+_SOR_SYSTEMS: Final = frozenset({medcom.SOR_SYSTEM})
+_CPR_SYSTEMS: Final = frozenset({medcom.CPR_SYSTEM})
+
+
 def _identifiers(resource: dict[str, Any], systems: Iterable[str]) -> list[tuple[int, dict[str, Any]]]:
-    wanted = set(systems)
+    identifiers = resource.get("identifier")
+    if not isinstance(identifiers, list):
+        return []
+    wanted = systems if isinstance(systems, frozenset) else frozenset(systems)
     return [
         (j, ident)
-        for j, ident in enumerate(_list(resource.get("identifier")))
+        for j, ident in enumerate(identifiers)
         if isinstance(ident, dict) and isinstance(ident.get("system"), str) and ident["system"] in wanted
     ]
 
@@ -167,7 +176,7 @@ def _organisation(context: MessageContext, reference: Any, where: str, role: str
     if resource_type != "Organization":
         yield error("invalid", where, f"the {role} must be an Organization; {_shown(target)} is a {_kind(resource)}")
         return
-    sor_codes = _identifiers(resource, (medcom.SOR_SYSTEM,))
+    sor_codes = _identifiers(resource, _SOR_SYSTEMS)
     if not sor_codes:
         yield error(
             "required",
@@ -176,11 +185,16 @@ def _organisation(context: MessageContext, reference: Any, where: str, role: str
         )
     for j, ident in sor_codes:
         value = _text(ident.get("value"))
-        value_at = f"{at}.identifier[{j}].value"
         if value is None:
-            yield error("required", value_at, f"the SOR identifier of the {role} organisation has no value")
+            yield error(
+                "required", f"{at}.identifier[{j}].value", f"the SOR identifier of the {role} organisation has no value"
+            )
         elif problem := sor_problem(value):
-            yield error("value", value_at, f"the SOR code {_shown(value)} of the {role} organisation: {problem}")
+            yield error(
+                "value",
+                f"{at}.identifier[{j}].value",
+                f"the SOR code {_shown(value)} of the {role} organisation: {problem}",
+            )
     for j, ident in _identifiers(resource, medcom.GLN_SYSTEMS):
         value = _text(ident.get("value"))
         if value is not None and (problem := gln_problem(value)):
@@ -201,6 +215,33 @@ def _reference_strings(value: Any) -> Iterator[str]:
             todo.extend(child for child in current.values() if isinstance(child, dict | list))
         else:
             todo.extend(child for child in current if isinstance(child, dict | list))
+
+
+# In compact JSON (orjson.dumps), "reference":" after { or , is a member "reference" whose value is a string, of
+# an object at any depth: inside a string a quote is escaped, so a quote after { or , opens a member name (a key
+# may end with an escaped quote and reference, hence the { or ,). What follows it is the string's content.
+_REFERENCE_MEMBER = b'{"reference":"'
+_LATER_REFERENCE_MEMBER = b',"reference":"'
+_STRING_REST = re.compile(rb'((?:[^"\\]|\\.)*)"')
+
+
+def _all_reference_strings(value: dict[str, Any]) -> list[str] | None:
+    """The string value of every "reference" member anywhere in value, found by serialising it once (orjson)
+    and searching the text, not by a walk in Python; None when it cannot be serialised."""
+    try:
+        text = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):  # not from JSON (keys that are no strings, ...): walk instead
+        return None
+    found: list[str] = []
+    for rest in text.replace(_LATER_REFERENCE_MEMBER, _REFERENCE_MEMBER).split(_REFERENCE_MEMBER)[1:]:
+        end = rest.find(b'"')
+        raw = rest[:end]
+        if b"\\" in raw:  # escapes: the first quote may be one of them
+            match = _STRING_REST.match(rest)
+            found.append(orjson.loads(b'"' + (match.group(1) if match else raw) + b'"'))
+        else:
+            found.append(raw.decode())
+    return found
 
 
 def _references(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -382,6 +423,9 @@ def references(context: MessageContext) -> Iterator[Issue]:
     def dangles(target: str) -> bool:
         return not target.startswith("#") and target not in by_reference
 
+    everywhere = _all_reference_strings(context.bundle)
+    if everywhere is not None and not any(dangles(target) for target in everywhere):
+        return  # the common case: every reference of the whole Bundle resolves (a superset of those checked)
     top = {key: value for key, value in context.bundle.items() if key != "entry"}
     parts = [(top, "Bundle", False)]
     parts.extend(
@@ -389,7 +433,8 @@ def references(context: MessageContext) -> Iterator[Issue]:
         for i, resource in context.resources
     )
     for part, base, provenance in parts:
-        if not any(dangles(target) for target in _reference_strings(part)):
+        found = _all_reference_strings(part)
+        if not any(dangles(target) for target in (_reference_strings(part) if found is None else found)):
             continue  # the common case, found without building a path for every element
         for where, target in _references(part, base):
             if dangles(target) and not (provenance and _HISTORY_REFERENCE.fullmatch(where, len(base))):
@@ -404,8 +449,8 @@ def patient(context: MessageContext) -> Iterator[Issue]:
     replacement_systems = sorted(medcom.REPLACEMENT_CPR_SYSTEMS)
     for i, resource in patients:
         at = f"Bundle.entry[{i}].resource"
-        cprs = _identifiers(resource, (medcom.CPR_SYSTEM,))
-        replacements = _identifiers(resource, replacement_systems)
+        cprs = _identifiers(resource, _CPR_SYSTEMS)
+        replacements = _identifiers(resource, medcom.REPLACEMENT_CPR_SYSTEMS)
         if not cprs and not replacements:
             yield error(
                 "required",

@@ -53,6 +53,26 @@ class ElementRule:
     pairs: frozenset[tuple[str, str]] | None = None  # (system, code) members
     invariants: tuple[Invariant, ...] = ()
     modifier: bool = False
+    # prepared for the walker by load_rules (looked up once there, not per element of every message)
+    check: Callable[[Any], str | None] | None = None  # a primitive's format check
+    target: TypeRule | None = None  # a complex element's type
+    text: bool = False  # string or markdown: HTML tags are looked for
+    url: bool = False  # uri or url: example URLs may be refused
+    # value (or an item of a list) -> true when it needs no issue and nothing more (a valid primitive without HTML,
+    # in the value set; set only for elements that are no choice and have no invariants); false sends it through
+    # the full path, which also words any problem
+    accept: Callable[[Any], Any] | None = None  # (a truthy or falsy result)
+    shape: int = 0  # SINGLE_VALUE (with accept), SINGLE_OBJECT, OBJECTS: a common case the walker takes first
+
+
+# ElementRule.shape: no shortcut; a single primitive with ElementRule.accept; a list of those; a single element of a
+# complex type (not a choice, no binding, no invariants); a list of those (the same)
+OTHER_SHAPE, SINGLE_VALUE, VALUES, SINGLE_OBJECT, OBJECTS = range(5)
+
+
+# TypeRule.special: the checks beyond the definitions that the walker runs on an object of the type
+NO_SPECIAL, EXTENSION, BUNDLE, PARAMETERS, NARRATIVE, ATTACHMENT = range(6)
+_SPECIAL = {"Extension": EXTENSION, "Bundle": BUNDLE, "Parameters": PARAMETERS, "Narrative": NARRATIVE}
 
 
 @dataclass(slots=True)
@@ -64,6 +84,10 @@ class TypeRule:
     choices: dict[str, tuple[int, tuple[str, ...]]]  # stem -> (min, JSON names)
     invariants: tuple[Invariant, ...] = ()
     abstract: bool = False
+    # prepared by load_rules
+    is_resource: bool = False
+    special: int = NO_SPECIAL
+    presence: tuple[tuple[str, str, int], ...] = ()  # (name, _name, min) of each required element
 
 
 @dataclass(slots=True)
@@ -186,7 +210,7 @@ def _primitive_check(name: str, regex: str | None) -> Callable[[Any], str | None
     is_base64 = name == "base64Binary"
     is_xhtml = name == "xhtml"
 
-    def check_string(value: Any) -> str | None:
+    def full(value: Any) -> str | None:
         if type(value) is not str:
             return f"expected a JSON string, found {_describe(value)}"
         if not value:
@@ -214,7 +238,46 @@ def _primitive_check(name: str, regex: str | None) -> Callable[[Any], str | None
             return f"{_describe(value)} is not a valid FHIR {name.lower()}: {problem}"
         return None
 
-    return check_string
+    # Fast acceptance of the common case, each a condition under which `full` returns None; anything else
+    # (a fault, or a value the quick test cannot vouch for) goes to `full`, which alone words the problems.
+    if is_text:
+
+        def check_text(value: Any) -> str | None:
+            if type(value) is str and value and len(value) <= MAX_STRING and not value.isspace():
+                return None
+            return full(value)
+
+        return check_text
+    if regex in _NO_WHITESPACE_PATTERNS and not calendar:
+        # printable and no space: no whitespace character at all, so a non-empty value matches the pattern
+
+        def check_token(value: Any) -> str | None:
+            if type(value) is str and value and len(value) <= MAX_STRING and " " not in value and value.isprintable():
+                return None
+            return full(value)
+
+        return check_token
+    if matcher is not None and not is_base64:
+        fullmatch = matcher
+
+        def check_pattern(value: Any) -> str | None:
+            # a calendar value of the pattern has its day at [8:10]; up to 28 it exists in every month
+            if (
+                type(value) is str
+                and value
+                and len(value) <= MAX_STRING
+                and fullmatch(value)
+                and (not calendar or len(value) < 10 or value[8:10] <= "28")
+            ):
+                return None
+            return full(value)
+
+        return check_pattern
+    return full
+
+
+# patterns that every non-empty string without whitespace matches (code; uri, url, canonical)
+_NO_WHITESPACE_PATTERNS = frozenset({r"[^\s]+(\s[^\s]+)*", r"\S*"})
 
 
 # --- invariants ---------------------------------------------------------------------------------------------
@@ -236,8 +299,10 @@ def _native_checks() -> dict[str, Callable[[Any, Any, Any, str], bool]]:
         contained = root.get("contained") if isinstance(root, dict) else None
         if ref == "#":
             return True
-        ids = {c.get("id") for c in contained if isinstance(c, dict)} if isinstance(contained, list) else set()
-        return ref[1:] in ids
+        if not isinstance(contained, list):
+            return False
+        # (an id that is no string cannot match, and an array or object would be unhashable)
+        return any(isinstance(c, dict) and c.get("id") == ref[1:] for c in contained)
 
     def cpt_2(node: Any, _r: Any, _root: Any, _t: str) -> bool:
         return "value" not in node or "system" in node
@@ -328,6 +393,12 @@ class _Fhirpath:
     def __call__(self, key: str, expression: str) -> Callable[[Any, Any, Any, str], bool] | None:
         from fhirpathpy.engine.nodes import ResourceNode
 
+        from hub.validate.fhirpath import compile_invariant
+
+        # the same evaluation as below, compiled to closures (or native for the frequent MedCom invariants)
+        fast = compile_invariant(expression, _user_functions(), _no_trace)
+        if fast is not None:
+            return fast
         options = {"userInvocationTable": _user_functions(), "traceFn": _no_trace}
         try:
             compiled = self._compile(expression, self._model, options)
@@ -439,6 +510,7 @@ def load_rules(schemas_dir: Path) -> Rules:
     types["@primitive"] = TypeRule("@primitive", "complex-type", element.elements, (), {})
     primitives = {name: _primitive_check(name, regex) for name, regex in core["primitives"].items()}
     primitives["id"] = _primitive_check("id", core["primitives"]["id"])
+    _prepare(types, primitives, {**core["primitives"], "id": core["primitives"]["id"]})
     extensions: dict[str, tuple[str, ...] | None] = {}
     for url, value_types in core["extensions"].items():
         extensions[url] = _value_names(value_types)
@@ -465,6 +537,74 @@ def load_rules(schemas_dir: Path) -> Rules:
     if fhirpath.failed:
         log.debug("fhirpathpy could not compile %d invariants", len(fhirpath.failed))
     return rules
+
+
+def _prepare(
+    types: dict[str, TypeRule],
+    primitives: dict[str, Callable[[Any], str | None]],
+    regexes: dict[str, str | None],
+) -> None:
+    """What the walker would otherwise look up per element: checks, child types, special checks, presence."""
+    accepts = {name: _accept(name, regex) for name, regex in regexes.items()}
+    for type_rule in types.values():
+        type_rule.is_resource = type_rule.kind == "resource"
+        if type_rule.name == "Attachment":
+            type_rule.special = ATTACHMENT
+        elif type_rule.name in _SPECIAL and (type_rule.is_resource or type_rule.name in ("Extension", "Narrative")):
+            type_rule.special = _SPECIAL[type_rule.name]
+        type_rule.presence = tuple((name, "_" + name, type_rule.elements[name].min) for name in type_rule.required)
+        for rule in type_rule.elements.values():
+            if rule.kind == PRIMITIVE:
+                rule.check = primitives[rule.type]
+                rule.text = rule.type in ("string", "markdown")
+                rule.url = rule.type in ("uri", "url")
+                if rule.choice is None and not rule.invariants:
+                    rule.accept = accepts.get(rule.type)
+                    if rule.accept is not None and rule.codes is not None:
+                        rule.accept = _in_codes(rule.accept, rule.codes)
+                    if rule.accept is not None:
+                        rule.shape = VALUES if rule.is_list else SINGLE_VALUE
+            elif rule.kind == COMPLEX:
+                rule.target = types.get(rule.type)
+                if rule.target is not None and rule.choice is None and rule.pairs is None and not rule.invariants:
+                    rule.shape = OBJECTS if rule.is_list else SINGLE_OBJECT
+
+
+def _accept(name: str, regex: str | None) -> Callable[[Any], Any] | None:
+    """ElementRule.accept for a primitive type: True only where its check (_primitive_check) finds no problem
+    and the walker has nothing more to do (a string without "<", where it looks for HTML tags); False leaves the
+    value to the check. None: no quick test (the check runs)."""
+    if name == "boolean":
+        return lambda value: value is True or value is False
+    if name in ("integer", "positiveInt", "unsignedInt"):
+        low, high = {"integer": INT32[0], "positiveInt": 1, "unsignedInt": 0}[name], INT32[1]
+        return lambda value: type(value) is int and low <= value <= high
+    if name in ("string", "markdown"):
+        return lambda value: (
+            type(value) is str and value and len(value) <= MAX_STRING and "<" not in value and not value.isspace()
+        )
+    if regex in _NO_WHITESPACE_PATTERNS and name not in ("date", "dateTime", "instant"):
+        # printable and no space: no whitespace character at all, so a non-empty value matches the pattern
+        return lambda value: (
+            type(value) is str and value and len(value) <= MAX_STRING and " " not in value and value.isprintable()
+        )
+    if regex and name not in ("base64Binary", "xhtml"):
+        fullmatch = re.compile(regex).fullmatch
+        if name in ("date", "dateTime", "instant"):
+            # the day is at [8:10]; up to 28 it exists in every month
+            return lambda value: (
+                type(value) is str
+                and value
+                and len(value) <= MAX_STRING
+                and fullmatch(value) is not None
+                and (len(value) < 10 or value[8:10] <= "28")
+            )
+        return lambda value: type(value) is str and value and len(value) <= MAX_STRING and fullmatch(value) is not None
+    return None
+
+
+def _in_codes(accept: Callable[[Any], Any], codes: frozenset[str]) -> Callable[[Any], Any]:
+    return lambda value: accept(value) and value in codes
 
 
 def _value_names(value_types: list[str] | None) -> tuple[str, ...] | None:

@@ -10,7 +10,7 @@ codes are read from schemas/ when the Validator is built, never while validating
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from hub.domain.outcome import Issue, Severity
 from hub.validate.core import check_resource
 from hub.validate.envelope import read_envelope
 from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM, check_messaging
+from hub.validate.positions import locate
 from hub.validate.profiles import check_profiles
 from hub.validate.rules import Rules, load_rules
 
@@ -103,7 +104,7 @@ class Validator:
             return Verdict(envelope.issues, None, None)
         facts = read_facts(bundle)
         if not envelope.ok:
-            return Verdict(envelope.issues, facts, bundle)
+            return Verdict(_located(raw, envelope.issues), facts, bundle)
         issues = check_resource(bundle, self.rules, "Bundle")
         faulted = {issue.expression for issue in issues if issue.is_error}
         issues.extend(
@@ -111,17 +112,22 @@ class Validator:
             for issue in check_messaging(bundle, event_codes=self.event_codes, own_event_codes=self.own_event_codes)
             if not (issue.expression in faulted and issue.code in _REPEATS_STRUCTURE)
         )
-        if facts.event in self.own_event_codes:
-            # Profiles apply to the hub's own message types for now. On MedCom messages they pass every official
-            # example but reject generated messages and TestScript fixtures that other layers accept (e.g.
-            # medcom-core-patient requires Patient.name); enabling them there needs those generators fixed first.
-            reported = {(issue.expression, issue.code) for issue in issues}
-            issues.extend(
-                issue
-                for issue in check_profiles(self.rules, bundle)
-                if (issue.expression, issue.code) not in reported and issue.expression not in faulted
-            )
-        return Verdict(_at_most(MAX_ISSUES, [*envelope.issues, *issues]), facts, bundle)
+        reported = {(issue.expression, issue.code) for issue in issues}
+        # a profile's value or binding issue at an element whose value (or a part of it) an earlier layer already
+        # faulted says the same thing again: an unknown event code also breaks the profile's pattern and binding
+        holders: set[str] = set()
+        for path in (i.expression for i in issues if i.is_error and i.code in ("value", "code-invalid")):
+            while path and path not in holders:
+                holders.add(path)
+                path = path[: max(path.rfind("."), path.rfind("["), 0)]
+        issues.extend(
+            issue
+            for issue in check_profiles(self.rules, bundle)
+            if (issue.expression, issue.code) not in reported
+            and issue.expression not in faulted
+            and not (issue.code in ("value", "code-invalid") and issue.expression in holders)
+        )
+        return Verdict(_located(raw, _at_most(MAX_ISSUES, [*envelope.issues, *issues])), facts, bundle)
 
 
 def _at_most(limit: int, issues: list[Issue]) -> tuple[Issue, ...]:
@@ -131,6 +137,22 @@ def _at_most(limit: int, issues: list[Issue]) -> tuple[Issue, ...]:
     severity = Severity.ERROR if any(issue.is_error for issue in dropped) else Severity.WARNING
     more = Issue(severity, "too-costly", None, f"{len(dropped)} more issues are not listed")
     return (*kept, more)
+
+
+def _located(raw: bytes, issues: tuple[Issue, ...]) -> tuple[Issue, ...]:
+    """The issues with the line and column of their element in raw (hub.validate.positions), where found.
+
+    Only a message with issues is scanned for them, once; a valid one pays nothing.
+    """
+    if not any(issue.expression and issue.line is None for issue in issues):
+        return issues
+    found = locate(raw, [issue.expression for issue in issues])
+    return tuple(
+        replace(issue, line=place[0], column=place[1])
+        if place is not None and issue.expression and issue.line is None
+        else issue
+        for issue, place in zip(issues, found, strict=True)
+    )
 
 
 def verdict_line(path: str, verdict: Verdict) -> dict[str, Any]:

@@ -11,6 +11,8 @@ The contract with the sending hospital: what an ADT message must carry
 MSH-4.1            sending facility: the SOR code of the hospital (unit) that sends the notification. It is
                    the MedCom sender, and the MLLP connector accepts only organisations the register knows.
 MSH-6.1            receiving facility: the SOR code of the citizen's municipality, the primary receiver.
+                   A MedCom Organization carries both its SOR code and its GLN (medcom-messaging-organization):
+                   the `directory` (the hub's register) must know the GLN of both organisations.
 MSH-9              ADT^<trigger> (EVN-1 when MSH-9.2 is empty). Triggers: see `rules.TRIGGERS`.
 MSH-10             message control id. MessageHeader.id is a UUID v5 of it, MSH-3, MSH-4, the trigger, the
                    CPR number, the visit number and EVN-2: a message the sender sends again is the same MedCom
@@ -19,7 +21,8 @@ MSH-10             message control id. MessageHeader.id is a UUID v5 of it, MSH-
 PID-3              the patient's CPR number: the repetition whose assigning authority (PID-3.4) is ``CPR`` or
                    the CPR OID 1.2.208.176.1.2, or whose identifier type (PID-3.5) is ``CPR``; without one, a
                    10-digit id that names no other assigning authority. ``DDMMYY-SSSS`` is accepted.
-PID-5              the patient's name (optional): family^given^middle.
+PID-5              the patient's name: family^given^middle. Required, with the family name: MedCom's Patient
+                   (medcom-core-patient) has an official name with a family name.
 PID-29, PID-30     death date/time and death indicator (``Y``: the notification is MORS).
 PV1-2              patient class: ``I`` inpatient (Encounter.class IMP) or ``E`` emergency, i.e. acute
                    ambulant (EMER). Other classes are not notified (the message is acknowledged, nothing sent).
@@ -36,9 +39,9 @@ EVN-6              when a leave of absence started (A21); else EVN-2, else MSH-7
 =================  ==========================================================================================
 
 Timestamps need at least minutes (YYYYMMDDHHMM); without a UTC offset they are Danish local time
-(Europe/Copenhagen). A message without the two SOR codes or without a CPR number cannot be mapped: the result
-then carries errors, each naming the segment and field (``PID-3: no CPR number ...``), and every error of the
-message is reported at once.
+(Europe/Copenhagen). A message without the two SOR codes (or whose organisations have no known GLN), without a
+CPR number or without the patient's family name cannot be mapped: the result then carries errors, each naming
+the segment and field (``PID-3: no CPR number ...``), and every error of the message is reported at once.
 
 What a stateless mapping cannot know is the MessageHeader.id of the earlier notification that a follow-up,
 correction or cancellation refers to (MedCom's Provenance.entity with role revision or removal). It leaves
@@ -80,6 +83,7 @@ DATA_TYPE_ERROR: Final = "102"
 TABLE_VALUE_NOT_FOUND: Final = "103"
 UNSUPPORTED_MESSAGE_TYPE: Final = "200"
 UNSUPPORTED_EVENT_CODE: Final = "201"
+UNKNOWN_KEY_IDENTIFIER: Final = "204"
 
 Directory = Callable[[str], OrganisationRef | None]
 
@@ -227,16 +231,19 @@ def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, director
     if notification.leave_start:
         started = _event_time(message, problems)
         leave = (started, None) if started is not None else None
-    if problems or sender_sor is None or receiver_sor is None or cpr is None or admitted is None:
+    name = _name(pid, problems) if pid is not None else None
+    sender = _organisation(sender_sor, 4, "sending facility", directory, problems) if sender_sor else None
+    receiver = _organisation(receiver_sor, 6, "receiving facility", directory, problems) if receiver_sor else None
+    if problems or not (sender_sor and sender and receiver and cpr and admitted and name):
         return replace(known, problems=tuple(problems))
 
     bundle = _build(
         notification,
         encounter_class=encounter_class,
-        sender=_organisation(sender_sor, directory),
-        receiver=_organisation(receiver_sor, directory),
+        sender=sender,
+        receiver=receiver,
         cpr=cpr,
-        name=_name(pid) if pid is not None else ([], None),
+        name=name,
         episode_id=str(uuid.uuid5(EPISODE_ID_NAMESPACE, f"{sender_sor}|{visit}")),
         message_id=_message_id(message, sender_sor=sender_sor, trigger=trigger, cpr=cpr, visit=visit),
         period=(admitted, ended),
@@ -254,7 +261,7 @@ def _build(
     sender: OrganisationRef,
     receiver: OrganisationRef,
     cpr: str,
-    name: tuple[list[str], str | None],
+    name: tuple[list[str], str],
     episode_id: str,
     message_id: str,
     period: tuple[datetime, datetime | None],
@@ -361,11 +368,21 @@ def _cpr(pid: Segment, problems: list[Problem]) -> str | None:
     return cpr
 
 
-def _name(pid: Segment) -> tuple[list[str], str | None]:
-    """(given names, family name) from the first PID-5 repetition."""
-    family = pid.value(5, 1)
-    given = [part for part in (pid.value(5, 2), pid.value(5, 3)) if part]
-    return given, family or None
+def _name(pid: Segment, problems: list[Problem]) -> tuple[list[str], str] | None:
+    """(given names, family name) from the first PID-5 repetition; MedCom's Patient needs the family name."""
+    family = pid.value(5, 1).strip()
+    given = [part for part in (pid.value(5, 2).strip(), pid.value(5, 3).strip()) if part]
+    if not family:
+        missing = "no family name in PID-5.1" if given else "no patient name"
+        problems.append(
+            Problem(
+                "PID-5",
+                f"{missing}; a MedCom HospitalNotification names the patient by an official name with a family"
+                " name (medcom-core-patient)",
+            )
+        )
+        return None
+    return given, family
 
 
 def _conditions(pid: Segment | None, pv1: Segment) -> dict[rules.Condition, bool]:
@@ -436,6 +453,19 @@ def _message_id(message: Message, *, sender_sor: str, trigger: str, cpr: str, vi
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, "|".join(parts)))
 
 
-def _organisation(sor: str, directory: Directory | None) -> OrganisationRef:
+def _organisation(
+    sor: str, number: int, field_name: str, directory: Directory | None, problems: list[Problem]
+) -> OrganisationRef | None:
+    """The organisation of a SOR code as the directory knows it; a MedCom Organization needs its GLN too."""
     known = directory(sor) if directory is not None else None
-    return known if known is not None and known.sor == sor else OrganisationRef(sor=sor)
+    if known is None or known.sor != sor or not known.gln:
+        problems.append(
+            Problem(
+                f"MSH-{number}",
+                f"no GLN is known for the {field_name} {sor}; a MedCom Organization is identified by its SOR code"
+                " and its GLN (medcom-messaging-organization), so the hub's register must hold the GLN",
+                UNKNOWN_KEY_IDENTIFIER,
+            )
+        )
+        return None
+    return known

@@ -33,7 +33,8 @@ ALL_EVENTS = [
 ]
 
 # The organisations of the official MedCom examples, plus a mailbox GP and a GP that takes nothing but
-# acknowledgements. Hub SOR and GLNs are test values.
+# acknowledgements. Hub SOR and GLNs are test values. Every organisation has a GLN: a MedCom Organization carries
+# its SOR code and its GLN (medcom-messaging-organization), also in the messages the hub makes for it.
 TEST_ORGANISATIONS: list[dict[str, Any]] = [
     {
         "id": "herlev-hjerte",
@@ -50,15 +51,41 @@ TEST_ORGANISATIONS: list[dict[str, Any]] = [
         "gln": "5790001348120",
         "municipality_code": "163",
     },
-    {"id": "forward-receiver", "name": "Forwarded-to organisation", "kind": "municipality", "sor": "1042981000016003"},
-    {"id": "messaging-sender", "name": "Sender Organization", "kind": "hospital", "sor": "123456789012345"},
-    {"id": "messaging-receiver", "name": "Receiver Organization", "kind": "gp", "sor": "543210987654321"},
-    {"id": "mailbox-gp", "name": "Lægehuset med postkasse", "kind": "gp", "sor": "484111000016003", "mailbox": True},
+    {
+        "id": "forward-receiver",
+        "name": "Forwarded-to organisation",
+        "kind": "municipality",
+        "sor": "1042981000016003",
+        "gln": "5790001042981",
+    },
+    {
+        "id": "messaging-sender",
+        "name": "Sender Organization",
+        "kind": "hospital",
+        "sor": "123456789012345",
+        "gln": "5790001382445",
+    },
+    {
+        "id": "messaging-receiver",
+        "name": "Receiver Organization",
+        "kind": "gp",
+        "sor": "543210987654321",
+        "gln": "5790000121526",
+    },
+    {
+        "id": "mailbox-gp",
+        "name": "Lægehuset med postkasse",
+        "kind": "gp",
+        "sor": "484111000016003",
+        "gln": "5790000484119",
+        "mailbox": True,
+    },
     {
         "id": "closed-gp",
         "name": "Lægehuset der kun tager kvitteringer",
         "kind": "gp",
         "sor": "484121000016006",
+        "gln": "5790000484126",
         "accepts": ["acknowledgement-message"],
     },
 ]

@@ -33,6 +33,7 @@ HOSPITAL = Organisation(
     name="Hjerteafdelingen, Herlev og Gentofte Hospital",
     kind=OrganisationKind.HOSPITAL,
     sor="265161000016000",
+    gln="5790000209354",
     endpoint=Endpoint(kind=EndpointKind.MAILBOX),
     accepts=frozenset({"acknowledgement-message"}),
 )
@@ -41,6 +42,7 @@ MUNICIPALITY = Organisation(
     name="Plejecenter Herlev",
     kind=OrganisationKind.MUNICIPALITY,
     sor="953741000016009",
+    gln="5790001348120",
     endpoint=Endpoint(kind=EndpointKind.MAILBOX),
     accepts=frozenset({"hospital-notification-message"}),
 )

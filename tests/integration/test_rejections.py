@@ -120,7 +120,10 @@ async def test_receiver_that_does_not_accept_the_event_is_a_routing_failure(
     header = bundle["entry"][0]["resource"]
     set_header_id(bundle, "to-closed-gp-1")
     receiver = organisation(bundle, header["destination"][0]["receiver"]["reference"])
-    receiver["identifier"] = [{"system": "urn:oid:1.2.208.176.1.1", "value": "484121000016006"}]
+    receiver["identifier"] = [
+        {"system": "https://www.gs1.org/gln", "value": "5790000484126"},
+        {"system": "urn:oid:1.2.208.176.1.1", "value": "484121000016006"},
+    ]
     response = await post_message(api, bundle, token=hub.token("herlev-hjerte"))
     record = await wait_for_status(api, response.headers["X-Hub-Tracking-Id"], "failed", "rejected")
     assert record["status"] == "failed", record

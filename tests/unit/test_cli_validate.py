@@ -37,13 +37,17 @@ def test_one_bad_file_makes_exit_one_and_names_the_fault(example_paths: list[Pat
     bad = tmp_path / "bad.json"
     original = orjson.loads(example_paths[0].read_bytes())
     original["type"] = "document"
-    bad.write_bytes(orjson.dumps(original))
+    raw = orjson.dumps(original, option=orjson.OPT_INDENT_2)
+    bad.write_bytes(raw)
     missing = tmp_path / "missing.json"
     code, lines = run_validate(example_paths[0], bad, missing)
     assert code == 1
     assert [line["valid"] for line in lines] == [True, False, False]
     issues = lines[1]["issues"]
     assert isinstance(issues, list)
-    assert any(i["expression"] == "Bundle.type" and i["severity"] == "error" for i in issues)
-    assert set(issues[0]) == {"severity", "code", "expression", "diagnostics"}
+    [fault] = [i for i in issues if i["expression"] == "Bundle.type" and i["severity"] == "error"]
+    assert set(fault) == {"severity", "code", "expression", "diagnostics", "line", "column"}
+    text = raw.decode()
+    at = text.index('"type"')  # where the fault is in the file, counted here
+    assert (fault["line"], fault["column"]) == (text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at))
     assert "cannot read" in str(lines[2]["issues"])

@@ -35,6 +35,7 @@ MUNICIPALITY = Organisation(
     name="Plejecenter Herlev",
     kind=OrganisationKind.MUNICIPALITY,
     sor=MUNICIPALITY_SOR,
+    gln="5790001348120",
     endpoint=Endpoint(kind=EndpointKind.MAILBOX),
     accepts=frozenset({"hospital-notification-message"}),
 )

@@ -36,9 +36,17 @@ REPORT_OF_ADMISSION = (
 )
 
 VALIDATOR = Validator()
+# the hub's register as the mapping sees it: a MedCom Organization carries its SOR code and its GLN
+KNOWN = {
+    HOSPITAL_SOR: OrganisationRef(HOSPITAL_SOR, "5790000209354"),
+    OTHER_HOSPITAL_SOR: OrganisationRef(OTHER_HOSPITAL_SOR, "5790000144525"),
+    MUNICIPALITY_SOR: OrganisationRef(MUNICIPALITY_SOR, "5790001348120"),
+}
+DIRECTORY = KNOWN.get
 
 
 def _map(text: str, **kwargs: Any) -> MappingResult:
+    kwargs.setdefault("directory", DIRECTORY)
     return map_adt(text, now=NOW, new_id=builder.seeded_ids(random.Random(7)), **kwargs)
 
 
@@ -188,10 +196,10 @@ def test_the_same_message_maps_to_the_same_bundle_whatever_its_line_ends() -> No
 
 
 def test_message_header_id_follows_msh_10_so_a_resend_is_recognised() -> None:
-    first = map_adt(adt("A01"), now=NOW)
-    again = map_adt(adt("A01"), now=NOW + timedelta(minutes=5))
-    other = map_adt(adt("A01", control_id="SP-000184312"), now=NOW)
-    reused_control_id = map_adt(adt("A01", cpr=OTHER_CPR), now=NOW)  # a counter that came round again
+    first = map_adt(adt("A01"), now=NOW, directory=DIRECTORY)
+    again = map_adt(adt("A01"), now=NOW + timedelta(minutes=5), directory=DIRECTORY)
+    other = map_adt(adt("A01", control_id="SP-000184312"), now=NOW, directory=DIRECTORY)
+    reused_control_id = map_adt(adt("A01", cpr=OTHER_CPR), now=NOW, directory=DIRECTORY)  # a counter came round
     assert first.message_id == again.message_id
     assert first.message_id != other.message_id
     assert first.message_id != reused_control_id.message_id
@@ -297,6 +305,9 @@ def test_events_medcom_does_not_notify_are_skipped_with_the_reason(text: str, re
         (adt("A01", patient_class=""), ["PV1-2: no patient class"]),
         (adt("A01", with_pv1=False), ["PV1: no PV1 segment"]),
         (adt("A01", control_id=""), ["MSH-10: no message control id"]),
+        # MedCom's Patient (medcom-core-patient) has an official name with a family name
+        (adt("A01", name=""), ["PID-5: no patient name; a MedCom HospitalNotification names the patient"]),
+        (adt("A01", name="^Anne^Marie"), ["PID-5: no family name in PID-5.1"]),
         (
             adt("A01", sender="", receiver="", pid3="", admitted=""),
             ["MSH-4: no sending facility", "MSH-6: no receiving facility", "PID-3: no CPR number", "PV1-44: no admit"],
@@ -312,6 +323,26 @@ def test_a_message_that_cannot_be_mapped_says_where_and_why(text: str, expected:
         assert result.bundle is None
         assert not result.unsupported
         assert CPR not in " ".join(result.errors)
+
+
+def test_organisations_without_a_known_gln_are_an_error() -> None:
+    # a MedCom Organization carries its SOR code and its GLN (medcom-messaging-organization); HL7 has only the SOR
+    without_gln = {**KNOWN, MUNICIPALITY_SOR: OrganisationRef(MUNICIPALITY_SOR)}
+    result = _map(adt("A01"), directory=without_gln.get)
+    assert result.bundle is None
+    assert result.errors == [
+        f"MSH-6: no GLN is known for the receiving facility {MUNICIPALITY_SOR}; a MedCom Organization is identified"
+        " by its SOR code and its GLN (medcom-messaging-organization), so the hub's register must hold the GLN"
+    ]
+    assert [problem.code for problem in result.problems] == ["204"]
+    unknown = map_adt(adt("A01"), now=NOW)  # no register at all
+    assert [error.split(";")[0] for error in unknown.errors] == [
+        f"MSH-4: no GLN is known for the sending facility {HOSPITAL_SOR}",
+        f"MSH-6: no GLN is known for the receiving facility {MUNICIPALITY_SOR}",
+    ]
+    # what is not notified needs no organisations
+    skipped = map_adt(adt("A01", patient_class="O"), now=NOW)
+    assert skipped.errors == [] and skipped.skipped is not None
 
 
 def test_a_missing_visit_number_and_account_number_is_an_error() -> None:
@@ -395,6 +426,6 @@ def test_corrections_and_cancellations_match_medcoms_examples(example: Path, tex
 
 def test_the_mapping_is_pure() -> None:
     assert _map(adt("A01")) == _map(adt("A01"))
-    assert map_adt(adt("A01"), now=datetime(2024, 5, 8, tzinfo=UTC)).bundle is not None
+    assert map_adt(adt("A01"), now=datetime(2024, 5, 8, tzinfo=UTC), directory=DIRECTORY).bundle is not None
     assert medcom.CPR_SYSTEM in orjson.dumps(_map(adt("A01")).bundle).decode()
     assert VISIT not in orjson.dumps(_map(adt("A01")).bundle).decode()  # the visit number is hashed into a UUID

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from hub.validate import Validator
-from hub.validate.profiles import profiles_for
+from hub.validate.profiles import check_profiles, profiles_for
 
 SAMPLES = sorted((Path(__file__).resolve().parents[3] / "schemas" / "samples").glob("*.json"))
 CANCEL = Path(__file__).resolve().parents[3] / "schemas" / "samples" / "referral-cancel.json"
@@ -77,8 +77,6 @@ MEDCOM = Path(__file__).resolve().parents[4] / "shared" / "medcom" / "examples"
 
 @pytest.mark.skipif(not MEDCOM.exists(), reason="../shared/medcom is not present")
 def test_medcom_profiles_accept_every_official_example() -> None:
-    from hub.validate.profiles import check_profiles
-
     files = sorted(
         p
         for f in ("hospitalnotification", "carecommunication", "acknowledgement", "messaging")
@@ -89,3 +87,21 @@ def test_medcom_profiles_accept_every_official_example() -> None:
         bundle = orjson.loads(path.read_bytes())
         assert profiles_for(VALIDATOR.rules, bundle), path.name
         assert [i for i in check_profiles(VALIDATOR.rules, bundle) if i.is_error] == [], path.name
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m["entry"][0]["resource"]["eventCoding"].__setitem__("code", []),
+        lambda m: m["entry"][0]["resource"]["eventCoding"].__setitem__("system", {"a": 1}),
+        lambda m: m["meta"].__setitem__("profile", [[], {"x": 1}, 5]),
+        lambda m: m["entry"][1]["resource"]["meta"].__setitem__("profile", [["http://x"]]),
+    ],
+    ids=["code-list", "system-object", "bundle-profiles", "resource-profiles"],
+)
+def test_json_where_a_string_belongs_is_an_issue_not_a_crash(change: Any) -> None:
+    # a JSON list or object cannot be looked up as an event code, profile url or value-set code
+    message = orjson.loads(CANCEL.read_bytes())
+    change(message)
+    check_profiles(VALIDATOR.rules, message)
+    assert _errors(message)

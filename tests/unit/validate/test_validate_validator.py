@@ -113,12 +113,21 @@ def test_unreadable_bytes_stop_at_the_envelope(raw: bytes, words: str) -> None:
     assert (verdict.facts, verdict.bundle, verdict.event) == (None, None, None)
 
 
+def test_a_json_syntax_error_carries_the_parsers_line_and_column() -> None:
+    [issue] = VALIDATOR.validate(b'{"resourceType": "Bundle",\n  "id": }').issues
+    assert (issue.line, issue.column) == (2, 9)
+    [issue] = VALIDATOR.validate(b'{"resourceType": "Bundle", "id": "\xff"}').issues
+    assert (issue.line, issue.column) == (None, None)  # invalid UTF-8: a byte offset, in the diagnostics
+
+
 def test_a_bad_json_byte_in_a_real_message() -> None:
     raw = CARE.read_bytes().replace(b'"type" : "message"', b'"type" : message"', 1)
     verdict = VALIDATOR.validate(raw)
     [issue] = verdict.issues
     assert "not valid JSON" in issue.diagnostics
-    assert "line 7 column" in issue.diagnostics
+    assert "line 7 column 12" in issue.diagnostics
+    assert (issue.line, issue.column) == (7, 12)  # the parser's position, also as fields
+    assert issue.as_dict()["line"] == 7
 
 
 def test_a_message_over_the_size_limit() -> None:
@@ -186,7 +195,8 @@ def test_all_faults_of_a_message_are_reported_together() -> None:
 def test_verdict_line() -> None:
     message = _care()
     message["type"] = "collection"
-    line = verdict_line("in/a.json", VALIDATOR.validate(orjson.dumps(message)))
+    raw = orjson.dumps(message)
+    line = verdict_line("in/a.json", VALIDATOR.validate(raw))
     assert line == {
         "path": "in/a.json",
         "valid": False,
@@ -197,6 +207,8 @@ def test_verdict_line() -> None:
                 "code": "value",
                 "expression": "Bundle.type",
                 "diagnostics": "Bundle.type is 'collection'; a MedCom message has type 'message'",
+                "line": 1,
+                "column": raw.index(b'"type"') + 1,
             }
         ],
     }
@@ -214,6 +226,32 @@ def test_verdict_line() -> None:
             }
         ],
     }
+
+
+HOSPITAL_NOTIFICATION = EXAMPLES / "hospitalnotification" / "Bundle-a5e5b880-c087-4055-b9ec-99108695f81d.json"
+
+
+@pytest.mark.parametrize("path", [CARE, HOSPITAL_NOTIFICATION], ids=["carecommunication", "hospitalnotification"])
+def test_a_medcom_message_without_the_patients_name_is_rejected(path: Path) -> None:
+    # medcom-core-patient requires Patient.name: the MedCom profiles apply to MedCom's messages too
+    message = orjson.loads(path.read_bytes())
+    [where] = [i for i, e in enumerate(message["entry"]) if e["resource"]["resourceType"] == "Patient"]
+    del message["entry"][where]["resource"]["name"]
+    verdict = VALIDATOR.validate(orjson.dumps(message))
+    assert not verdict.valid
+    [issue] = [issue for issue in verdict.issues if issue.is_error]
+    assert (issue.code, issue.expression) == ("required", f"Bundle.entry[{where}].resource.name")
+    assert "profile medcom-core-patient" in issue.diagnostics
+
+
+def test_a_medcom_organisation_needs_both_its_gln_and_its_sor_code() -> None:
+    message = _care()
+    [where] = [i for i, e in enumerate(message["entry"]) if e["resource"]["resourceType"] == "Organization"][:1]
+    organisation = message["entry"][where]["resource"]
+    organisation["identifier"] = [i for i in organisation["identifier"] if "gln" not in i["system"]]
+    verdict = VALIDATOR.validate(orjson.dumps(message))
+    errors = [(issue.code, issue.expression) for issue in verdict.issues if issue.is_error]
+    assert ("required", f"Bundle.entry[{where}].resource.identifier") in errors
 
 
 def test_a_warning_leaves_the_message_valid() -> None:
@@ -374,3 +412,94 @@ def test_a_flood_of_issues_is_cut_short() -> None:
     last = verdict.issues[-1]
     assert (last.severity, last.code) == (Severity.ERROR, "too-costly")
     assert f"{MAX_ISSUES * 4 + 1} more issues" in last.diagnostics
+
+
+# --- hostile input: never raises, always errors, each issue located -----------------------------------------
+
+
+def _located_errors(raw: bytes) -> Verdict:
+    """The verdict on raw, checked: errors, and each issue with an expression or a line and column within raw."""
+    verdict = VALIDATOR.validate(raw)
+    _check(verdict)
+    assert not verdict.valid
+    lines = raw.count(b"\n") + 1
+    for issue in verdict.issues:
+        assert issue.expression or issue.line is not None, issue.as_dict()
+        if issue.line is not None:
+            assert 1 <= issue.line <= lines, issue.as_dict()
+            assert issue.column is not None and issue.column >= 1, issue.as_dict()
+    return verdict
+
+
+@pytest.mark.parametrize(
+    "deep", [b"[" * 10_000 + b"]" * 10_000, b'{"a": ' * 10_000 + b"1" + b"}" * 10_000], ids=["arrays", "objects"]
+)
+@pytest.mark.parametrize("where", ["top", "inside"])
+def test_ten_thousand_levels_of_nesting(deep: bytes, where: str) -> None:
+    if where == "top":
+        raw = b'{"resourceType": "Bundle", "deep": ' + deep + b"}"
+    else:
+        message = _care()
+        message["entry"][1]["resource"]["extension"] = [{"url": "http://x", "valueString": "PLACE"}]
+        raw = orjson.dumps(message, option=orjson.OPT_INDENT_2).replace(b'"PLACE"', deep, 1)
+    [issue] = _located_errors(raw).issues
+    assert issue.severity is Severity.FATAL
+    assert issue.line is not None  # the parser's own position: where it gave up
+
+
+@pytest.mark.parametrize("depth", [101, 1000])
+def test_nesting_just_too_deep_is_located(depth: int) -> None:
+    message = _care()
+    message["entry"][1]["resource"]["extension"] = [{"url": "http://x", "valueString": "PLACE"}]
+    raw = orjson.dumps(message, option=orjson.OPT_INDENT_2).replace(b'"PLACE"', b"[" * depth + b"]" * depth, 1)
+    [issue] = _located_errors(raw).issues
+    assert issue.code == "too-costly"
+    assert issue.expression is not None and issue.expression.startswith("Bundle.entry[1].resource.extension[0]")
+    text = raw.decode()
+    assert issue.line == text[: text.index("[[[")].count("\n") + 1
+
+
+def test_a_five_megabyte_string() -> None:
+    message = _care()
+    message["entry"][2]["resource"]["payload"][0]["contentString"] = "æ\n" * 2_500_000
+    raw = orjson.dumps(message, option=orjson.OPT_INDENT_2)
+    verdict = _located_errors(raw)
+    [issue] = [i for i in verdict.issues if i.expression == "Bundle.entry[2].resource.payload[0].contentString"]
+    text = raw.decode()
+    assert (issue.line, issue.column) == (text[: text.index('"contentString"')].count("\n") + 1, 13)
+
+
+def _wrong(value: Any, kind: str) -> Any:
+    """value replaced by a wrong type of the kind named, or _GONE when that kind is no fault for value."""
+    if kind == "number for string":
+        return 42 if isinstance(value, str) else _GONE
+    if kind == "list for object":
+        return [value] if isinstance(value, dict) else _GONE
+    if kind == "number for list":
+        return 42 if isinstance(value, list) else _GONE
+    if kind == "object for list":
+        return {"item": value} if isinstance(value, list) else _GONE
+    return {"null": None, "{}": {}, "[]": []}[kind]
+
+
+@pytest.mark.parametrize(
+    "kind", ["number for string", "list for object", "number for list", "object for list", "null", "{}", "[]"]
+)
+def test_every_element_of_a_real_message_of_a_wrong_type(kind: str) -> None:
+    original = _care()
+    tried = 0
+    for place in CARE_PLACES:
+        message = _care()
+        parent = message
+        for step in place[:-1]:
+            parent = parent[step]
+        wrong = _wrong(parent[place[-1]], kind)
+        if wrong is _GONE:
+            continue
+        parent[place[-1]] = wrong
+        raw = orjson.dumps(message, option=orjson.OPT_INDENT_2)
+        verdict = _located_errors(raw)
+        assert all(issue.expression for issue in verdict.issues), (place, [i.as_dict() for i in verdict.issues])
+        tried += 1
+    assert tried > 20
+    assert _care() == original

@@ -1,0 +1,271 @@
+"""Where in the original JSON text an issue's element is: (line, column) for FHIRPath expressions.
+
+The validator names an element by the path hub.validate.paths spells: a root name, then `.name` (or
+``.`escaped name` `` for a key that is not an identifier; a primitive's extension part `_x` is `.x` too) and
+`[index]` steps, e.g. ``Bundle.entry[1].resource.name[0].given[0]``. locate() finds those in the text in one
+pass of a small tokenizer (a regular expression matches whole tokens, so a string of megabytes is one step),
+which follows only the containers on the way to a wanted element and counts brackets through all others.
+
+What a position is (lines and columns are 1-based; a column counts characters, i.e. code points, of its line;
+a leading UTF-8 byte-order mark is not counted, as the JSON parser skips it):
+
+- a property (``....code``): the opening quote of its key; for `x` given both as "x" and "_x" (a primitive and
+  its extension part), the key "x"; for a key given twice, the last one (the one the JSON parser keeps);
+- an array item (``...given[0]``): the first character of the item's value;
+- the root (``Bundle``): the opening brace of the document.
+- a missing element (the validator reports some absent required elements at their own path): the position of
+  its nearest ancestor in the text, so a missing ``Bundle.entry[0].resource.id`` is put at the key "resource";
+  an expression beyond this grammar (a function such as `.where(...)`) at the element its leading path names.
+
+None when not even the root is found (the bytes are no JSON container) or the expression does not start with a
+root name. locate() never raises: a position is an aid for the reader of an OperationOutcome, never a reason
+for validation to fail; on input it cannot follow (invalid JSON) it returns what it found before that point.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+
+from hub.validate import paths
+
+Position = tuple[int, int]
+
+# A token of JSON text, after the separators before it (whitespace, commas, colons):
+#   1 a string, 2 the colon after it when it is a key; 3 an opening and 4 a closing bracket; 5 a number or
+#   literal (or any run of stray characters); 6 a quote that opens no complete string (truncated text: stop).
+# Possessive quantifiers: a string of megabytes is matched once, never backtracked into.
+_STRING_RE = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_TOKEN = re.compile(
+    rf'[\s,:]*+(?:({_STRING_RE})(\s*+:)?|([{{\[])|([}}\]])|([^\s,:{{}}\[\]"]++)|("))',
+    re.DOTALL,
+)
+# Inside a container no wanted path enters: everything up to the next bracket that is not in a string or in a
+# container without containers, in one match (so a long list of numbers, strings or codings costs one step,
+# not one per value); then 1 an opening, 2 a closing bracket, 3 a quote that opens no complete string.
+_FLAT = rf'(?:[^"{{}}\[\]]++|{_STRING_RE})*+'
+_SKIP = re.compile(
+    rf'(?:[^"{{}}\[\]]++|{_STRING_RE}|\[{_FLAT}\]|\{{{_FLAT}\}})*+(?:([{{\[])|([}}\]])|("))',
+    re.DOTALL,
+)
+_ROOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# the steps paths spells: .name, .`escaped name`, [index]; an index of more digits than any list can have is
+# not read (int() refuses very long digit strings)
+_STEP = re.compile(r"(\.[A-Za-z_][A-Za-z0-9_]*)|(\.`(?:[^`\\]|\\.)*`)|\[(\d{1,12})\]", re.DOTALL)
+
+_STRING, _COLON, _OPEN, _CLOSE, _SCALAR, _UNTERMINATED = 1, 2, 3, 4, 5, 6
+
+
+class _Node:
+    """A step of the wanted paths: its children by spelled key (".name") or index, and where it was found."""
+
+    __slots__ = ("children", "offset", "rank")
+
+    def __init__(self) -> None:
+        self.children: dict[str | int, _Node] = {}
+        self.offset = -1  # character offset in the text, -1 until found
+        # 1 when reached by plain keys only, 0 when through a "_x" key: "x" is preferred to "_x"
+        self.rank = -1
+
+    def forget(self) -> None:
+        """Clear what was found below this node (its key occurs again: the JSON parser keeps the last)."""
+        todo = list(self.children.values())
+        while todo:
+            node = todo.pop()
+            node.offset = node.rank = -1
+            todo.extend(node.children.values())
+
+
+def steps(expression: str) -> list[str | int] | None:
+    """The steps after the root name: spelled keys (".name", ".`x y`") and indices; None if there is no root.
+
+    Parsing stops at the first text that is no step; a step followed by "(" is a function call, not a key, and
+    is left out too.
+    """
+    root = _ROOT.match(expression)
+    if root is None:
+        return None
+    found: list[str | int] = []
+    at = root.end()
+    while at < len(expression):
+        step = _STEP.match(expression, at)
+        if step is None:
+            break
+        at = step.end()
+        if at < len(expression) and expression[at] == "(":
+            break
+        index = step.group(3)
+        found.append(int(index) if index is not None else step.group(step.lastindex or 0))
+    return found
+
+
+def _decoded(raw: bytes | bytearray | memoryview | str) -> str:
+    if isinstance(raw, str):
+        return raw[1:] if raw.startswith("\ufeff") else raw
+    return bytes(raw).decode("utf-8-sig", errors="replace")
+
+
+def _key(token: str) -> tuple[str, bool] | None:
+    """The spelled path step of a key token (with its quotes), and whether it is a "_x" key: '"_birthDate"' ->
+    ('.birthDate', True)."""
+    if "\\" in token:
+        try:
+            key = json.loads(token)
+        except ValueError:
+            return None
+        if not isinstance(key, str):
+            return None
+    else:
+        key = token[1:-1]
+    return paths.child("", key), len(key) > 1 and key.startswith("_")
+
+
+class _Frame:
+    """A container being followed: its node, kind, the index of its next item, rank, keys matched in it."""
+
+    __slots__ = ("is_array", "keys", "last", "next", "node", "rank")
+
+    def __init__(self, node: _Node, is_array: bool, rank: int) -> None:
+        self.node = node
+        self.is_array = is_array
+        self.rank = rank
+        self.next = 0
+        self.keys: set[str] = set()
+        # an array's last wanted index: its items after that are passed over
+        self.last = max((step for step in node.children if isinstance(step, int)), default=-1) if is_array else -1
+
+
+def _scan(text: str, root: _Node) -> None:
+    """Record in the wanted nodes the offsets at which the text has them: one pass over the tokens.
+
+    Only containers on the way to a wanted node are followed (a frame each), token by token; any other is
+    passed over from bracket to bracket (skip counts them), so its strings and numbers cost nothing in Python.
+    """
+    match_token, match_skip = _TOKEN.match, _SKIP.match
+    stack: list[_Frame] = []
+    skip = 0
+    value_node: _Node | None = None  # the wanted node the next value of the current object is (after its key)
+    value_rank = 1
+    at = 0
+    while True:
+        if skip:
+            passed = match_skip(text, at)
+            if passed is None or passed.lastindex == 3:
+                return
+            at = passed.end()
+            skip += 1 if passed.lastindex == 1 else -1
+            continue
+        token = match_token(text, at)
+        if token is None:
+            return
+        at = token.end()
+        kind = token.lastindex
+        if kind is None or kind == _UNTERMINATED:
+            return
+        start = token.start(_STRING if kind == _COLON else kind)
+        if not stack:  # the root value
+            if kind != _OPEN:
+                return
+            root.offset, root.rank = start, 1
+            stack.append(_Frame(root, token.group(_OPEN) == "[", 1))
+            continue
+        frame = stack[-1]
+        if kind == _CLOSE:
+            stack.pop()
+            value_node = None
+            if not stack:
+                return  # the end of the root: anything after it is not the document
+            continue
+        target: _Node | None
+        if frame.is_array:
+            if frame.next > frame.last and len(stack) > 1:
+                # no wanted item is left in this array: pass over the rest of it (this token included)
+                stack.pop()
+                skip = 1
+                at = start
+                continue
+            target = frame.node.children.get(frame.next)
+            target_rank = frame.rank
+            frame.next += 1
+            if target is not None and target_rank >= target.rank:
+                target.offset, target.rank = start, target_rank
+        elif kind == _COLON:  # a key: note the wanted child it names, if any
+            value_node = None
+            key = token.group(_STRING)
+            spelled = _key(key)
+            child = frame.node.children.get(spelled[0]) if spelled is not None else None
+            if child is None or spelled is None:
+                continue
+            rank = 0 if spelled[1] else frame.rank
+            if rank >= child.rank:
+                if key in frame.keys:
+                    child.forget()
+                frame.keys.add(key)
+                child.offset, child.rank = start, rank
+            value_node, value_rank = child, rank
+            continue
+        else:  # the value of the last key
+            target, target_rank = value_node, value_rank
+            value_node = None
+        if kind == _OPEN:
+            if target is not None and target.children:
+                stack.append(_Frame(target, token.group(_OPEN) == "[", target_rank))
+            else:
+                skip = 1
+
+
+def _positions(text: str, offsets: Iterable[int]) -> dict[int, Position]:
+    """(line, column) of each character offset; the newlines are counted once, from one offset to the next."""
+    found: dict[int, Position] = {}
+    line, counted, line_start = 1, 0, 0
+    for offset in sorted(set(offsets)):
+        newlines = text.count("\n", counted, offset)
+        if newlines:
+            line += newlines
+            line_start = text.rfind("\n", counted, offset) + 1
+        counted = offset
+        found[offset] = (line, offset - line_start + 1)
+    return found
+
+
+def locate(raw: bytes | bytearray | memoryview | str, expressions: Sequence[str | None]) -> list[Position | None]:
+    """The (line, column) in the JSON text raw of each expression's element (see the module docstring), in order.
+
+    One pass over the text however many expressions; never raises.
+    """
+    try:
+        return _locate(raw, expressions)
+    except Exception:  # an aid only: validation must never fail for want of a position
+        return [None] * len(expressions)
+
+
+def _locate(raw: bytes | bytearray | memoryview | str, expressions: Sequence[str | None]) -> list[Position | None]:
+    root = _Node()
+    walks: list[list[_Node] | None] = []  # the nodes of each expression's steps
+    for expression in expressions:
+        walked = steps(expression) if isinstance(expression, str) else None
+        if walked is None:
+            walks.append(None)
+            continue
+        node = root
+        nodes = [root]
+        for step in walked:
+            node = node.children.setdefault(step, _Node())
+            nodes.append(node)
+        walks.append(nodes)
+    if all(nodes is None for nodes in walks):
+        return [None] * len(expressions)
+    text = _decoded(raw)
+    _scan(text, root)
+    # each expression's deepest found node: its own, or its nearest ancestor's
+    offsets: list[int] = []
+    for walk in walks:
+        offset = -1
+        for node in walk or ():
+            if node.offset < 0:
+                break
+            offset = node.offset
+        offsets.append(offset)
+    found = _positions(text, (offset for offset in offsets if offset >= 0))
+    return [found[offset] if offset >= 0 else None for offset in offsets]
