@@ -286,9 +286,18 @@ def expand_valuesets(bundles: list[Any], wanted: set[str], extra: list[dict[str,
     return out
 
 
+# Extensions the hub itself writes that R4's extension-definitions.json does not define: the line and column
+# of an OperationOutcome issue in the original text (defined by FHIR's extensions pack, hl7.fhir.uv.extensions,
+# and used on R4 by HAPI FHIR's validator), each with an integer value.
+EXTENSIONS_PACK = {
+    "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line": ["integer"],
+    "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col": ["integer"],
+}
+
+
 def compile_extensions(shared: Path) -> dict[str, Any]:
     """url -> allowed value types (empty list: a complex extension without value) for core extensions."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict(EXTENSIONS_PACK)
     for e in load(shared / "fhir-r4-definitions" / "extension-definitions.json")["entry"]:
         sd = e["resource"]
         if sd.get("resourceType") != "StructureDefinition":

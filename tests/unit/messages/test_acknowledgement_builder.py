@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
@@ -204,3 +205,21 @@ def test_acknowledges_a_generated_message() -> None:
     facts = read_facts(ack)
     assert facts.response is not None and facts.response.identifier == original.message_id
     assert facts.destinations[0].organisation == HOSPITAL
+
+
+def test_a_fatal_error_acknowledgement_with_located_issues_passes_the_hubs_own_validator() -> None:
+    """Issues carry their line and column as the standard OperationOutcome extensions; a peer validating the
+    acknowledgement (another hub, or this one) must accept them."""
+    from hub.validate.validator import Validator
+
+    located = Issue(Severity.ERROR, "value", "Bundle.entry[0].resource.timestamp", "bad date", line=12, column=7)
+    raw = orjson.dumps(_ack("fatal-error", issues=[located]))
+    outcome = next(
+        e["resource"] for e in orjson.loads(raw)["entry"] if e["resource"]["resourceType"] == "OperationOutcome"
+    )
+    assert {x["url"].rsplit("-", 1)[-1]: x["valueInteger"] for x in outcome["issue"][0]["extension"]} == {
+        "line": 12,
+        "col": 7,
+    }
+    verdict = Validator().validate(raw)
+    assert verdict.valid, [issue.as_dict() for issue in verdict.issues]
