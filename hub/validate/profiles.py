@@ -199,43 +199,85 @@ def _pair(coding: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def _check_values(
-    run: _Run, node: ProfileNode, values: list[Any], where: str, type_name: str, is_list: bool = False
+    run: _Run, node: ProfileNode, values: list[Any], where: Where, type_name: str, is_list: bool = False
 ) -> None:
-    if node.min and len(values) < node.min:
+    count = len(values)
+    if node.min and count < node.min:
         run.report(
-            "required", where, f"{node.id} has {len(values)} items; the profile requires at least {node.min}", node.id
+            "required", _spell(where), f"{node.id} has {count} items; the profile requires at least {node.min}", node.id
         )
-    if node.max >= 0 and len(values) > node.max:
+    if node.max >= 0 and count > node.max:
         run.report(
-            "structure", where, f"{node.id} has {len(values)} items; the profile allows at most {node.max}", node.id
+            "structure", _spell(where), f"{node.id} has {count} items; the profile allows at most {node.max}", node.id
         )
+    if count and _per_value(node):
+        _check_each(run, node, values, where, type_name, is_list)
+
+
+def _check_each(run: _Run, node: ProfileNode, values: list[Any], where: Where, type_name: str, is_list: bool) -> None:
+    """The rules of node on each value (fixed, pattern, binding, invariants) and its children's rules."""
+    fixed, pattern, binding = node.fixed, node.pattern, node.binding
     for i, value in enumerate(values):
-        at = paths.item(where, i) if is_list else where
-        if node.fixed is not None and value != node.fixed:
-            run.report("value", at, f"{node.id} must be {_shown(node.fixed)}", node.id)
-        elif node.pattern is not None and not _matches_pattern(value, node.pattern):
-            run.report("value", at, f"{node.id} must match the pattern {_shown(node.pattern)}", node.id)
-        if node.binding is not None and _in_valueset(run.rules, node.binding, value) is False:
-            run.report("code-invalid", at, f"{node.id} is not in the required value set {node.binding}", node.id)
+        at: Where = (where, i) if is_list else where
+        if fixed is not None and value != fixed:
+            run.report("value", _spell(at), f"{node.id} must be {_shown(fixed)}", node.id)
+        elif pattern is not None and not _matches_pattern(value, pattern):
+            run.report("value", _spell(at), f"{node.id} must match the pattern {_shown(pattern)}", node.id)
+        if binding is not None and _in_valueset(run.rules, binding, value) is False:
+            run.report("code-invalid", _spell(at), f"{node.id} is not in the required value set {binding}", node.id)
+        if type(value) is not dict:
+            continue
         for inv in node.invariants:
-            if inv.check is None or type(value) is not dict:
+            if inv.check is None:
                 continue
             if not inv.check(value, run.resource, run.root, type_name):
                 downgraded = (run.profile.url.rsplit("/", 1)[-1], inv.key) in DOWNGRADED
                 severity = Severity.WARNING if inv.severity != "error" or downgraded else Severity.ERROR
-                run.issues.append(Issue(severity, "invariant", at, f"{inv.key}: {inv.human}"))
-        if type(value) is not dict:
-            continue
+                run.issues.append(Issue(severity, "invariant", _spell(at), f"{inv.key}: {inv.human}"))
         for child in node.children:
-            items = _children(value, child)
-            child_type, child_list = _type_of(run.rules, type_name, child)
-            child_at = _child_path(at, child, value)
-            _check_values(run, child, items, child_at, child_type, child_list)
-            if child.slices:
-                _check_slices(run, child, items, child_at, child_type, child_list)
+            if child.choice:
+                items = _children(value, child)
+            else:
+                found = value.get(child.name)
+                items = [] if found is None else (found if type(found) is list else [found])
+            if not items and not (child.min or any(piece.min for piece in child.slices)):
+                continue  # absent, and nothing requires it: nothing to check
+            child_at = (at, _child_key(child, value))
+            count = len(items)
+            if child.min and count < child.min:
+                run.report(
+                    "required",
+                    _spell(child_at),
+                    f"{child.id} has {count} items; the profile requires at least {child.min}",
+                    child.id,
+                )
+            if child.max >= 0 and count > child.max:
+                run.report(
+                    "structure",
+                    _spell(child_at),
+                    f"{child.id} has {count} items; the profile allows at most {child.max}",
+                    child.id,
+                )
+            if (count and _per_value(child)) or child.slices:
+                child_type, child_list = _type_of(run.rules, type_name, child)
+                if count and _per_value(child):
+                    _check_each(run, child, items, child_at, child_type, child_list)
+                if child.slices:
+                    _check_slices(run, child, items, child_at, child_type, child_list)
 
 
-def _check_slices(run: _Run, node: ProfileNode, items: list[Any], where: str, type_name: str, is_list: bool) -> None:
+def _per_value(node: ProfileNode) -> bool:
+    """The node has rules for each value (or children with rules)."""
+    return bool(
+        node.fixed is not None
+        or node.pattern is not None
+        or node.binding is not None
+        or node.invariants
+        or node.children
+    )
+
+
+def _check_slices(run: _Run, node: ProfileNode, items: list[Any], where: Where, type_name: str, is_list: bool) -> None:
     decidable = [piece for piece in node.slices if piece.has_values]
     if len(decidable) != len(node.slices):
         return  # a slice without values: membership cannot be decided here
@@ -246,35 +288,73 @@ def _check_slices(run: _Run, node: ProfileNode, items: list[Any], where: str, ty
         if piece.min and len(members) < piece.min:
             run.report(
                 "required",
-                where,
+                _spell(where),
                 f"the slice {piece.id} needs at least {piece.min} items; found {len(members)}",
                 piece.id,
             )
         if piece.max >= 0 and len(members) > piece.max:
             run.report(
                 "structure",
-                where,
+                _spell(where),
                 f"the slice {piece.id} allows at most {piece.max} items; found {len(members)}",
                 piece.id,
             )
-        for i, item in members:
-            at = paths.item(where, i) if is_list else where
-            checked = ProfileNode(
-                piece.id,
-                piece.name,
-                piece.choice,
-                fixed=piece.fixed,
-                pattern=piece.pattern,
-                binding=piece.binding,
-                invariants=piece.invariants,
-                children=piece.children,
-            )
-            _check_values(run, checked, [item], at, type_name)
+        if members:
+            checked = _member_node(piece)
+            for i, item in members:
+                _check_values(run, checked, [item], (where, i) if is_list else where, type_name)
     if node.closed:
         for i, _ in enumerate(items):
             if i not in claimed:
-                at = paths.item(where, i)
-                run.report("structure", at, f"this item matches no slice of {node.id} (closed slicing)", node.id)
+                run.report(
+                    "structure",
+                    _spell((where, i)),
+                    f"this item matches no slice of {node.id} (closed slicing)",
+                    node.id,
+                )
+
+
+# A path, spelled only for an issue: a FHIRPath (the resource's), or (the parent's path, JSON key or array index)
+Where = str | tuple[Any, str | int]
+
+
+def _spell(where: Where) -> str:
+    steps: list[str | int] = []
+    while not isinstance(where, str):
+        where, step = where
+        steps.append(step)
+    spelled: str = where
+    for step in reversed(steps):
+        spelled = paths.item(spelled, step) if type(step) is int else paths.child(spelled, step)  # type: ignore[arg-type]
+    return spelled
+
+
+def _child_key(child: ProfileNode, value: dict[str, Any]) -> str:
+    if child.choice:
+        stem = child.name
+        return next((k for k in value if k.startswith(stem) and k[len(stem) : len(stem) + 1].isupper()), stem + "[x]")
+    return child.name
+
+
+_MEMBER_NODES: dict[int, tuple[ProfileNode, ProfileNode]] = {}
+
+
+def _member_node(piece: ProfileNode) -> ProfileNode:
+    """The slice's rules for one member (its values and children, not its counts), made once per slice."""
+    found = _MEMBER_NODES.get(id(piece))
+    if found is None or found[0] is not piece:
+        checked = ProfileNode(
+            piece.id,
+            piece.name,
+            piece.choice,
+            fixed=piece.fixed,
+            pattern=piece.pattern,
+            binding=piece.binding,
+            invariants=piece.invariants,
+            children=piece.children,
+        )
+        found = _MEMBER_NODES[id(piece)] = (piece, checked)
+    return found[1]
 
 
 def _child_path(where: str, child: ProfileNode, value: dict[str, Any]) -> str:
@@ -285,13 +365,21 @@ def _child_path(where: str, child: ProfileNode, value: dict[str, Any]) -> str:
     return paths.child(where, child.name)
 
 
+_TYPES: dict[tuple[int, str, str], tuple[Any, tuple[str, bool]]] = {}
+
+
 def _type_of(rules: Any, type_name: str, child: ProfileNode) -> tuple[str, bool]:
-    """The core type of a child element and whether it repeats."""
+    """The core type of a child element and whether it repeats (memoised per rules)."""
+    key = (id(rules.types), type_name, child.name)
+    memo = _TYPES.get(key)
+    if memo is not None and memo[0] is rules.types:
+        return memo[1]
     rule = rules.types.get(type_name)
     element = rule.elements.get(child.name) if rule is not None else None
-    if element is None:
-        return type_name, False
-    return element.type, element.is_list
+    found = (type_name, False) if element is None else (element.type, element.is_list)
+    if len(_TYPES) < 10_000:
+        _TYPES[key] = (rules.types, found)
+    return found
 
 
 def _shown(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -579,6 +580,8 @@ def _accept(name: str, regex: str | None) -> Callable[[Any], Any] | None:
     if name in ("integer", "positiveInt", "unsignedInt"):
         low, high = {"integer": INT32[0], "positiveInt": 1, "unsignedInt": 0}[name], INT32[1]
         return lambda value: type(value) is int and low <= value <= high
+    if name == "decimal":  # a JSON number (its pattern is for the text of one: a string is a fault)
+        return lambda value: type(value) is int or (type(value) is float and math.isfinite(value))
     if name in ("string", "markdown"):
         return lambda value: (
             type(value) is str and value and len(value) <= MAX_STRING and "<" not in value and not value.isspace()

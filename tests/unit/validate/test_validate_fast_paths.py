@@ -56,3 +56,77 @@ def test_reference_strings_found_in_the_text_are_those_of_the_walk(document: dic
 
 def test_reference_strings_of_content_orjson_cannot_serialise() -> None:
     assert _all_reference_strings({1: {"reference": "a"}}) is None  # the walk then finds them
+
+
+PRIMITIVE_SAMPLES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    2**31,
+    -(2**31) - 1,
+    1.5,
+    1e300,
+    float("inf"),
+    float("nan"),
+    [],
+    {},
+    ["a"],
+    "",
+    " ",
+    "a",
+    "a b",
+    "a  b",
+    " a",
+    "a\tb",
+    "a\u00a0b",
+    "<b>",
+    "x<script>",
+    "1",
+    "1.5",
+    "-0",
+    "01",
+    "true",
+    "2024",
+    "2024-02",
+    "2024-02-29",
+    "2023-02-29",
+    "2024-04-31",
+    "2024-01-01T10:00:00",
+    "2024-01-01T10:00:00Z",
+    "2024-01-01T10:00:00+01:00",
+    "2024-01-01T24:00:00Z",
+    "10:00:00",
+    "urn:oid:1.2.3",
+    "urn:uuid:" + "a" * 36,
+    "urn:uuid:123e4567-e89b-12d3-a456-426614174000",
+    "abc-12.3",
+    "A" * 65,
+    "http://x.org/a b",
+    "ü",
+    "\x01",
+    "aGVsbG8=",
+    "x" * (1024 * 1024 + 1),
+]
+
+
+def test_a_quick_acceptance_is_never_wrong() -> None:
+    """ElementRule.accept lets a value skip the checks only where they would find nothing (nor HTML tags)."""
+    from hub.validate.rules import PRIMITIVE
+    from hub.validate.validator import Validator
+
+    rules = Validator().rules
+    seen = set()
+    for type_rule in rules.types.values():
+        for rule in type_rule.elements.values():
+            if rule.kind != PRIMITIVE or rule.accept is None or (rule.type, rule.codes is None) in seen:
+                continue
+            seen.add((rule.type, rule.codes is None))
+            for value in [*PRIMITIVE_SAMPLES, *sorted(rule.codes or ())[:5]]:
+                if rule.accept(value):
+                    assert rule.check is not None and rule.check(value) is None, (rule.type, value)
+                    assert not (rule.text and "<" in value), (rule.type, value)
+                    assert rule.codes is None or value in rule.codes, (rule.type, value)
+    assert {name for name, _ in seen} >= {"string", "code", "uri", "id", "dateTime", "boolean", "decimal"}
