@@ -373,15 +373,15 @@ class _Compiler:
         return self._operator("|", node["children"])
 
     def _MembershipExpression(self, node: dict[str, Any]) -> Closure:
-        op = node["terminalNodeText"][0]
-        alias = {"contains": "containsOp", "in": "inOp"}.get(op)
-        if alias is None:  # pragma: no cover - the grammar has no other
-            raise Unsupported(op)
-        return self._operator(alias, node["children"])
+        return self._named_operator(node, {"contains": "containsOp", "in": "inOp"})
 
     def _TypeExpression(self, node: dict[str, Any]) -> Closure:
+        return self._named_operator(node, {"is": "isOp", "as": "asOp"})
+
+    def _named_operator(self, node: dict[str, Any], names: dict[str, str]) -> Closure:
+        """An operator written as a word, by the name fhirpathpy gives its function."""
         op = node["terminalNodeText"][0]
-        alias = {"is": "isOp", "as": "asOp"}.get(op)
+        alias = names.get(op)
         if alias is None:  # pragma: no cover - the grammar has no other
             raise Unsupported(op)
         return self._operator(alias, node["children"])
