@@ -21,7 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from hub.bench.client import IngestClient, PostLog, post_closed_loop, post_open_loop
-from hub.bench.environment import BenchEnvironment, Stalled
+from hub.bench.environment import BenchEnvironment, Progress, Stalled
 from hub.bench.load import Outgoing, Workload
 from hub.bench.processes import ChildProcess, start_py_spy, thread_cpu_seconds, user_system_seconds
 from hub.bench.profile import render, summarise
@@ -128,18 +128,9 @@ async def max_throughput(
     posting = asyncio.create_task(post_closed_loop(client, items, concurrency=concurrency, log=log))
     bar = progress_bar(count, f"{len(env.hubs)} hub(s), end to end", enabled=show_progress)
     try:
-        done = await env.wait_acknowledged(
-            baseline + count,
-            stall_timeout=stall_timeout,
-            on_progress=lambda acknowledged: bar.update(max(0, acknowledged - baseline - bar.n)),
-        )
-        await posting
+        done = await _acknowledged_while_posting(env, posting, bar, baseline, count, stall_timeout)
     finally:
         bar.close()
-        if not posting.done():
-            posting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await posting
         samples = await sampler.stop()
     profile = await profiler.stop() if profiler is not None and profiling else None
     first = log.first_sent or started
@@ -285,19 +276,10 @@ async def long_run(
         post_closed_loop(client, workload.stream(count), concurrency=concurrency, log=log, admit=window.admit)
     )
     try:
-        done = await env.wait_acknowledged(
-            baseline + count,
-            stall_timeout=stall_timeout,
-            on_progress=lambda acknowledged: bar.update(max(0, acknowledged - baseline - bar.n)),
-        )
-        await posting
+        done = await _acknowledged_while_posting(env, posting, bar, baseline, count, stall_timeout)
     finally:
         bar.close()
         await window.stop()
-        if not posting.done():
-            posting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await posting
         samples = await sampler.stop()
     for row in samples:
         if "acknowledged" in row:
@@ -315,3 +297,27 @@ async def long_run(
         "statuses": {str(k): v for k, v in log.statuses.items()},
         "timeline": samples,
     }
+
+
+async def _acknowledged_while_posting(
+    env: BenchEnvironment,
+    posting: asyncio.Task[Any],
+    bar: tqdm[Any],
+    baseline: int,
+    count: int,
+    stall_timeout: float,
+) -> Progress:
+    """Wait until `count` more messages are acknowledged, the bar following; posting is stopped if that fails."""
+    try:
+        done = await env.wait_acknowledged(
+            baseline + count,
+            stall_timeout=stall_timeout,
+            on_progress=lambda acknowledged: bar.update(max(0, acknowledged - baseline - bar.n)),
+        )
+        await posting
+        return done
+    finally:
+        if not posting.done():
+            posting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await posting

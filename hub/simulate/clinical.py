@@ -22,9 +22,7 @@ from typing import Final, Literal
 from hub.domain.message import OrganisationRef
 from hub.messages import builder
 from hub.messages.builder import IdFactory, Resource
-from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM
 
-SEKTORHUB_EVENT_SYSTEM: Final = SEKTORHUB_EVENT_CODE_SYSTEM  # builder.event_coding gives the hub's events this system
 SD: Final = "http://sektorhub.dk/fhir/StructureDefinition/"
 MESSAGE_DEFINITION: Final = "http://sektorhub.dk/fhir/MessageDefinition/"
 LOINC: Final = "http://loinc.org"

@@ -15,6 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from hubtest import MAILBOX_HOSPITAL as HOSPITAL
+from hubtest import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.file_drop import FileDrop
 from connectors.kafka_producer import Publish, ingress_publisher
@@ -22,30 +24,12 @@ from hub.broker.clients import Publisher, make_producer
 from hub.broker.embedded import EmbeddedBroker
 from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics, ensure_topics
-from hub.route.register import Endpoint, EndpointKind, Organisation, OrganisationKind
+from hub.route.register import Organisation
 from hub.simulate import MessageGenerator
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2024, 5, 8, 10, 31, 7, tzinfo=timezone(timedelta(hours=2)))
-HOSPITAL = Organisation(
-    id="herlev-hjerte",
-    name="Hjerteafdelingen, Herlev og Gentofte Hospital",
-    kind=OrganisationKind.HOSPITAL,
-    sor="265161000016000",
-    gln="5790000209354",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"acknowledgement-message"}),
-)
-MUNICIPALITY = Organisation(
-    id="plejecenter-herlev",
-    name="Plejecenter Herlev",
-    kind=OrganisationKind.MUNICIPALITY,
-    sor="953741000016009",
-    gln="5790001348120",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"hospital-notification-message"}),
-)
 
 
 def sender_for(name: str) -> Organisation | None:

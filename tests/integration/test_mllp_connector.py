@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from hubtest import MAILBOX_HOSPITAL as HOSPITAL
+from hubtest import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.kafka_producer import Publish, ingress_publisher
 from connectors.mllp import MllpDecoder, MllpListener, encode_frame
@@ -22,30 +24,11 @@ from hub.broker.embedded import EmbeddedBroker
 from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics, ensure_topics
 from hub.domain.message import read_facts
-from hub.route.register import Endpoint, EndpointKind, Organisation, OrganisationKind
 from hub.validate.validator import Validator
 from mappings.hl7v2.parse import parse_message
 
 pytestmark = pytest.mark.integration
 
-HOSPITAL = Organisation(
-    id="herlev-hjerte",
-    name="Hjerteafdelingen, Herlev og Gentofte Hospital",
-    kind=OrganisationKind.HOSPITAL,
-    sor="265161000016000",
-    gln="5790000209354",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"acknowledgement-message"}),
-)
-MUNICIPALITY = Organisation(
-    id="plejecenter-herlev",
-    name="Plejecenter Herlev",
-    kind=OrganisationKind.MUNICIPALITY,
-    sor="953741000016009",
-    gln="5790001348120",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"hospital-notification-message"}),
-)
 REGISTER = {o.sor: o for o in (HOSPITAL, MUNICIPALITY)}
 CPRS = ("1109834512", "0212675873", "3005911168")  # fictional, real birth dates
 

@@ -13,6 +13,7 @@ from hub.domain.message import OrganisationRef, read_facts
 from hub.messages import builder
 from hub.simulate import clinical
 from hub.validate import Validator
+from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM
 
 NOW = datetime(2025, 3, 4, 10, 30, tzinfo=UTC)
 CPR = "0101701234"
@@ -48,7 +49,7 @@ def test_discharge_letter() -> None:
     assert facts.sender == HOSPITAL
     assert _destinations(message) == [("primary", GP), ("cc", MUNICIPALITY)]
     header = message["entry"][0]["resource"]
-    assert header["eventCoding"]["system"] == clinical.SEKTORHUB_EVENT_SYSTEM
+    assert header["eventCoding"]["system"] == SEKTORHUB_EVENT_CODE_SYSTEM
     [letter] = [e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == "Composition"]
     assert letter["type"]["coding"][0]["code"] == "18842-5"
     assert len(letter["section"]) == len(clinical.DEFAULT_SECTIONS)
