@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,9 +36,23 @@ async def open_database(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
 
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+    await _create_missing_tables(engine)
     return engine
+
+
+async def _create_missing_tables(engine: AsyncEngine, *, attempts: int = 5) -> None:
+    """CREATE what is missing. Hub processes started together on a new database race here: each sees a
+    table missing, one creates it, the other's CREATE fails. Looking again settles it (the loser then
+    finds the table there)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(metadata.create_all)
+            return
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.05 * attempt)
 
 
 def insert_new(connection: AsyncConnection, table: sa.Table) -> Any:
