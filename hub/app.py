@@ -8,13 +8,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import httpx
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from httpx_aiohttp import AiohttpTransport
 
 from connectors import http_ingest
 from connectors.file_drop import FileDrop
@@ -28,6 +26,7 @@ from hub.broker.clients import Publisher, consume_batches, consume_concurrently,
 from hub.broker.embedded import EmbeddedBroker
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics, ensure_topics
+from hub.deliver.http_push import receiver_session
 from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.parking import DeadLetterStore, ParkingLot
 from hub.deliver.policy import RetryPolicy
@@ -89,11 +88,10 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         stack.push_async_callback(producer.stop)
         publisher = Publisher(producer)
 
-        client = httpx.AsyncClient(
-            transport=AiohttpTransport(limits=httpx.Limits(max_connections=settings.delivery_concurrency)),
-            timeout=httpx.Timeout(settings.delivery_timeout_seconds),
+        client = receiver_session(
+            max_connections=settings.delivery_concurrency, timeout_seconds=settings.delivery_timeout_seconds
         )
-        stack.push_async_callback(client.aclose)
+        stack.push_async_callback(client.close)
 
         delivery = DeliveryWorker(
             register=register,

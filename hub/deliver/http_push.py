@@ -1,10 +1,14 @@
-"""One HTTP push of a message to a receiver's system; the answer classified by the retry policy."""
+"""One HTTP push of a message to a receiver's system; the answer classified by the retry policy.
+
+aiohttp directly: a push is the hub's most frequent outgoing request (each message and each
+acknowledgement), and httpx over the same transport cost about four times the CPU per request here.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from hub.broker.records import OutboxRecord
 from hub.deliver.policy import AttemptOutcome, classify, parse_retry_after
@@ -19,8 +23,21 @@ class AttemptResult:
     status_code: int | None = None
 
 
-async def push(client: httpx.AsyncClient, item: OutboxRecord, receiver: Organisation) -> AttemptResult:
+def receiver_session(*, max_connections: int, timeout_seconds: float) -> aiohttp.ClientSession:
+    """The pushes' connection pool: `timeout_seconds` for a whole attempt, connect to last byte."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=max_connections, limit_per_host=0),
+        timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent",),
+        headers={"User-Agent": "sektor-hub"},
+    )
+
+
+async def push(session: aiohttp.ClientSession, item: OutboxRecord, receiver: Organisation) -> AttemptResult:
     """POST the original bytes, with the MessageHeader.id as idempotency key."""
+    if receiver.endpoint.url is None:
+        return AttemptResult(AttemptOutcome.GIVE_UP, error="the receiver has no URL in the register")
     headers = {
         "Content-Type": "application/fhir+json",
         "Idempotency-Key": item.message_id,
@@ -28,18 +45,18 @@ async def push(client: httpx.AsyncClient, item: OutboxRecord, receiver: Organisa
     }
     if receiver.endpoint.bearer_token:
         headers["Authorization"] = f"Bearer {receiver.endpoint.bearer_token}"
-    if receiver.endpoint.url is None:
-        return AttemptResult(AttemptOutcome.GIVE_UP, error="the receiver has no URL in the register")
     try:
-        response = await client.post(receiver.endpoint.url, content=item.raw, headers=headers)
-    except httpx.TimeoutException:
+        async with session.post(receiver.endpoint.url, data=item.raw, headers=headers) as response:
+            await response.read()  # the answer is not used, but the connection is reused only once it is read
+            status, retry_after = response.status, response.headers.get("Retry-After")
+    except TimeoutError:
         return AttemptResult(AttemptOutcome.RETRY, error="no answer within the timeout")
-    except httpx.TransportError as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         return AttemptResult(AttemptOutcome.RETRY, error=f"cannot reach the receiver: {type(exc).__name__}")
-    outcome = classify(response.status_code)
+    outcome = classify(status)
     return AttemptResult(
         outcome,
-        error=None if outcome is AttemptOutcome.DELIVERED else f"HTTP {response.status_code}",
-        retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        status_code=response.status_code,
+        error=None if outcome is AttemptOutcome.DELIVERED else f"HTTP {status}",
+        retry_after=parse_retry_after(retry_after),
+        status_code=status,
     )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 import structlog
 
@@ -45,7 +45,7 @@ class DeliveryWorker:
         dead_letters: DeadLetterStore,
         publisher: Publisher,
         topics: Topics,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         policy: RetryPolicy,
         concurrency_per_receiver: int = 16,
         clock: Callable[[], float] = time.time,

@@ -1,4 +1,4 @@
-"""Subscriptions kept in the hub's database (table ``subscriptions`` on the shared metadata), and the service
+"""Subscriptions kept in the hub's database (table ``subscriptions``), and the service
 the API and the ingress worker use: it validates, stores, and keeps the live index in step with the store.
 """
 
@@ -25,23 +25,9 @@ from hub.route.subscriptions import (
     filters_from_dict,
     validate_subscription,
 )
-from hub.track.tables import metadata
+from hub.track.tables import subscriptions
 
 log = structlog.get_logger(__name__)
-
-subscriptions = sa.Table(
-    "subscriptions",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("receiver", sa.String(64), index=True, nullable=False),
-    sa.Column("topic", sa.String(64), index=True, nullable=False),
-    sa.Column("filters", sa.Text, nullable=False),  # JSON: SubscriptionFilters.as_dict()
-    sa.Column("status", sa.String(16), index=True, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False, default=""),
-    sa.Column("origin", sa.String(16), nullable=False, default="api"),  # api | register
-    sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-)
 
 
 class SubscriptionExists(ValueError):

@@ -133,3 +133,17 @@ dead_letters = sa.Table(
     sa.Column("dead_at", sa.String(40), nullable=False, index=True),
     sa.Column("redriven_at", sa.String(40)),
 )
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("receiver", sa.String(64), index=True, nullable=False),
+    sa.Column("topic", sa.String(64), index=True, nullable=False),
+    sa.Column("filters", sa.Text, nullable=False),  # JSON: hub.route.subscriptions.SubscriptionFilters.as_dict()
+    sa.Column("status", sa.String(16), index=True, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("origin", sa.String(16), nullable=False, default="api"),  # api | register
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)

@@ -42,4 +42,4 @@ def test_processes_opening_a_new_database_together_all_start(tmp_path: Path) -> 
         assert failures == []
         with sqlite3.connect(database) as connection:
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert set(metadata.tables) <= tables
+        assert set(metadata.tables) - tables == set()
