@@ -32,6 +32,7 @@ from hub.deliver.parking import DeadLetterStore, ParkingLot
 from hub.deliver.policy import RetryPolicy
 from hub.deliver.worker import DeliveryWorker
 from hub.domain.outcome import error
+from hub.heap import settle_after_start
 from hub.pipeline.ingress import IngressWorker
 from hub.pipeline.recovery import BrokerWatch, replay_unfinished
 from hub.route.patients import PatientRegister, load_patient_register
@@ -275,6 +276,7 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with running_hub(settings) as runtime:
             app.state.runtime = runtime
+            settle_after_start()
             yield
 
     app = FastAPI(
