@@ -47,6 +47,7 @@ from hub.track.database import open_database
 from hub.track.overdue import AcknowledgementWatch
 from hub.track.recorder import Recorder
 from hub.track.store import TrackingStore
+from hub.validate.pool import InProcess, Validation, ValidationPool
 from hub.validate.validator import Validator
 
 log = structlog.get_logger(__name__)
@@ -129,8 +130,14 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
             await replay_unfinished(archive, publisher, topics)
         await delivery.resume_parked()
 
+        validation: Validation = InProcess(validator)
+        if settings.validation_workers:
+            pool = ValidationPool(validator, processes=settings.validation_workers)
+            await pool.start()
+            stack.push_async_callback(pool.close)
+            validation = pool
         ingress = IngressWorker(
-            validator=runtime.validator,
+            validation=validation,
             register=register,
             ledger=ledger,
             publisher=publisher,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, model_validator
@@ -37,6 +38,12 @@ class HubSettings(BaseSettings):
     )
 
     max_message_bytes: int = 10 * 1024 * 1024
+    validation_processes: int | None = Field(
+        default=None,
+        ge=0,
+        description="worker processes that validate messages, off the event loop; 0 validates in the hub's own "
+        "process; unset: one where the machine has two cores or more",
+    )
     delivery_timeout_seconds: float = 10.0
     delivery_retry_seconds: float = Field(
         default=300.0, description="how long one delivery is retried before it is marked failed"
@@ -67,6 +74,12 @@ class HubSettings(BaseSettings):
         default=None, description="bearer token for /api; required when environment is production"
     )
     log_level: str = "INFO"
+
+    @property
+    def validation_workers(self) -> int:
+        if self.validation_processes is not None:
+            return self.validation_processes
+        return 1 if (os.cpu_count() or 1) >= 2 else 0
 
     @model_validator(mode="after")
     def _production_is_locked_down(self) -> HubSettings:

@@ -24,8 +24,32 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes `pid` started, and theirs (the hub's validation processes), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text(encoding="utf-8", errors="replace").rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat_file.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
 def rss_kib(pid: int) -> int | None:
-    """Resident memory of a process (VmRSS), or None when it is gone."""
+    """Resident memory of a process and its descendants (VmRSS summed), or None when it is gone."""
+    own = _own_rss_kib(pid)
+    if own is None:
+        return None
+    return own + sum(_own_rss_kib(child) or 0 for child in descendants(pid))
+
+
+def _own_rss_kib(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
@@ -37,8 +61,11 @@ def rss_kib(pid: int) -> int | None:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time a process has used so far, or None when it is gone."""
-    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+    """User plus system CPU time a process and its live descendants have used so far, or None when it is gone."""
+    own = cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+    if own is None:
+        return None
+    return own + sum(cpu_seconds_of(Path(f"/proc/{child}/stat")) or 0.0 for child in descendants(pid))
 
 
 def cpu_seconds_of(stat_file: Path) -> float | None:
@@ -56,7 +83,8 @@ def user_system_seconds(stat_file: Path) -> tuple[float, float] | None:
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds of the main thread and of the other threads by name (e.g. aiosqlite's, libuv's)."""
+    """CPU seconds of the main thread, of the other threads by name (e.g. aiosqlite's, libuv's), and of the
+    child processes together."""
     found: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -67,6 +95,10 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
         if used is not None:
             key = "main thread" if task.name == str(pid) else f"other {name} threads"
             found[key] = found.get(key, 0.0) + used
+    for child in descendants(pid):
+        used = cpu_seconds_of(Path(f"/proc/{child}/stat"))
+        if used is not None:
+            found["child processes (validation)"] = found.get("child processes (validation)", 0.0) + used
     return found
 
 

@@ -7,12 +7,13 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from hub.bench.environment import BenchEnvironment
-from hub.bench.processes import cpu_seconds
+from hub.bench.processes import cpu_seconds, cpu_seconds_of
 
 MIB = 1024
 
@@ -79,7 +80,8 @@ def cpu_snapshot(env: BenchEnvironment) -> dict[str, float]:
         found["receivers"] = used
     if env.broker_pid is not None and (used := cpu_seconds(env.broker_pid)) is not None:
         found["broker"] = used
-    if (used := cpu_seconds(os.getpid())) is not None:
+    # this process alone: its children are the processes counted above (and py-spy when profiling)
+    if (used := cpu_seconds_of(Path(f"/proc/{os.getpid()}/stat"))) is not None:
         found["bench (load generator)"] = used
     return found
 

@@ -14,7 +14,8 @@ from hub.deliver.ledger import DeliveryLedger, KeptAcknowledgement
 from hub.pipeline.plan import EarlierAcknowledgement, plan
 from hub.route.register import Register
 from hub.route.subscriptions import LiveSubscriptions
-from hub.validate.validator import Validator, Verdict
+from hub.validate.pool import Validation
+from hub.validate.validator import Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -23,14 +24,14 @@ class IngressWorker:
     def __init__(
         self,
         *,
-        validator: Validator,
+        validation: Validation,
         register: Register,
         ledger: DeliveryLedger,
         publisher: Publisher,
         topics: Topics,
         subscriptions: LiveSubscriptions | None = None,
     ) -> None:
-        self._validator = validator
+        self._validation = validation
         self._register = register
         self._ledger = ledger
         self._publisher = publisher
@@ -40,10 +41,9 @@ class IngressWorker:
     async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         out: list[tuple[str, bytes, bytes, Headers | None]] = []
         now = datetime.now(UTC)
-        checked = []
-        for record in records:
-            incoming = IngressRecord.from_kafka(record.key, record.value or b"", record.headers)
-            checked.append((incoming, self._validator.validate(incoming.raw)))
+        incoming_records = [IngressRecord.from_kafka(r.key, r.value or b"", r.headers) for r in records]
+        verdicts = await self._validation.validate_all([incoming.raw for incoming in incoming_records])
+        checked = list(zip(incoming_records, verdicts, strict=True))
         earlier = await self._remember_acknowledgements(checked)
         for incoming, verdict in checked:
             message_id = verdict.facts.message_id if verdict.facts else None

@@ -1,0 +1,72 @@
+"""Validation in worker processes gives exactly the verdicts of the hub's own process, and survives a worker
+that dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from hub.validate.pool import InProcess, ValidationPool
+from hub.validate.validator import Validator
+
+HOSTILE = [
+    b"",
+    b"not json",
+    b"\xef\xbb\xbf" + orjson.dumps({"resourceType": "Bundle", "type": "message"}),
+    b"[" * 200 + b"]" * 200,
+    orjson.dumps({"resourceType": "Patient"}),
+    b'{"resourceType": "Bundle", "entry": "not a list"}',
+]
+
+
+@pytest.fixture(scope="module")
+def validator() -> Validator:
+    return Validator()
+
+
+@pytest.fixture
+async def pool(validator: Validator) -> AsyncIterator[ValidationPool]:
+    started = ValidationPool(validator, processes=2)
+    await started.start()
+    yield started
+    await started.close()
+
+
+def messages(example_paths: list[Path]) -> list[bytes]:
+    raws = [path.read_bytes() for path in example_paths]
+    broken = orjson.loads(raws[0])
+    broken["entry"][0]["resource"]["eventCoding"]["code"] = "no-such-event"
+    return [*raws, orjson.dumps(broken), *HOSTILE]
+
+
+async def test_the_pool_gives_the_verdicts_of_the_hubs_own_process(
+    pool: ValidationPool, validator: Validator, example_paths: list[Path]
+) -> None:
+    raws = messages(example_paths)
+    expected = await InProcess(validator).validate_all(raws)
+    found = await pool.validate_all(raws)
+    assert found == expected
+    assert sum(verdict.valid for verdict in found) == len(example_paths)  # and the faulty ones are faulty
+
+
+async def test_a_worker_that_dies_is_replaced_and_no_batch_is_lost(
+    pool: ValidationPool, validator: Validator, example_paths: list[Path]
+) -> None:
+    raws = messages(example_paths)
+    expected = await InProcess(validator).validate_all(raws)
+    executor = pool._executor
+    assert executor is not None
+    for pid in list(executor._processes):  # type: ignore[union-attr]
+        os.kill(pid, signal.SIGKILL)
+    assert await pool.validate_all(raws) == expected  # this batch: in the hub's own process
+    assert pool._executor is not executor  # a new pool, which validates the next batch
+    assert await pool.validate_all(raws) == expected
+
+
+async def test_an_empty_batch_needs_no_worker(pool: ValidationPool) -> None:
+    assert await pool.validate_all([]) == []
