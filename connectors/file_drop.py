@@ -52,6 +52,7 @@ import structlog
 
 from connectors.kafka_producer import TRANSIENT_ERRORS, Publish
 from hub.broker.records import IngressRecord
+from hub.domain.ids import new_tracking_id
 from hub.domain.message import read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.route.register import Organisation
@@ -231,7 +232,7 @@ class FileDrop:
             report.moved_without_publishing.append(path.name)
         else:
             record = IngressRecord(
-                tracking_id=str(uuid.uuid4()),
+                tracking_id=new_tracking_id(),
                 sender_sor=organisation.sor,
                 received_at=utc_now(),
                 connector="file",

@@ -9,7 +9,6 @@ sender as a MedCom Acknowledgement and is visible at ``/api/messages/{tracking i
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Request, Response
@@ -17,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from hub.api.deps import OrganisationDep, RuntimeDep
 from hub.api.responses import OutcomeError, fhir_response
 from hub.broker.records import IngressRecord
+from hub.domain.ids import new_tracking_id
 from hub.domain.message import read_facts
 from hub.domain.outcome import Issue, Severity, operation_outcome
 from hub.track.archive import ArchivedMessage
@@ -77,7 +77,7 @@ async def process_message(request: Request, organisation: OrganisationDep, runti
         raise OutcomeError(
             503, "transient", None, "the hub is shutting down; send the message again", headers={"Retry-After": "5"}
         )
-    tracking_id = str(uuid.uuid4())
+    tracking_id = new_tracking_id()
     key = facts.partition_key.encode()
     record = IngressRecord(
         tracking_id=tracking_id, sender_sor=organisation.sor, received_at=utc_now(), connector="http", raw=raw

@@ -44,7 +44,6 @@ message was not accepted and the caller sends it again. The hub recognises resen
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -53,6 +52,7 @@ from aiokafka.errors import KafkaError
 
 from hub.broker.clients import Publisher
 from hub.broker.records import IngressRecord
+from hub.domain.ids import new_tracking_id
 from hub.domain.message import read_facts
 from hub.track.archive import ArchivedMessage
 from hub.track.events import utc_now
@@ -138,7 +138,7 @@ def ingress_record(raw: bytes, *, sender_sor: str, connector: str, tracking_id: 
             f"MessageHeader.sender names SOR code {named or '(none)'}; the record would be sent as {sender_sor}"
         )
     return IngressRecord(
-        tracking_id=tracking_id or str(uuid.uuid4()),
+        tracking_id=tracking_id or new_tracking_id(),
         sender_sor=sender_sor,
         received_at=utc_now(),
         connector=connector,

@@ -41,6 +41,7 @@ import structlog
 from connectors.kafka_producer import TRANSIENT_ERRORS, Publish
 from connectors.mllp.framing import DEFAULT_MAX_FRAME_BYTES, Frame, MllpDecoder, Oversized, encode_frame
 from hub.broker.records import IngressRecord
+from hub.domain.ids import new_tracking_id
 from hub.domain.message import OrganisationRef
 from hub.messages import builder
 from hub.route.register import Organisation
@@ -376,7 +377,7 @@ class MllpListener:
             return Answer(code, result.control_id or control_id, "; ".join(result.errors), result.problems)
         if result.bundle is None or result.sender_sor is None or result.patient_cpr is None:
             return Answer(ACCEPT, result.control_id, f"accepted; no MedCom notification: {result.skipped}")
-        tracking_id = str(uuid.uuid4())
+        tracking_id = new_tracking_id()
         record = IngressRecord(
             tracking_id=tracking_id,
             sender_sor=result.sender_sor,

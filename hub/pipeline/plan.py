@@ -12,6 +12,7 @@ from datetime import datetime
 import orjson
 
 from hub.broker.records import IngressRecord, OutboxRecord
+from hub.domain.ids import new_tracking_id
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
@@ -262,7 +263,7 @@ def _send_to_sender(
     resend: bool = False,
 ) -> None:
     """A message from the hub itself to a sender, tracked like any other."""
-    tracking_id = str(uuid.uuid4())
+    tracking_id = new_tracking_id()
     result.outbox.append(
         OutboxRecord(
             tracking_id=tracking_id,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
+
+from hub.domain.ids import new_event_id
 
 
 class Step(StrEnum):
@@ -42,7 +43,7 @@ class TrackingEvent:
     patient: str | None = None  # CPR; kept in the store for search, never logged
     at: str = field(default_factory=utc_now)
     detail: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # makes recording idempotent on redelivery
+    id: str = field(default_factory=new_event_id)  # makes recording idempotent on redelivery
 
     @property
     def key(self) -> bytes:
@@ -78,5 +79,5 @@ class TrackingEvent:
             patient=data.get("patient"),
             at=data.get("at") or utc_now(),
             detail=data.get("detail") or {},
-            id=data.get("id") or uuid.uuid4().hex,
+            id=data.get("id") or new_event_id(),
         )
