@@ -262,11 +262,16 @@ async def long_run(
     sample_interval: float,
     stall_timeout: float,
     show_progress: bool,
+    journal: Path | None = None,
 ) -> dict[str, Any]:
-    """`count` messages made on the fly (fresh ids), at most `backlog` unacknowledged; memory sampled."""
+    """`count` messages made on the fly (fresh ids), at most `backlog` unacknowledged; memory sampled (and
+    each sample appended to `journal` as it is taken, so a run stopped early still leaves its figures)."""
     already = (await env.receiver_stats())["acks_received"]
     window = Backlog(env, size=backlog, already=already)
-    sampler = Sampler(env, interval=sample_interval)
+    if journal is not None:
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        journal.unlink(missing_ok=True)
+    sampler = Sampler(env, interval=sample_interval, journal=journal)
     log = PostLog(keep_times=False)
     started = time.monotonic()
     sampler.start(started=started)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 
 from hub.bench.environment import BenchEnvironment
 from hub.bench.processes import cpu_seconds, cpu_seconds_of
@@ -26,6 +27,7 @@ class Sampler:
     interval: float = 1.0
     poll_hub: bool = True
     samples: list[dict[str, Any]] = field(default_factory=list)
+    journal: Path | None = None  # each sample also appended here as a JSON line, as it is taken (long runs)
     started: float = 0.0
     _task: asyncio.Task[None] | None = None
 
@@ -66,6 +68,9 @@ class Sampler:
         if broker_rss is not None:
             row["broker_rss_mib"] = broker_rss / MIB
         self.samples.append(row)
+        if self.journal is not None:
+            with self.journal.open("ab") as journal:
+                journal.write(orjson.dumps(row) + b"\n")
         return row
 
 

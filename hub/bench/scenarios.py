@@ -155,6 +155,7 @@ async def memory(config: BenchConfig, register: BenchRegister, workload: Workloa
             sample_interval=0.5 if config.quick else 2.0,
             stall_timeout=config.stall_timeout,
             show_progress=config.show_progress,
+            journal=config.out / "memory-samples.jsonl",
         )
 
 

@@ -41,18 +41,27 @@ async def open_database(url: str) -> AsyncEngine:
 
 
 async def _create_missing_tables(engine: AsyncEngine, *, attempts: int = 5) -> None:
-    """CREATE what is missing. Hub processes started together on a new database race here: each sees a
-    table missing, one creates it, the other's CREATE fails. Looking again settles it (the loser then
-    finds the table there)."""
+    """CREATE the tables and indexes that are missing. Hub processes started together on a new database
+    race here: each sees a table missing, one creates it, the other's CREATE fails. Looking again settles
+    it (the loser then finds the table there)."""
     for attempt in range(1, attempts + 1):
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(metadata.create_all)
+                await connection.run_sync(_create_missing_indexes)
             return
         except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
             if attempt == attempts:
                 raise
             await asyncio.sleep(0.05 * attempt)
+
+
+def _create_missing_indexes(connection: sa.Connection) -> None:
+    """create_all adds no index to a table that exists already: a database from an earlier version gets the
+    indexes added since, here."""
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(connection, checkfirst=True)
 
 
 def insert_new(connection: AsyncConnection, table: sa.Table) -> Any:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,12 +36,21 @@ log = structlog.get_logger(__name__)
 _worker_validator: Validator | None = None  # one per worker process, built by _start_worker
 
 
-def _start_worker(max_bytes: int, schemas_dir: Path | None) -> None:
+def _start_worker(max_bytes: int, schemas_dir: Path | None, hub_pid: int) -> None:
     from hub.heap import settle_after_start
 
     global _worker_validator
+    threading.Thread(target=_exit_with_hub, args=(hub_pid,), name="exit-with-hub", daemon=True).start()
     _worker_validator = Validator(max_bytes=max_bytes, schemas_dir=schemas_dir)
     settle_after_start()
+
+
+def _exit_with_hub(hub_pid: int, interval: float = 1.0) -> None:
+    """A worker outlives a hub that was killed (SIGKILL, out of memory): it then belongs to another parent.
+    It notices within `interval` and exits, so no orphaned validators pile up over restarts."""
+    while os.getppid() == hub_pid:
+        time.sleep(interval)
+    os._exit(0)
 
 
 def _validate_in_worker(raws: list[bytes]) -> list[tuple[tuple[Issue, ...], MessageFacts | None]]:
@@ -90,7 +102,7 @@ class ValidationPool:
             max_workers=self.processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self._local.max_bytes, self._schemas_dir),
+            initargs=(self._local.max_bytes, self._schemas_dir, os.getpid()),
         )
 
     async def start(self) -> None:

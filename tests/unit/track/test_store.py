@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from hub.track.database import open_database
 from hub.track.events import Step, TrackingEvent
 from hub.track.store import MessageQuery, TrackingStore
+from hub.track.tables import metadata
 
 
 @pytest.fixture
@@ -160,3 +165,66 @@ async def test_mailbox_keeps_one_copy_and_shows_only_the_owner(store: TrackingSt
     confirmed = await store.confirm_mailbox_item("gp", items[0].id)
     assert confirmed is not None and confirmed.body == b"{}"
     assert await store.mailbox_items("gp") == []
+
+
+# --- indexes: operator lists read their newest page off an index; an older database gets the indexes added since
+
+MESSAGE_LISTS = [MessageQuery(status="received"), MessageQuery(event="x"), MessageQuery(sender="hospital")]
+
+
+@pytest.fixture
+async def listening_store(tmp_path: Path) -> AsyncIterator[tuple[TrackingStore, list[str]]]:
+    opened = await TrackingStore.open(f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}")
+    statements: list[str] = []
+
+    @sa.event.listens_for(opened.engine.sync_engine, "before_cursor_execute")
+    def _keep(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, _many: bool) -> None:
+        statements.append(statement)
+
+    yield opened, statements
+    await opened.close()
+
+
+@pytest.mark.parametrize(
+    "query", MESSAGE_LISTS, ids=lambda q: next(k for k in ("status", "event", "sender") if getattr(q, k))
+)
+async def test_a_filtered_list_is_read_newest_first_off_an_index(
+    listening_store: tuple[TrackingStore, list[str]], query: MessageQuery
+) -> None:
+    tracking, statements = listening_store
+    await tracking.record([received(f"t{i}", f"m{i}", at=f"2026-01-01T10:00:{i:02d}.000000+00:00") for i in range(30)])
+    statements.clear()
+    total, rows = await tracking.find_messages(MessageQuery(**{**_fields(query), "limit": 5}))
+    listing = next(s for s in statements if "ORDER BY" in s)
+    async with tracking.engine.connect() as connection:
+        plan = " | ".join(
+            str(row[-1])
+            for row in await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + listing, tuple(_parameters(query)))
+        )
+    assert "TEMP B-TREE" not in plan, plan
+    assert "received_at" in plan, plan
+    if query.status or query.sender:
+        assert (total, [r["tracking_id"] for r in rows]) == (30, ["t29", "t28", "t27", "t26", "t25"])
+
+
+def _fields(query: MessageQuery) -> dict[str, Any]:
+    return {k: getattr(query, k) for k in ("status", "event", "sender") if getattr(query, k)}
+
+
+def _parameters(query: MessageQuery) -> list[Any]:
+    return [*_fields(query).values(), 5, 0]
+
+
+async def test_an_older_database_gets_the_indexes_added_since(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    engine = await open_database(f"sqlite+aiosqlite:///{path}")
+    await engine.dispose()
+    with sqlite3.connect(path) as connection:  # as a database from before these indexes
+        connection.execute("DROP INDEX ix_messages_status_received_at")
+        connection.execute("DROP INDEX ix_deliveries_status_updated_at")
+    engine = await open_database(f"sqlite+aiosqlite:///{path}")
+    await engine.dispose()
+    with sqlite3.connect(path) as connection:
+        present = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    wanted = {index.name for table in metadata.sorted_tables for index in table.indexes}
+    assert wanted <= present

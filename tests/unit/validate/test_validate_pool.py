@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -70,3 +73,44 @@ async def test_a_worker_that_dies_is_replaced_and_no_batch_is_lost(
 
 async def test_an_empty_batch_needs_no_worker(pool: ValidationPool) -> None:
     assert await pool.validate_all([]) == []
+
+
+HUB_WITH_POOL = """
+import asyncio, sys, time
+from hub.validate.pool import ValidationPool
+from hub.validate.validator import Validator
+
+async def main():
+    pool = ValidationPool(Validator(), processes=2)
+    await pool.start()
+    print(" ".join(str(pid) for pid in pool._executor._processes), flush=True)
+    time.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_workers_exit_when_the_hub_is_killed() -> None:
+    hub = subprocess.Popen([sys.executable, "-c", HUB_WITH_POOL], stdout=subprocess.PIPE, text=True)
+    assert hub.stdout is not None
+    workers = [int(pid) for pid in hub.stdout.readline().split()]
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    hub.kill()
+    hub.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    try:
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
