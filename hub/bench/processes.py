@@ -43,13 +43,14 @@ def descendants(pid: int) -> list[int]:
 
 def rss_kib(pid: int) -> int | None:
     """Resident memory of a process and its descendants (VmRSS summed), or None when it is gone."""
-    own = _own_rss_kib(pid)
+    own = own_rss_kib(pid)
     if own is None:
         return None
-    return own + sum(_own_rss_kib(child) or 0 for child in descendants(pid))
+    return own + sum(own_rss_kib(child) or 0 for child in descendants(pid))
 
 
-def _own_rss_kib(pid: int) -> int | None:
+def own_rss_kib(pid: int) -> int | None:
+    """Resident memory of the process alone (VmRSS), or None when it is gone."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:

@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from hub.bench.environment import BenchEnvironment
-from hub.bench.processes import cpu_seconds, cpu_seconds_of
+from hub.bench.processes import cpu_seconds, cpu_seconds_of, own_rss_kib
 
 MIB = 1024
 
@@ -61,7 +61,10 @@ class Sampler:
         for index, hub in enumerate(env.hubs):
             rss, cpu = hub.rss_kib(), hub.cpu_seconds()
             if rss is not None:
-                row[f"hub{index + 1}_rss_mib"] = rss / MIB
+                row[f"hub{index + 1}_rss_mib"] = rss / MIB  # with its validation processes
+                own = own_rss_kib(hub.pid)
+                if own is not None:
+                    row[f"hub{index + 1}_main_rss_mib"] = own / MIB
             if cpu is not None:
                 row[f"hub{index + 1}_cpu_s"] = cpu
         broker_rss = env.broker_rss_kib()
