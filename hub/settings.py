@@ -77,6 +77,7 @@ class HubSettings(BaseSettings):
 
     @property
     def validation_workers(self) -> int:
+        """How many validation processes to start: as set, or one where there is a second core for it."""
         if self.validation_processes is not None:
             return self.validation_processes
         return 1 if (os.cpu_count() or 1) >= 2 else 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.track.database import chunks, insert_new
+from hub.track.database import KEYS_PER_STATEMENT, chunks, insert_new, keys_in
 from hub.track.events import utc_now
 from hub.track.group_commit import GroupCommit
 from hub.track.tables import acknowledgements, handed_over
@@ -53,15 +53,11 @@ class DeliveryLedger:
         await self._entries.submit(((sender, message_id, receiver), tracking_id))
 
     async def _holding(self, wanted: Sequence[Holding]) -> list[bool]:
-        key = sa.tuple_(handed_over.c.sender, handed_over.c.message_id, handed_over.c.receiver)
+        key = (handed_over.c.sender, handed_over.c.message_id, handed_over.c.receiver)
         found: set[Holding] = set()
         async with self._engine.connect() as connection:
-            for part in chunks(sorted(set(wanted))):
-                rows = await connection.execute(
-                    sa.select(handed_over.c.sender, handed_over.c.message_id, handed_over.c.receiver).where(
-                        key.in_(part)
-                    )
-                )
+            for part in chunks(sorted(set(wanted)), KEYS_PER_STATEMENT):
+                rows = await connection.execute(sa.select(*key).where(keys_in(key, part)))
                 found.update((row.sender, row.message_id, row.receiver) for row in rows)
         return [holding in found for holding in wanted]
 
@@ -78,10 +74,10 @@ class DeliveryLedger:
         if not latest:
             return
         at = utc_now()
-        key = sa.tuple_(acknowledgements.c.sender, acknowledgements.c.message_id, acknowledgements.c.receiver)
+        key = (acknowledgements.c.sender, acknowledgements.c.message_id, acknowledgements.c.receiver)
         async with self._engine.begin() as connection:
-            for part in chunks(sorted(latest)):
-                await connection.execute(acknowledgements.delete().where(key.in_(part)))
+            for part in chunks(sorted(latest), KEYS_PER_STATEMENT):
+                await connection.execute(acknowledgements.delete().where(keys_in(key, part)))
             await connection.execute(
                 acknowledgements.insert(),
                 [
@@ -107,9 +103,9 @@ class DeliveryLedger:
         found: dict[tuple[str, str], dict[str, tuple[str, bytes]]] = {}
         if not wanted:
             return found
-        key = sa.tuple_(acknowledgements.c.sender, acknowledgements.c.message_id)
+        key = (acknowledgements.c.sender, acknowledgements.c.message_id)
         async with self._engine.connect() as connection:
-            for part in chunks(wanted):
+            for part in chunks(wanted, KEYS_PER_STATEMENT):
                 rows = await connection.execute(
                     sa.select(
                         acknowledgements.c.sender,
@@ -117,7 +113,7 @@ class DeliveryLedger:
                         acknowledgements.c.receiver,
                         acknowledgements.c.code,
                         acknowledgements.c.raw,
-                    ).where(key.in_(part))
+                    ).where(keys_in(key, part))
                 )
                 for row in rows:
                     found.setdefault((row.sender, row.message_id), {})[row.receiver] = (row.code, row.raw)

@@ -77,3 +77,26 @@ def chunks(items: Sequence[Item], size: int = 300) -> Iterator[Sequence[Item]]:
     """`items` in slices of at most `size`: bound the parameters of one IN (...) statement."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def keys_in(columns: Sequence[sa.ColumnElement[Any]], keys: Sequence[Sequence[Any]]) -> sa.ColumnElement[bool]:
+    """`(a, b) IN ((1, 2), (3, 4))` written as `(a = 1 AND b = 2) OR (a = 3 AND b = 4)`.
+
+    SQLite scans the whole table for a row-value IN (its plan: SCAN ... LIST SUBQUERY), so a lookup by
+    composite key grew slower with every message kept; the OR of equalities is one index search per key on
+    SQLite and PostgreSQL alike. The keys are padded (the last one repeated) to one of a few sizes: each
+    size is a statement of its own in SQLAlchemy's and SQLite's statement caches, and a statement for every
+    count from 1 to 200 filled both with large statements (the hub's memory grew by hundreds of MiB).
+    At most KEYS_PER_STATEMENT keys.
+    """
+    if not keys:
+        return sa.false()
+    if len(keys) > KEYS_PER_STATEMENT:
+        raise ValueError(f"{len(keys)} keys in one statement; at most {KEYS_PER_STATEMENT}")
+    size = next(size for size in _KEY_COUNTS if size >= len(keys))
+    padded = [*keys, *[keys[-1]] * (size - len(keys))]
+    return sa.or_(*(sa.and_(*(c == value for c, value in zip(columns, key, strict=True))) for key in padded))
+
+
+_KEY_COUNTS = (1, 4, 16, 64)
+KEYS_PER_STATEMENT = _KEY_COUNTS[-1]

@@ -106,7 +106,8 @@ class ValidationPool:
         )
 
     async def start(self) -> None:
-        """Start every worker and wait until each has built its validator."""
+        """Start the workers and wait until they answer (each builds its validator as it starts; one that
+        cannot fails the start, with the reason)."""
         self._executor = self._new_executor()
         loop = asyncio.get_running_loop()
         ready = await asyncio.gather(*(loop.run_in_executor(self._executor, _ready) for _ in range(self.processes)))

@@ -1,0 +1,48 @@
+"""Lookups by composite key: the same rows as a row-value IN, found by index search, not a table scan."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import sqlalchemy as sa
+
+from hub.track.database import keys_in
+from hub.track.tables import handed_over, metadata
+
+ROWS = [
+    {"sender": s, "message_id": f"m{m}", "receiver": r, "tracking_id": f"t{s}{m}{r}", "at": "2026-01-01"}
+    for s, m, r in itertools.product("ab", range(20), "xyz")
+]
+KEY = (handed_over.c.sender, handed_over.c.message_id, handed_over.c.receiver)
+
+
+def test_keys_in_finds_exactly_the_rows_with_those_keys_by_index_search() -> None:
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    wanted = [("a", "m3", "x"), ("b", "m19", "z"), ("a", "m3", "q"), ("c", "m1", "x")]  # two are not there
+    with engine.begin() as connection:
+        connection.execute(handed_over.insert(), ROWS)
+        query = sa.select(*KEY).where(keys_in(KEY, wanted))
+        found = {tuple(row) for row in connection.execute(query)}
+        plan = [
+            row[-1]
+            for row in connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+            )
+        ]
+        none = list(connection.execute(sa.select(*KEY).where(keys_in(KEY, []))))
+    assert found == {("a", "m3", "x"), ("b", "m19", "z")}
+    assert not any(step.startswith("SCAN") for step in plan), plan
+    assert none == []
+
+
+def test_any_number_of_keys_makes_one_of_a_few_statements() -> None:
+    engine = sa.create_engine("sqlite://")
+    statements = {
+        str(sa.select(*KEY).where(keys_in(KEY, [("a", f"m{i}", "x") for i in range(n)])).compile(engine))
+        for n in range(1, 65)
+    }
+    assert len(statements) == 4
+    with pytest.raises(ValueError, match="at most 64"):
+        keys_in(KEY, [("a", f"m{i}", "x") for i in range(65)])
