@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.track.database import KEYS_PER_STATEMENT, chunks, insert_new, keys_in
+from hub.track.database import KEYS_PER_STATEMENT, chunks, insert_new, keys_in, writing
 from hub.track.events import utc_now
 from hub.track.group_commit import GroupCommit
 from hub.track.tables import acknowledgements, handed_over
@@ -63,7 +63,7 @@ class DeliveryLedger:
 
     async def _enter(self, entries: Sequence[tuple[Holding, str]]) -> list[None]:
         at = utc_now()
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await _enter_holdings(connection, entries, at)
         return [None] * len(entries)
 
@@ -75,7 +75,7 @@ class DeliveryLedger:
             return
         at = utc_now()
         key = (acknowledgements.c.sender, acknowledgements.c.message_id, acknowledgements.c.receiver)
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             for part in chunks(sorted(latest), KEYS_PER_STATEMENT):
                 await connection.execute(acknowledgements.delete().where(keys_in(key, part)))
             await connection.execute(

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.broker.records import OutboxRecord
+from hub.track.database import writing
 from hub.track.events import utc_now
 from hub.track.tables import dead_letters, parked
 
@@ -77,7 +78,7 @@ class ParkingLot:
     async def park(
         self, item: OutboxRecord, *, first_attempt_at: float, next_attempt_at: float, attempts: tuple[Attempt, ...]
     ) -> None:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await connection.execute(
                 parked.insert().values(
                     **_columns(item),
@@ -110,7 +111,7 @@ class ParkingLot:
         )
 
     async def reschedule(self, seq: int, *, next_attempt_at: float, attempts: tuple[Attempt, ...]) -> None:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await connection.execute(
                 parked.update()
                 .where(parked.c.seq == seq)
@@ -118,7 +119,7 @@ class ParkingLot:
             )
 
     async def remove(self, seq: int) -> None:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await connection.execute(parked.delete().where(parked.c.seq == seq))
 
     async def counts(self) -> dict[str, int]:
@@ -144,7 +145,7 @@ class DeadLetterStore:
         self._engine = engine
 
     async def add(self, item: OutboxRecord, *, reason: str, attempts: tuple[Attempt, ...]) -> int:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             result = await connection.execute(
                 dead_letters.insert().values(
                     **_columns(item),
@@ -184,7 +185,7 @@ class DeadLetterStore:
             return [_dead_letter_view(row) for row in rows.mappings()]
 
     async def take_by_id(self, dead_letter_id: int) -> tuple[int, OutboxRecord] | None:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             row = (
                 (
                     await connection.execute(
@@ -205,7 +206,7 @@ class DeadLetterStore:
 
     async def take_for_redrive(self, query: DeadLetterQuery) -> list[tuple[int, OutboxRecord]]:
         """Mark matching dead letters redriven and return them in the order they were accepted."""
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             rows = (
                 (
                     await connection.execute(

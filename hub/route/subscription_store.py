@@ -25,6 +25,7 @@ from hub.route.subscriptions import (
     filters_from_dict,
     validate_subscription,
 )
+from hub.track.database import writing
 from hub.track.tables import subscriptions
 
 log = structlog.get_logger(__name__)
@@ -73,7 +74,7 @@ class SubscriptionStore:
     async def create(self, subscription: Subscription, *, origin: str = "api") -> Subscription:
         values = _values(subscription, origin=origin, now=_now())
         try:
-            async with self._engine.begin() as connection:
+            async with writing(self._engine) as connection:
                 await connection.execute(subscriptions.insert().values(**values))
         except sa.exc.IntegrityError as exc:
             raise SubscriptionExists(f"a subscription with id {subscription.id!r} exists") from exc
@@ -107,7 +108,7 @@ class SubscriptionStore:
         return _from_row(row) if row is not None else None
 
     async def set_status(self, subscription_id: str, status: SubscriptionStatus) -> Subscription | None:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             result = await connection.execute(
                 subscriptions.update()
                 .where(subscriptions.c.id == subscription_id)
@@ -118,7 +119,7 @@ class SubscriptionStore:
         return await self.get(subscription_id)
 
     async def delete(self, subscription_id: str) -> bool:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             result = await connection.execute(subscriptions.delete().where(subscriptions.c.id == subscription_id))
         return bool(result.rowcount)
 
@@ -133,7 +134,7 @@ class SubscriptionStore:
         wanted = list(seeds)
         if not wanted:
             return []
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             stored = set(
                 (
                     await connection.execute(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.domain.status import MessageStatus
-from hub.track.database import insert_new
+from hub.track.database import insert_new, writing
 from hub.track.group_commit import GroupCommit
 from hub.track.tables import archive, messages
 
@@ -49,7 +49,7 @@ class MessageArchive:
         await self._keeping.submit(message)
 
     async def _keep_all(self, batch: Sequence[ArchivedMessage]) -> list[None]:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await connection.execute(
                 insert_new(connection, archive),
                 [

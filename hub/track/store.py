@@ -20,7 +20,7 @@ from hub.domain.identifiers import mask_cpr
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.status import DeliveryStatus
 from hub.track import projection
-from hub.track.database import chunks, open_database
+from hub.track.database import chunks, open_database, writing
 from hub.track.events import TrackingEvent, utc_now
 from hub.track.tables import deliveries, mailbox, messages, steps
 
@@ -82,7 +82,7 @@ class TrackingStore:
         load the rows it can touch, apply the events in memory (hub.track.projection), write back the changes."""
         if not events:
             return
-        async with self.engine.begin() as connection:
+        async with writing(self.engine) as connection:
             fresh = projection.fresh_events(events, await self._known_step_ids(connection, [e.id for e in events]))
             if not fresh:
                 return
@@ -305,7 +305,7 @@ class TrackingStore:
         self, *, receiver: str, tracking_id: str, message_id: str, event: str | None, body: bytes
     ) -> None:
         """Idempotent: a redelivered outbox record does not put a second copy in the mailbox."""
-        async with self.engine.begin() as connection:
+        async with writing(self.engine) as connection:
             exists = await connection.scalar(
                 sa.select(mailbox.c.id).where(mailbox.c.receiver == receiver, mailbox.c.tracking_id == tracking_id)
             )
@@ -346,7 +346,7 @@ class TrackingStore:
 
     async def confirm_mailbox_item(self, receiver: str, item_id: int) -> MailboxItem | None:
         """Mark an item taken; returns it, or None when the receiver has no such item."""
-        async with self.engine.begin() as connection:
+        async with writing(self.engine) as connection:
             row = (
                 (
                     await connection.execute(

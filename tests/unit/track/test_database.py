@@ -1,13 +1,16 @@
-"""Lookups by composite key: the same rows as a row-value IN, found by index search, not a table scan."""
+"""Lookups by composite key (the same rows as a row-value IN, found by index search, not a table scan), and
+write transactions that take turns on SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from hub.track.database import keys_in
+from hub.track.database import keys_in, open_database, writing
 from hub.track.tables import handed_over, metadata
 
 ROWS = [
@@ -46,3 +49,25 @@ def test_any_number_of_keys_makes_one_of_a_few_statements() -> None:
     assert len(statements) == 4
     with pytest.raises(ValueError, match="at most 64"):
         keys_in(KEY, [("a", f"m{i}", "x") for i in range(65)])
+
+
+async def test_sqlite_writers_in_one_process_take_turns(tmp_path: Path) -> None:
+    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}")
+    inside, most = 0, 0
+
+    async def write(row: dict[str, str]) -> None:
+        nonlocal inside, most
+        async with writing(engine) as connection:
+            inside += 1
+            most = max(most, inside)
+            await connection.execute(handed_over.insert(), row)
+            await asyncio.sleep(0.01)  # the transaction stays open: another writer would have to wait here
+            inside -= 1
+
+    try:
+        await asyncio.gather(*(write(row) for row in ROWS[:20]))
+        async with engine.connect() as connection:
+            kept = await connection.scalar(sa.select(sa.func.count()).select_from(handed_over))
+    finally:
+        await engine.dispose()
+    assert (most, kept) == (1, 20)
