@@ -2,8 +2,10 @@
 
 Each patient has a CPR number, a home municipality (weighted by population), a GP in or near it and a
 hospital in its region. The mix: hospital notifications to the patient's municipality, care communications
-from the hospital to the GP or the municipality (some with a PDF attachment), and replies from the GP or the
-municipality to the hospital. The receivers answer every one with an Acknowledgement through the hub.
+from the hospital to the GP or the municipality (some with a PDF attachment), replies from the GP or the
+municipality to the hospital, and the hub's own types: discharge letters and medication updates from the
+hospital to the GP and the municipality, referrals from the GP to the hospital. The receivers answer every
+one with an Acknowledgement through the hub.
 
 A workload pre-generates a pool of distinct messages. Beyond the pool it hands out copies of pool messages
 with a fresh Bundle.id and MessageHeader.id (a byte replacement of the two UUIDs, a few microseconds), so
@@ -25,6 +27,7 @@ import orjson
 from hub.bench.denmark import MUNICIPALITIES
 from hub.bench.register import BenchOrganisation, BenchRegister
 from hub.domain.message import OrganisationRef
+from hub.simulate import clinical
 from hub.simulate.generator import MessageGenerator
 
 KINDS: Final = (
@@ -32,6 +35,9 @@ KINDS: Final = (
     "care-communication",
     "care-communication-attachment",
     "care-communication-reply",
+    "discharge-letter",
+    "medication-update",
+    "referral",
 )
 
 
@@ -39,10 +45,28 @@ KINDS: Final = (
 class Mix:
     """Shares of the message kinds; care communications carry an attachment with probability `attachment`."""
 
-    hospital_notification: float = 0.55
-    care_to_community: float = 0.30  # hospital -> GP or municipality
-    care_reply: float = 0.15  # GP or municipality -> hospital
+    hospital_notification: float = 0.45
+    care_to_community: float = 0.25  # hospital -> GP or municipality
+    care_reply: float = 0.12  # GP or municipality -> hospital
+    discharge_letter: float = 0.08  # hospital -> GP (primary) and municipality (cc)
+    medication_update: float = 0.05  # hospital -> GP (primary) and municipality (cc)
+    referral: float = 0.05  # GP -> hospital
     attachment: float = 0.2
+
+    def draw(self, rng: random.Random) -> str:
+        """One kind, drawn by the shares (care communications to the community split by `attachment`)."""
+        shares = {
+            "hospital-notification": self.hospital_notification,
+            "care-communication": self.care_to_community,
+            "care-communication-reply": self.care_reply,
+            "discharge-letter": self.discharge_letter,
+            "medication-update": self.medication_update,
+            "referral": self.referral,
+        }
+        kind = rng.choices(list(shares), list(shares.values()))[0]
+        if kind == "care-communication" and rng.random() < self.attachment:
+            return "care-communication-attachment"
+        return kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,21 +129,27 @@ class MessageFactory:
         self._mix = mix
         self.patients = make_patients(register, patients, generator=self._generator, rng=self._rng)
 
-    def _kind(self) -> str:
-        draw = self._rng.random()
-        if draw < self._mix.hospital_notification:
-            return "hospital-notification"
-        if draw < self._mix.hospital_notification + self._mix.care_to_community:
-            with_attachment = self._rng.random() < self._mix.attachment
-            return "care-communication-attachment" if with_attachment else "care-communication"
-        return "care-communication-reply"
-
     def make(self, *, now: datetime) -> Outgoing:
         patient = self._rng.choice(self.patients)
-        kind = self._kind()
+        kind = self._mix.draw(self._rng)
         sender: BenchOrganisation
         message: dict[str, Any]
-        if kind == "hospital-notification":
+        if kind in ("discharge-letter", "medication-update"):
+            sender = patient.hospital
+            make = clinical.discharge_letter if kind == "discharge-letter" else clinical.medication_update
+            message = make(
+                sender=_ref(sender),
+                gp=_ref(patient.gp),
+                municipality=_ref(patient.municipality),
+                patient_cpr=patient.cpr,
+                now=now,
+            )
+        elif kind == "referral":
+            sender = patient.gp
+            message = clinical.referral(
+                sender=_ref(sender), recipient=_ref(patient.hospital), patient_cpr=patient.cpr, now=now
+            )
+        elif kind == "hospital-notification":
             sender = patient.hospital
             message = self._generator.hospital_notification(
                 sender=_ref(sender), receiver=_ref(patient.municipality), patient_cpr=patient.cpr, now=now

@@ -37,12 +37,13 @@ from hub.route.register import Register, load_register
 @dataclass(slots=True)
 class Counters:
     received: int = 0  # messages (not acknowledgements) that reached their receiver
-    duplicates: int = 0  # the same MessageHeader.id received again (at-least-once delivery)
+    duplicates: int = 0  # the same MessageHeader.id received again by the same receiver (at-least-once delivery)
     acks_sent: int = 0  # acknowledgements the hub accepted (202)
     acks_refused: int = 0
     acks_failed: int = 0  # gave up after retries
     acks_received: int = 0  # acknowledgements delivered back to the original senders
-    arrivals: dict[str, float] = field(default_factory=dict)  # message id -> arrival at its receiver
+    arrivals: dict[str, float] = field(default_factory=dict)  # message id -> arrival at its first receiver
+    taken: set[tuple[str, str]] = field(default_factory=set)  # (receiver, message id): each acknowledges once
     ack_arrivals: dict[str, float] = field(default_factory=dict)  # message id -> its ack back at the sender
 
 
@@ -96,13 +97,14 @@ class BenchReceivers:
                 counters.acks_received += 1
                 counters.ack_arrivals.setdefault(facts.response.identifier, arrived)
             return web.Response(text="ok")
-        message_id = facts.message_id or ""
-        if message_id in counters.arrivals:
+        message_id, receiver = facts.message_id or "", request.match_info["receiver"]
+        if (receiver, message_id) in counters.taken:
             counters.duplicates += 1
-            return web.Response(text="ok")  # already acknowledged once
+            return web.Response(text="ok")  # this receiver acknowledged it once already
+        counters.taken.add((receiver, message_id))
         counters.received += 1
-        counters.arrivals[message_id] = arrived
-        self._queue.put_nowait((request.match_info["receiver"], facts))
+        counters.arrivals.setdefault(message_id, arrived)  # a message to two receivers: its first arrival
+        self._queue.put_nowait((receiver, facts))
         return web.Response(text="ok")
 
     async def _acknowledge_forever(self) -> None:

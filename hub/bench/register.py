@@ -20,10 +20,23 @@ import yaml
 from hub.bench.denmark import HOSPITALS, MUNICIPALITIES, REGIONS, Municipality
 from hub.domain.identifiers import gln_check_digit
 from hub.route.register import hash_token
+from hub.simulate.clinical import DISCHARGE_LETTER_EVENT, MEDICATION_UPDATE_EVENT, REFERRAL_EVENT
 
-HOSPITAL_ACCEPTS: Final = ("care-communication-message", "acknowledgement-message")
-MUNICIPALITY_ACCEPTS: Final = ("hospital-notification-message", "care-communication-message", "acknowledgement-message")
-GP_ACCEPTS: Final = ("care-communication-message", "acknowledgement-message")
+HOSPITAL_ACCEPTS: Final = ("care-communication-message", "acknowledgement-message", REFERRAL_EVENT)
+MUNICIPALITY_ACCEPTS: Final = (
+    "hospital-notification-message",
+    "care-communication-message",
+    "acknowledgement-message",
+    DISCHARGE_LETTER_EVENT,
+    MEDICATION_UPDATE_EVENT,
+)
+GP_ACCEPTS: Final = (
+    "care-communication-message",
+    "acknowledgement-message",
+    DISCHARGE_LETTER_EVENT,
+    MEDICATION_UPDATE_EVENT,
+    REFERRAL_EVENT,
+)
 GP_PRACTICES: Final = 100
 
 _GENITIVES: Final = {"Københavns": "København", "Nordfyns": "Nordfyn", "Bornholms": "Bornholm"}
