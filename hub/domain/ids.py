@@ -1,7 +1,7 @@
 """The hub's own identifiers (tracking ids, event ids): UUID version 7 (RFC 9562), ordered by time.
 
-A random UUID (version 4) lands anywhere in a database index, so once the tracking tables outgrow memory every
-insert touches a different page, and the hub slows down as its database grows. A version 7 UUID starts
+A random UUID (version 4) lands anywhere in a database index, so once the tracking tables outgrow the page
+cache every insert touches a different page. A version 7 UUID starts
 with the time in milliseconds: ids made together sit together in every index keyed by them (messages,
 deliveries, steps, archive), and operators can sort by them.
 """

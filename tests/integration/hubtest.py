@@ -21,10 +21,6 @@ import yaml
 from hub.broker.embedded import free_port
 from hub.broker.topics import Topics
 from hub.route.register import (
-    Endpoint,
-    EndpointKind,
-    Organisation,
-    OrganisationKind,
     Register,
     hash_token,
     load_register,
@@ -97,26 +93,6 @@ TEST_ORGANISATIONS: list[dict[str, Any]] = [
         "accepts": ["acknowledgement-message"],
     },
 ]
-
-# A hospital unit and a care home that fetch from their mailboxes (the connector tests' register).
-MAILBOX_HOSPITAL = Organisation(
-    id="herlev-hjerte",
-    name="Hjerteafdelingen, Herlev og Gentofte Hospital",
-    kind=OrganisationKind.HOSPITAL,
-    sor="265161000016000",
-    gln="5790000209354",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"acknowledgement-message"}),
-)
-MAILBOX_MUNICIPALITY = Organisation(
-    id="plejecenter-herlev",
-    name="Plejecenter Herlev",
-    kind=OrganisationKind.MUNICIPALITY,
-    sor="953741000016009",
-    gln="5790001348120",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"hospital-notification-message"}),
-)
 
 
 class HubProcess:

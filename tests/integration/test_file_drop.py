@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from hubtest import MAILBOX_HOSPITAL as HOSPITAL
-from hubtest import MAILBOX_MUNICIPALITY as MUNICIPALITY
+from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.file_drop import FileDrop
 from connectors.kafka_producer import Publish, ingress_publisher

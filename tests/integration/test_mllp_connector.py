@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from hubtest import MAILBOX_HOSPITAL as HOSPITAL
-from hubtest import MAILBOX_MUNICIPALITY as MUNICIPALITY
+from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.kafka_producer import Publish, ingress_publisher
 from connectors.mllp import MllpDecoder, MllpListener, encode_frame

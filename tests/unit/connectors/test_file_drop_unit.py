@@ -11,29 +11,15 @@ from typing import Any
 
 import orjson
 import pytest
+from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.file_drop import FileDrop
 from hub.broker.records import IngressRecord
-from hub.route.register import Endpoint, EndpointKind, Organisation, OrganisationKind
+from hub.route.register import Organisation
 from hub.simulate import MessageGenerator
 
 NOW = datetime(2024, 5, 8, 10, 31, 7, tzinfo=timezone(timedelta(hours=2)))
-HOSPITAL = Organisation(
-    id="herlev-hjerte",
-    name="Hjerteafdelingen, Herlev og Gentofte Hospital",
-    kind=OrganisationKind.HOSPITAL,
-    sor="265161000016000",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"acknowledgement-message"}),
-)
-MUNICIPALITY = Organisation(
-    id="plejecenter-herlev",
-    name="Plejecenter Herlev",
-    kind=OrganisationKind.MUNICIPALITY,
-    sor="953741000016009",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"hospital-notification-message"}),
-)
 
 
 def sender_for(name: str) -> Organisation | None:

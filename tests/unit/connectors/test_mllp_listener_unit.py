@@ -7,38 +7,21 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
+from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.mllp import MllpDecoder, MllpListener, build_ack, encode_frame
 from connectors.mllp.framing import Frame, Oversized
 from hub.broker.records import IngressRecord
-from hub.route.register import Endpoint, EndpointKind, Organisation, OrganisationKind
 from hub.validate.validator import Validator
 from mappings.hl7v2.adt_to_notification import Problem
 from mappings.hl7v2.parse import parse_message
 
-HOSPITAL_SOR = "265161000016000"
-MUNICIPALITY_SOR = "953741000016009"
+HOSPITAL_SOR = HOSPITAL.sor
+MUNICIPALITY_SOR = MUNICIPALITY.sor
 CPR = "1604721398"  # 16 April 1972, fictional
 NOW = datetime(2024, 5, 8, 10, 31, 7, tzinfo=timezone(timedelta(hours=2)))
 
-HOSPITAL = Organisation(
-    id="herlev-hjerte",
-    name="Hjerteafdelingen, Herlev og Gentofte Hospital",
-    kind=OrganisationKind.HOSPITAL,
-    sor=HOSPITAL_SOR,
-    gln="5790000209354",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"acknowledgement-message"}),
-)
-MUNICIPALITY = Organisation(
-    id="plejecenter-herlev",
-    name="Plejecenter Herlev",
-    kind=OrganisationKind.MUNICIPALITY,
-    sor=MUNICIPALITY_SOR,
-    gln="5790001348120",
-    endpoint=Endpoint(kind=EndpointKind.MAILBOX),
-    accepts=frozenset({"hospital-notification-message"}),
-)
 ORGANISATIONS = {o.sor: o for o in (HOSPITAL, MUNICIPALITY)}
 
 
