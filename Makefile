@@ -4,7 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration serve bench clean
+.PHONY: demo test lint typecheck unit integration integration-postgresql system-packages serve bench clean
+
+# Debian packages the tests need, installed when missing (as root, or through sudo)
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +33,17 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration -q
 
-test: $(STAMP) lint typecheck ## everything CI runs
+integration-postgresql: $(STAMP) system-packages ## the integration suite again, on a throw-away PostgreSQL cluster
+	$(PY) -m pytest tests/integration -q --database postgresql
+
+system-packages:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql package for the tests"; \
+		$(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends postgresql; }
+
+test: $(STAMP) lint typecheck system-packages ## everything CI runs: all tests on SQLite, the integration suite on PostgreSQL too
 	$(PY) -m pytest -q
+	$(PY) -m pytest tests/integration -q --database postgresql
 
 bench: $(STAMP) ## benchmarks into var/bench/ (BENCH_ARGS="--quick" for the one-minute smoke run)
 	$(VENV)/bin/hub bench $(BENCH_ARGS)

@@ -33,7 +33,32 @@ def _media_type(request: Request) -> str:
     return request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
 
 
-@router.post("/fhir/$process-message", status_code=202)
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, counted as it streams in (chunked or not): 413 as soon as it passes ``limit`` bytes, so that
+    no more than the limit is ever held for one request. A declared Content-Length over the limit is refused
+    before anything is read. What the sender still sends after a refusal the server reads and drops."""
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise OutcomeError(413, "too-costly", None, f"the message is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise OutcomeError(413, "too-costly", None, f"the message is larger than the limit of {limit} bytes")
+        body += chunk
+    return bytes(body)
+
+
+# the body is read as a stream (read_body), so the OpenAPI description says what it is by hand
+_MESSAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "one MedCom message: a FHIR R4 Bundle of type message, in FHIR JSON",
+        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post("/fhir/$process-message", status_code=202, openapi_extra=_MESSAGE_BODY)
 async def process_message(request: Request, organisation: OrganisationDep, runtime: RuntimeDep) -> Response:
     """Accept one MedCom message Bundle (FHIR JSON) from the authenticated organisation."""
     media_type = _media_type(request)
@@ -45,17 +70,20 @@ async def process_message(request: Request, organisation: OrganisationDep, runti
             f"Content-Type {media_type or '(none)'} is not accepted; send application/fhir+json",
         )
     limit = runtime.settings.max_message_bytes
-    declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise OutcomeError(413, "too-costly", None, f"the message is {declared} bytes; the limit is {limit}")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise OutcomeError(413, "too-costly", None, f"the message is {len(raw)} bytes; the limit is {limit}")
+    raw = await read_body(request, limit)
 
     envelope = read_envelope(raw, max_bytes=limit)
     if not envelope.ok or envelope.document is None:
         raise _bad_request(list(envelope.issues))
-    facts = read_facts(envelope.document)
+    facts = read_facts(envelope.document)  # the very document the envelope checked (no key given twice)
+    if facts.sender is not None and facts.sender.several_sor:
+        raise OutcomeError(
+            400,
+            "structure",
+            "Bundle.entry[0].resource.sender",
+            "the sender Organization has more than one SOR identifier; MedCom allows one, and with more it cannot"
+            " be told which organisation sends the message",
+        )
     named = facts.sender.sor if facts.sender else None
     if named is None:
         raise OutcomeError(

@@ -10,9 +10,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from connectors import http_ingest
 from connectors.file_drop import FileDrop
@@ -21,9 +19,11 @@ from connectors.mllp import MllpListener
 from hub import __version__
 from hub.api import dead_letters, health, mailbox, metrics, operator
 from hub.api import subscriptions as subscriptions_api
-from hub.api.responses import OutcomeError, outcome_response
+from hub.api.body_limit import BodyLimit
+from hub.api.refusals import install_refusal_handlers
 from hub.broker.clients import Publisher, consume_batches, consume_concurrently, make_consumer, make_producer
 from hub.broker.embedded import EmbeddedBroker
+from hub.broker.progress import WorkerProgress
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics, ensure_topics
 from hub.deliver.http_push import receiver_session
@@ -31,7 +31,6 @@ from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.parking import DeadLetterStore, ParkingLot
 from hub.deliver.policy import RetryPolicy
 from hub.deliver.worker import DeliveryWorker
-from hub.domain.outcome import error
 from hub.heap import settle_after_start
 from hub.pipeline.ingress import IngressWorker
 from hub.pipeline.recovery import BrokerWatch, replay_unfinished
@@ -95,6 +94,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         )
         stack.push_async_callback(client.close)
 
+        progress = {name: WorkerProgress(name) for name in ("ingress", "delivery", "recorder")}
         delivery = DeliveryWorker(
             register=register,
             store=store,
@@ -109,6 +109,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
                 max_delay=settings.delivery_max_delay_seconds,
                 retry_window=settings.delivery_retry_seconds,
             ),
+            progress=progress["delivery"],
         )
         stack.push_async_callback(lambda: delivery.close(timeout=settings.delivery_timeout_seconds + 1))
         runtime = Runtime(
@@ -124,6 +125,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
             validator=validator,
             bootstrap_servers=bootstrap,
             subscriptions=subscriptions,
+            progress=progress,
         )
         if topics.ingress in created:
             # a new (or emptied) broker: whatever was accepted and is unfinished must be published again
@@ -146,9 +148,17 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         )
         recorder = Recorder(store)
         workers: dict[str, tuple[str, Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]]] = {
+            # a record whose handling raises every time goes to the worker's quarantine (hub.broker.isolation)
             "ingress": (
                 topics.ingress,
-                lambda c: consume_batches(c, ingress.handle, name="ingress", stop=runtime.stop),
+                lambda c: consume_batches(
+                    c,
+                    ingress.handle,
+                    name="ingress",
+                    stop=runtime.stop,
+                    quarantine=ingress.quarantine,
+                    progress=progress["ingress"],
+                ),
             ),
             "delivery": (
                 topics.outbox,
@@ -158,11 +168,20 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
                     name="delivery",
                     stop=runtime.stop,
                     grace_seconds=settings.shutdown_grace_seconds,
+                    quarantine=delivery.quarantine,
+                    progress=progress["delivery"],
                 ),
             ),
             "recorder": (
                 topics.events,
-                lambda c: consume_batches(c, recorder.handle, name="recorder", stop=runtime.stop),
+                lambda c: consume_batches(
+                    c,
+                    recorder.handle,
+                    name="recorder",
+                    stop=runtime.stop,
+                    quarantine=recorder.quarantine,
+                    progress=progress["recorder"],
+                ),
             ),
         }
         consumers: list[AIOKafkaConsumer] = []
@@ -300,16 +319,6 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
 
-    @app.exception_handler(OutcomeError)
-    async def _outcome(_: Request, exc: OutcomeError) -> Response:
-        return outcome_response(exc.status_code, exc.issues, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_parameters(_: Request, exc: RequestValidationError) -> Response:
-        issues = [
-            error("invalid", ".".join(str(p) for p in err.get("loc", ())), str(err.get("msg", "invalid")))
-            for err in exc.errors()
-        ]
-        return outcome_response(400, issues)
-
+    app.add_middleware(BodyLimit)  # the operator API's bodies; ingest counts its own
+    install_refusal_handlers(app)  # every refusal an OperationOutcome, the framework's own 404 and 405 too
     return app

@@ -6,10 +6,49 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
+from pydantic import ValidationError
 
 from hub.logs import configure_logging
+
+if TYPE_CHECKING:
+    from hub.settings import HubSettings
+
+# settings whose values are not repeated in an error message: they may hold credentials
+_SECRET_PARTS = ("token", "url", "password", "secret", "servers")
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """One line that names each faulty environment variable and what it must be (never a secret's value)."""
+    from hub.settings import HubSettings
+
+    problems = []
+    for err in exc.errors(include_url=False):
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        loc = err.get("loc", ())
+        if not loc:  # a rule across settings: its message names the variables
+            problems.append(message)
+            continue
+        field = str(loc[0])
+        variable = f"HUB_{field.upper()}" if field in HubSettings.model_fields else field.upper()
+        if any(part in field.lower() for part in _SECRET_PARTS):
+            problems.append(f"{variable}: {message}")
+        else:
+            problems.append(f"{variable}={err.get('input')!r}: {message}")
+    return "; ".join(problems)
+
+
+def _load_settings(command: str) -> HubSettings | None:
+    """The settings from the environment, or None after one line on stderr saying what is wrong."""
+    from hub.settings import HubSettings
+
+    try:
+        return HubSettings()
+    except ValidationError as exc:
+        print(f"hub {command}: not started, a setting is wrong: {settings_problem(exc)}", file=sys.stderr)
+        return None
 
 
 def _serve(_: argparse.Namespace) -> int:
@@ -17,9 +56,10 @@ def _serve(_: argparse.Namespace) -> int:
 
     from hub.app import create_app
     from hub.serving import make_server, serve_until_signalled
-    from hub.settings import HubSettings
 
-    settings = HubSettings()
+    settings = _load_settings("serve")
+    if settings is None:
+        return 2
     configure_logging(settings.log_level)
     server = make_server(
         create_app(settings), host=settings.host, port=settings.port, grace_seconds=settings.shutdown_grace_seconds
@@ -29,8 +69,9 @@ def _serve(_: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from hub.validate.validator import Validator, verdict_line
+    from hub.validate.validator import Validator, validator_failed, verdict_line
 
+    configure_logging("WARNING")  # to stderr: stdout carries the verdicts, one JSON line per file
     validator = Validator()
     all_valid = True
     for name in args.files:
@@ -53,9 +94,11 @@ def _validate(args: argparse.Namespace) -> int:
             }
             all_valid = False
         else:
-            verdict = validator.validate(raw)
-            all_valid = all_valid and verdict.valid
-            line = verdict_line(name, verdict)
+            try:
+                line = verdict_line(name, validator.validate(raw))  # validate never raises; this guards the line
+            except Exception as exc:
+                line = {"path": name, "valid": False, "event": None, "issues": [validator_failed(exc, "cli").as_dict()]}
+            all_valid = all_valid and bool(line["valid"])
         sys.stdout.buffer.write(orjson.dumps(line) + b"\n")
     sys.stdout.flush()
     return 0 if all_valid else 1
@@ -67,11 +110,12 @@ def _replay(_: argparse.Namespace) -> int:
     from hub.broker.clients import Publisher, make_producer
     from hub.broker.topics import Topics, ensure_topics
     from hub.pipeline.recovery import replay_unfinished
-    from hub.settings import HubSettings
     from hub.track.archive import MessageArchive
     from hub.track.database import open_database
 
-    settings = HubSettings()
+    settings = _load_settings("replay")
+    if settings is None:
+        return 2
     configure_logging(settings.log_level)
     if not settings.kafka_bootstrap_servers:
         print(

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from hub.broker.clients import Publisher
+from hub.broker.progress import WorkerProgress
 from hub.broker.topics import Topics
 from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.parking import DeadLetterStore
@@ -34,7 +35,14 @@ class Runtime:
     subscriptions: SubscriptionService
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # the heartbeats of the workers that take records from the broker (ingress, delivery, recorder)
+    progress: dict[str, WorkerProgress] = field(default_factory=dict)
     accepting: bool = True
 
     def stopped_workers(self) -> list[str]:
         return [name for name, task in self.workers.items() if task.done()]
+
+    def stalled_workers(self) -> list[str]:
+        """Workers that have held records for longer than ``worker_stall_seconds`` without finishing any."""
+        threshold = self.settings.worker_stall_seconds
+        return [name for name, progress in self.progress.items() if progress.stalled(threshold)]

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+class Environment(StrEnum):
+    """Where the hub runs. Production refuses to start without an operator token and a real Kafka."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
 
 
 class HubSettings(BaseSettings):
@@ -16,7 +25,10 @@ class HubSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    environment: str = Field(default="development", description="development | production")
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        description="development | production, in any case; any other value refuses to start",
+    )
 
     kafka_bootstrap_servers: str | None = Field(
         default=None,
@@ -61,6 +73,9 @@ class HubSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=10.0, description="on SIGTERM, how long deliveries in flight may take before they are handed back"
     )
+    worker_stall_seconds: float = Field(
+        default=60.0, gt=0, description="a worker holding records without finishing any for this long is stalled"
+    )
 
     mllp_port: int | None = Field(
         default=None, description="HL7 v2 MLLP listener (ADT -> HospitalNotification); off when unset"
@@ -82,9 +97,15 @@ class HubSettings(BaseSettings):
             return self.validation_processes
         return 1 if (os.cpu_count() or 1) >= 2 else 0
 
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_in_any_case(cls, value: Any) -> Any:
+        """``Production`` and `` PRODUCTION `` are production; what is not one of the two still refuses."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _production_is_locked_down(self) -> HubSettings:
-        if self.environment == "production":
+        if self.environment is Environment.PRODUCTION:
             if not self.operator_token:
                 raise ValueError("HUB_OPERATOR_TOKEN must be set when HUB_ENVIRONMENT=production")
             if not self.kafka_bootstrap_servers:

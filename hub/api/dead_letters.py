@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from hub.api.deps import OperatorDep, RuntimeDep
 from hub.api.operator import utc_text
+from hub.api.params import DeadLetterId, Instant, PageLimit, RedriveLimit
 from hub.api.responses import OutcomeError
 from hub.deliver.parking import DeadLetterQuery
+from hub.domain.identifiers import mask_cpr_everywhere
 from hub.runtime import Runtime
 from hub.track.events import Step, TrackingEvent
 
 router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
 
-Since = Annotated[datetime | None, Query(description="dead at or after (ISO 8601)")]
-Until = Annotated[datetime | None, Query(description="dead before (ISO 8601)")]
+Since = Annotated[Instant | None, Query(description="dead at or after (ISO 8601)")]
+Until = Annotated[Instant | None, Query(description="dead before (ISO 8601)")]
 
 
 @router.get("")
@@ -30,7 +31,7 @@ async def list_dead_letters(
     since: Since = None,
     until: Until = None,
     include_redriven: bool = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
 ) -> dict[str, Any]:
     """Dead letters, oldest first; each with its reason and every delivery attempt."""
     query = DeadLetterQuery(
@@ -42,11 +43,12 @@ async def list_dead_letters(
         include_redriven=include_redriven,
         limit=limit,
     )
-    return {"dead_letters": await runtime.dead_letters.find(query)}
+    # no CPR number in what operators see: the reasons and attempts may quote a receiver's answer
+    return {"dead_letters": mask_cpr_everywhere(await runtime.dead_letters.find(query))}
 
 
 @router.post("/{dead_letter_id}/redrive")
-async def redrive_one(dead_letter_id: int, runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
+async def redrive_one(dead_letter_id: DeadLetterId, runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
     """Send one dead letter back to delivery."""
     found = await runtime.dead_letters.take_by_id(dead_letter_id)
     if found is None:
@@ -62,7 +64,7 @@ async def redrive_many(
     event: str | None = None,
     since: Since = None,
     until: Until = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    limit: RedriveLimit = 1000,
 ) -> dict[str, Any]:
     """Send every matching dead letter back to delivery (all of one receiver, say), oldest first, so the
     order per receiver and patient holds."""

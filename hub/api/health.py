@@ -20,16 +20,22 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """The hub can take messages: the store answers and every worker is running."""
+    """The hub can take messages: the store answers, every worker is running, and none is stalled (holds
+    records it has not finished for longer than ``HUB_WORKER_STALL_SECONDS``)."""
     checks: dict[str, Any] = {}
     try:
         await runtime.store.ping()
         checks["store"] = "ok"
     except Exception as exc:  # any database failure means not ready
         checks["store"] = f"failing: {type(exc).__name__}"
-    stopped = runtime.stopped_workers()
-    checks["workers"] = "ok" if not stopped else f"stopped: {', '.join(stopped)}"
+    checks["workers"] = workers_check(runtime.stopped_workers(), runtime.stalled_workers())
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
     )
+
+
+def workers_check(stopped: list[str], stalled: list[str]) -> str:
+    """``ok``, or what is wrong: ``stopped: a, b``, ``stalled: c``, or both, separated by ``; ``."""
+    problems = [f"{what}: {', '.join(names)}" for what, names in (("stopped", stopped), ("stalled", stalled)) if names]
+    return "; ".join(problems) or "ok"

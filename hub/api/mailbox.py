@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from hub.api.deps import OrganisationDep, RuntimeDep
+from hub.api.params import MailboxItemId, PageLimit
 from hub.api.responses import FHIR_JSON, OutcomeError
 from hub.track.events import Step, TrackingEvent
 
@@ -15,9 +16,9 @@ router = APIRouter(prefix="/mailbox", tags=["mailbox"])
 
 
 @router.get("")
-async def list_mailbox(organisation: OrganisationDep, runtime: RuntimeDep, limit: int = 100) -> dict[str, Any]:
+async def list_mailbox(organisation: OrganisationDep, runtime: RuntimeDep, limit: PageLimit = 100) -> dict[str, Any]:
     """Messages waiting for the authenticated organisation, oldest first; only its own."""
-    items = await runtime.store.mailbox_items(organisation.id, limit=max(1, min(limit, 1000)))
+    items = await runtime.store.mailbox_items(organisation.id, limit=limit)
     return {
         "receiver": organisation.id,
         "items": [
@@ -36,7 +37,7 @@ async def list_mailbox(organisation: OrganisationDep, runtime: RuntimeDep, limit
 
 
 @router.get("/{item_id}")
-async def get_mailbox_item(item_id: int, organisation: OrganisationDep, runtime: RuntimeDep) -> Response:
+async def get_mailbox_item(item_id: MailboxItemId, organisation: OrganisationDep, runtime: RuntimeDep) -> Response:
     """The message exactly as the sender sent it."""
     item = await runtime.store.mailbox_item(organisation.id, item_id)
     if item is None:
@@ -45,7 +46,7 @@ async def get_mailbox_item(item_id: int, organisation: OrganisationDep, runtime:
 
 
 @router.post("/{item_id}/ack", status_code=204)
-async def confirm_mailbox_item(item_id: int, organisation: OrganisationDep, runtime: RuntimeDep) -> Response:
+async def confirm_mailbox_item(item_id: MailboxItemId, organisation: OrganisationDep, runtime: RuntimeDep) -> Response:
     """The receiver has the message safely in its own system; it leaves the mailbox."""
     item = await runtime.store.confirm_mailbox_item(organisation.id, item_id)
     if item is None:

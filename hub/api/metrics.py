@@ -1,10 +1,10 @@
 """``/metrics`` in Prometheus text format: message and delivery figures from the tracking store,
-parked deliveries and open circuits from this process."""
+parked deliveries, open circuits, poison records and stalled workers from this process."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
 from hub.api.deps import RuntimeDep
 
@@ -33,4 +33,19 @@ async def metrics(runtime: RuntimeDep) -> Response:
     for receiver, state in runtime.delivery.circuits().items():
         parked.labels(receiver).set(state["parked"])
         circuit.labels(receiver).set(1 if state["circuit"] == "open" else 0)
+    poison = Counter(
+        "hub_poison_records",
+        "records whose handling raised every time, set aside (rejected, dead-lettered or recorded reduced)",
+        ["worker"],
+        registry=registry,
+    )
+    stalled = Gauge(
+        "hub_worker_stalled_seconds",
+        "how long a worker has held records without finishing any",
+        ["worker"],
+        registry=registry,
+    )
+    for worker, progress in runtime.progress.items():
+        poison.labels(worker).inc(progress.poisoned)
+        stalled.labels(worker).set(progress.stalled_for())
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,9 @@
-"""The operator API: search messages, follow one message's timeline, see the register."""
+"""The operator API: search messages, follow one message's timeline, see the register.
+
+Operators see no CPR number: patients are shown by birth date only, and every other string of an answer about
+messages (ids a sender chose, outcomes, the timeline's details, receivers' errors) has its CPR-shaped numbers masked
+on the way out (hub.domain.identifiers.mask_cpr_everywhere), whatever the tracking store holds.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from hub.api.deps import OperatorDep, RuntimeDep
+from hub.api.params import Instant, PageLimit, PageOffset
 from hub.api.responses import OutcomeError
+from hub.domain.identifiers import mask_cpr_everywhere
 from hub.domain.status import MessageStatus
 from hub.track.store import MessageQuery
 
@@ -33,11 +40,11 @@ async def list_messages(
     receiver: Annotated[str | None, Query(description="register id of a receiving organisation")] = None,
     patient: Annotated[str | None, Query(description="CPR number, 10 digits")] = None,
     message_id: Annotated[str | None, Query(description="MessageHeader.id")] = None,
-    since: Annotated[datetime | None, Query(description="received at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="received before (ISO 8601)")] = None,
+    since: Annotated[Instant | None, Query(description="received at or after (ISO 8601)")] = None,
+    until: Annotated[Instant | None, Query(description="received before (ISO 8601)")] = None,
     overdue: Annotated[bool, Query(description="only messages with an overdue acknowledgement")] = False,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 100,
+    offset: PageOffset = 0,
 ) -> dict[str, Any]:
     """Messages, newest first. Patients are shown masked (birth date only)."""
     total, found = await runtime.store.find_messages(
@@ -55,7 +62,7 @@ async def list_messages(
             offset=offset,
         )
     )
-    return {"total": total, "limit": limit, "offset": offset, "messages": found}
+    return {"total": total, "limit": limit, "offset": offset, "messages": mask_cpr_everywhere(found)}
 
 
 @router.get("/messages/{tracking_id}")
@@ -64,7 +71,8 @@ async def get_message(tracking_id: str, runtime: RuntimeDep, _: OperatorDep) -> 
     found = await runtime.store.get_message(tracking_id)
     if found is None:
         raise OutcomeError(404, "not-found", None, f"no message with tracking id {tracking_id}")
-    return found
+    masked: dict[str, Any] = mask_cpr_everywhere(found)
+    return masked
 
 
 @router.get("/receivers")

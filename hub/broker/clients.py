@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
+from hub.broker.isolation import BatchHandler, Isolation, Quarantine, handle_with_tries, isolate
 from hub.broker.offsets import OffsetTracker
+from hub.broker.progress import WorkerProgress
 from hub.broker.records import Headers
+from hub.faults import fault_kind, fault_place
 
 log = structlog.get_logger(__name__)
 
-BatchHandler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
+__all__ = ["BatchHandler", "Isolation", "Publisher", "Quarantine", "consume_batches", "consume_concurrently"]
 
 
 def make_producer(bootstrap_servers: str, *, max_request_size: int) -> AIOKafkaProducer:
@@ -79,49 +82,106 @@ async def consume_batches(
     name: str,
     stop: asyncio.Event,
     batch_timeout_ms: int = 200,
+    quarantine: Quarantine | None = None,
+    isolation: Isolation | None = None,
+    progress: WorkerProgress | None = None,
 ) -> None:
     """Fetch a batch, handle it, commit only after the handler's work is durable; until `stop` is set.
 
-    A handler that raises has its batch read again after a pause, from the last committed offsets:
-    at-least-once, so handlers must tolerate seeing a record twice.
+    At-least-once: handlers must tolerate seeing a record twice. A batch whose handler raises is tried again
+    a bounded number of times (`isolation`), then handled record by record (``hub.broker.isolation``): good
+    records go on, and a record that fails on its own every time is poison, handed to the worker's
+    `quarantine` (which rejects or dead-letters it with its reason), and its offset is passed. Failures that
+    look like an outage of the broker or database (``hub.broker.poison``) set nothing aside unless records
+    after the failing one go through: in an outage the batch is read again, from its first unfinished record,
+    after a pause that grows with each outage. Without a `quarantine`, a poison record is read again.
+
+    `progress` is the worker's heartbeat for ``/readyz``: it has work from a fetch to its commit.
     """
-    failures = 0
+    policy = isolation or Isolation()
+    progress = progress or WorkerProgress(name)
+    outages = 0
     while not stop.is_set():
         try:
             batches = await consumer.getmany(timeout_ms=batch_timeout_ms)
         except KafkaError as exc:  # the broker is away or the group rebalances: ask again
             log.warning("fetch failed", worker=name, error=type(exc).__name__)
-            await asyncio.sleep(1.0)
+            await _pause(stop, 1.0)
             continue
         records = [record for partition in batches.values() for record in partition]
         if not records:
+            progress.idle()
             continue
-        try:
-            await handle(records)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            failures += 1
-            log.exception("batch failed; it will be read again", worker=name, records=len(records))
-            await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
-            _read_again(consumer, batches, name)
-            continue
-        failures = 0
+        progress.took()
+        tries = policy.attempts if len(records) > 1 else 1  # a record alone gets its further tries in isolate
+        failure = await handle_with_tries(handle, records, tries, policy)
+        if failure is not None:
+            log.warning(
+                "batch failed; handling its records one by one",
+                worker=name,
+                records=len(records),
+                error=fault_kind(failure),
+                at=fault_place(failure),
+            )
+            unfinished = await isolate(records, handle, quarantine=quarantine, policy=policy, progress=progress)
+            if unfinished:
+                outages += 1
+                await _read_again_from(consumer, batches, unfinished, name)
+                await _pause(stop, policy.outage_delay(outages))
+                continue
+        outages = 0
         try:
             await consumer.commit()
         except KafkaError as exc:
             # a rebalance took the partitions (their records come back to the new owner) or the broker is away
             # (they come back to us): handlers tolerate seeing a record twice
             log.warning("commit failed", worker=name, error=type(exc).__name__)
+            continue
+        progress.idle()
     log.info("worker stopped taking records", worker=name)
 
 
-def _read_again(consumer: AIOKafkaConsumer, batches: dict[Any, list[ConsumerRecord[bytes, bytes]]], name: str) -> None:
-    """Move back to the first record of the failed batch, partition by partition (not to the last commit,
-    which a broker that lost its log may no longer have)."""
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when the worker is asked to stop."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def resume_positions(
+    batches: Mapping[Any, Sequence[ConsumerRecord[bytes, bytes]]], unfinished: Sequence[ConsumerRecord[bytes, bytes]]
+) -> dict[Any, int]:
+    """Per partition of the batch, where to read from again: its first unfinished record, or just after its
+    last record when all of that partition's records are finished. (Also the offsets that may be committed.)"""
+    pending: dict[tuple[str, int], int] = {}
+    for record in unfinished:
+        key = (record.topic, record.partition)
+        pending[key] = min(record.offset, pending.get(key, record.offset))
+    positions = {}
     for partition, records in batches.items():
+        if not records:
+            continue
+        first = records[0]
+        found = pending.get((first.topic, first.partition))
+        positions[partition] = found if found is not None else max(r.offset for r in records) + 1
+    return positions
+
+
+async def _read_again_from(
+    consumer: AIOKafkaConsumer,
+    batches: Mapping[Any, Sequence[ConsumerRecord[bytes, bytes]]],
+    unfinished: Sequence[ConsumerRecord[bytes, bytes]],
+    name: str,
+) -> None:
+    """Commit what finished and move back to the first unfinished record, partition by partition (not to the
+    last commit, which a broker that lost its log may no longer have)."""
+    positions = resume_positions(batches, unfinished)
+    try:
+        await consumer.commit(positions)
+    except (KafkaError, AssertionError, ValueError) as exc:  # the partition went to another consumer
+        log.warning("commit failed", worker=name, error=type(exc).__name__)
+    for partition, offset in positions.items():
         try:
-            consumer.seek(partition, min(record.offset for record in records))
+            consumer.seek(partition, offset)
         except (KafkaError, AssertionError, ValueError) as exc:  # the partition went to another consumer
             log.warning("cannot read the batch again here", worker=name, error=type(exc).__name__)
 
@@ -137,11 +197,27 @@ async def consume_concurrently(
     stop: asyncio.Event,
     max_in_flight: int = 2000,
     grace_seconds: float = 10.0,
+    quarantine: Quarantine | None = None,
+    progress: WorkerProgress | None = None,
 ) -> None:
     """Hand each record to `submit` with a callback to call when its work is durable; records may finish
     in any order, and offsets are committed up to the first unfinished one. On `stop`, fetching ends,
-    work in flight gets `grace_seconds` to finish, and what finished is committed."""
+    work in flight gets `grace_seconds` to finish, and what finished is committed.
+
+    `submit` owns each record's failures from then on (the delivery worker dead-letters what it cannot
+    deliver); a record `submit` itself refuses by raising (one it cannot read) goes to `quarantine` and is
+    finished, or, without a quarantine or when that fails too, stays unfinished (its offset is not passed).
+    `progress` is the worker's heartbeat for ``/readyz``: it has work while records are in flight."""
     tracker = OffsetTracker()
+    progress = progress or WorkerProgress(name)
+
+    def finisher(partition: Any, offset: int) -> Callable[[], None]:
+        def finish() -> None:
+            tracker.finish(partition, offset)
+            progress.advanced()
+
+        return finish
+
     while not stop.is_set():
         if tracker.in_flight >= max_in_flight:
             await tracker.wait_for_progress(0.2)
@@ -155,14 +231,42 @@ async def consume_concurrently(
             for partition, records in batches.items():
                 for record in records:
                     tracker.start(partition, record.offset)
-                    submit(record, functools.partial(tracker.finish, partition, record.offset))
+                    progress.took()
+                    done = finisher(partition, record.offset)
+                    try:
+                        submit(record, done)
+                    except Exception as exc:
+                        await _refused(record, exc, done, quarantine, progress)
         await _commit(consumer, tracker, name)
+        if not tracker.in_flight:
+            progress.idle()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace_seconds
     while tracker.in_flight and loop.time() < deadline:
         await tracker.wait_for_progress(0.2)
     await _commit(consumer, tracker, name)
     log.info("worker stopped taking records", worker=name, unfinished=tracker.in_flight)
+
+
+async def _refused(
+    record: ConsumerRecord[bytes, bytes],
+    failure: Exception,
+    done: Callable[[], None],
+    quarantine: Quarantine | None,
+    progress: WorkerProgress,
+) -> None:
+    where = {"partition": record.partition, "offset": record.offset}
+    if quarantine is None:
+        log.error("record refused, and no quarantine: it stays unfinished", worker=progress.name, **where)
+        return
+    log.error("record refused; set aside", worker=progress.name, error=fault_kind(failure), at=fault_place(failure))
+    try:
+        await quarantine(record, failure)
+    except Exception as exc:  # it stays unfinished: its offset is not passed, it is read again after a restart
+        log.error("refused record could not be set aside", worker=progress.name, error=fault_kind(exc), **where)
+        return
+    progress.quarantined()
+    done()
 
 
 async def _commit(consumer: AIOKafkaConsumer, tracker: OffsetTracker, name: str) -> None:

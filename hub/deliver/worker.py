@@ -19,19 +19,39 @@ from typing import Any
 import aiohttp
 import orjson
 import structlog
+from aiokafka import ConsumerRecord
 
 from hub.broker.clients import Publisher
+from hub.broker.poison import is_outage
+from hub.broker.progress import WorkerProgress
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
 from hub.deliver.http_push import AttemptResult, push
 from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.parking import Attempt, DeadLetterStore, ParkedDelivery, ParkingLot
 from hub.deliver.policy import AttemptOutcome, RetryPolicy
+from hub.faults import fault_kind, fault_place
 from hub.route.register import EndpointKind, Register
 from hub.track.events import Step, TrackingEvent, utc_now
 from hub.track.store import TrackingStore
 
 log = structlog.get_logger(__name__)
+
+RETRY, GIVE_UP = "retry", "give up"
+
+
+def after_failure(exc: BaseException, failures: int, attempts: int) -> str:
+    """What follows a delivery step that raised: an outage (hub.broker.poison) is waited out, retried with
+    backoff for as long as it lasts; any other failure is tried `attempts` times, then the delivery is given
+    up as a dead letter, so it is never retried for ever and never holds up the records after it."""
+    if is_outage(exc) or failures < attempts:
+        return RETRY
+    return GIVE_UP
+
+
+def undeliverable_reason(failure: BaseException) -> str:
+    """The dead letter's reason: the exception's type only (its text may quote the message)."""
+    return f"the hub could not deliver this message: {fault_kind(failure)}"
 
 
 class DeliveryWorker:
@@ -49,6 +69,9 @@ class DeliveryWorker:
         policy: RetryPolicy,
         concurrency_per_receiver: int = 16,
         clock: Callable[[], float] = time.time,
+        poison_attempts: int = 3,
+        poison_base_delay: float = 0.2,
+        progress: WorkerProgress | None = None,
     ) -> None:
         self.register = register
         self.store = store
@@ -60,6 +83,10 @@ class DeliveryWorker:
         self.client = client
         self.policy = policy
         self.clock = clock
+        # a delivery whose handling raises (not an outage: hub.broker.poison) is tried this often, then buried
+        self.poison_attempts = poison_attempts
+        self.poison_base_delay = poison_base_delay
+        self.progress = progress or WorkerProgress("delivery")
         self._concurrency = concurrency_per_receiver
         self._lanes: dict[str, ReceiverLane] = {}
         self.closing = False
@@ -77,6 +104,15 @@ class DeliveryWorker:
 
     def submit(self, item: OutboxRecord, done: Callable[[], None]) -> None:
         self.lane(item.receiver_id).submit(item, done)
+
+    async def quarantine(self, record: ConsumerRecord[bytes, bytes], failure: BaseException) -> None:
+        """An outbox record that cannot even be read as a delivery (consume_concurrently): onto the dead-letter
+        topic with its reason, as it came."""
+        reason = undeliverable_reason(failure)
+        headers = [*(record.headers or ()), ("hub-reason", reason.encode())]
+        await self.publisher.send_and_wait(
+            self.topics.dead_letters, key=record.key or b"", value=record.value or b"", headers=list(headers)
+        )
 
     def circuits(self) -> dict[str, dict[str, Any]]:
         return {receiver: lane.state() for receiver, lane in sorted(self._lanes.items())}
@@ -192,11 +228,55 @@ class ReceiverLane:
                 break
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                log.exception("delivery step failed; trying again", receiver=self.receiver_id)
-                await asyncio.sleep(min(30.0, 0.2 * 2**failures))
+                decision = after_failure(exc, failures, self._worker.poison_attempts)
+                log.warning(
+                    "delivery step failed",
+                    receiver=self.receiver_id,
+                    tracking_id=item.tracking_id,
+                    error=fault_kind(exc),
+                    at=fault_place(exc),
+                    then=decision,
+                )
+                if decision == GIVE_UP:
+                    if not await self._give_up(item, exc):
+                        return  # closing before even the dead letter could be written: handed back
+                    break
+                await asyncio.sleep(min(30.0, self._worker.poison_base_delay * 2**failures))
         done()
+
+    async def _give_up(self, item: OutboxRecord, failure: BaseException) -> bool:
+        """Make a delivery whose handling raised every time a dead letter, with the reason. Tried until it is
+        written (the database or broker may be away meanwhile) or the worker closes (False: handed back)."""
+        worker = self._worker
+        reason = undeliverable_reason(failure)
+        tries = 0
+        while not worker.closing:
+            tries += 1
+            try:
+                await worker.bury(item, reason=reason, attempts=(Attempt(utc_now(), reason),))
+                worker.progress.quarantined()
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_outage(exc) and tries >= worker.poison_attempts:
+                    # it cannot even be made a dead letter: said in the log (without content), and passed
+                    log.error(
+                        "delivery given up; it could not be made a dead letter",
+                        receiver=self.receiver_id,
+                        tracking_id=item.tracking_id,
+                        reason=reason,
+                        error=fault_kind(exc),
+                        at=fault_place(exc),
+                    )
+                    with contextlib.suppress(Exception):  # at least its timeline says so
+                        await worker.report(item, Step.DELIVERY_FAILED, error=reason, dead_letter=None)
+                    worker.progress.quarantined()
+                    return True
+                await asyncio.sleep(min(30.0, worker.poison_base_delay * 2**tries))
+        return False
 
     async def _deliver_or_park(self, item: OutboxRecord) -> None:
         worker = self._worker
@@ -238,7 +318,9 @@ class ReceiverLane:
 
     async def _drain(self) -> None:
         worker = self._worker
+        failing: tuple[int, int] | None = None  # (seq, failures) of a parked head whose retry raises
         while not worker.closing:
+            head = None
             try:
                 head = await worker.parking.head(self.receiver_id)
                 if head is None:
@@ -249,11 +331,34 @@ class ReceiverLane:
                     await asyncio.sleep(min(wait, 1.0))  # re-read: an operator may change what is parked
                     continue
                 await self._retry(head)
+                failing = None
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("drain step failed; trying again", receiver=self.receiver_id)
+            except Exception as exc:
+                failures = failing[1] + 1 if failing and head and failing[0] == head.seq else 1
+                failing = (head.seq, failures) if head is not None else None
+                decision = after_failure(exc, failures, worker.poison_attempts)
+                log.warning(
+                    "drain step failed",
+                    receiver=self.receiver_id,
+                    error=fault_kind(exc),
+                    at=fault_place(exc),
+                    then=decision,
+                )
+                if head is not None and decision == GIVE_UP:
+                    await self._give_up_parked(head, exc)
+                    failing = None
+                    continue
                 await asyncio.sleep(1.0)
+
+    async def _give_up_parked(self, head: ParkedDelivery, failure: BaseException) -> None:
+        """A parked delivery whose retry raised every time: a dead letter, out of the lane, so the next goes."""
+        if await self._give_up(head.item, failure):
+            try:
+                await self._worker.parking.remove(head.seq)
+                self._parked = max(0, self._parked - 1)
+            except Exception as exc:  # removed next time round: the ledger or dead letter shows it is done
+                log.warning("parked delivery not removed", receiver=self.receiver_id, error=fault_kind(exc))
 
     async def _retry(self, head: ParkedDelivery) -> None:
         worker = self._worker

@@ -14,11 +14,16 @@ from hub.domain import medcom
 
 @dataclass(frozen=True, slots=True)
 class OrganisationRef:
-    """An organisation as a message names it: SOR code and GLN from its identifiers."""
+    """An organisation as a message names it: SOR code and GLN from its identifiers.
+
+    An Organization with more than one SOR identifier names no one organisation: its sor is None, and
+    several_sor says why (MedCom allows one; the validator rejects the message, intake refuses it).
+    """
 
     sor: str | None
     gln: str | None = None
     name: str | None = None
+    several_sor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +127,23 @@ def identifier_value(resource: dict[str, Any], systems: frozenset[str] | str) ->
     return None
 
 
+def identifier_count(resource: dict[str, Any], system: str) -> int:
+    """How many identifiers of the resource have the system (with a value or not)."""
+    identifiers = resource.get("identifier")
+    if not isinstance(identifiers, list):
+        return 0
+    return sum(1 for identifier in identifiers if isinstance(identifier, dict) and identifier.get("system") == system)
+
+
 def organisation_ref(resource: dict[str, Any] | None) -> OrganisationRef | None:
     if resource is None:
         return None
+    several_sor = identifier_count(resource, medcom.SOR_SYSTEM) > 1
     return OrganisationRef(
-        sor=identifier_value(resource, medcom.SOR_SYSTEM),
+        sor=None if several_sor else identifier_value(resource, medcom.SOR_SYSTEM),
         gln=identifier_value(resource, medcom.GLN_SYSTEMS),
         name=_str(resource.get("name")),
+        several_sor=several_sor,
     )
 
 

@@ -1,10 +1,17 @@
-"""Validation and processing outcomes as FHIR OperationOutcome issues."""
+"""Validation and processing outcomes as FHIR OperationOutcome issues.
+
+No CPR number is ever in an issue: the diagnostics and expression of every Issue are masked when it is made
+(hub.domain.identifiers.mask_cpr_in_text), so whatever an issue is stored in, logged, shown or sent as is masked
+too, however the check that made it quoted the message.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from hub.domain.identifiers import mask_cpr_in_text
 
 
 class Severity(StrEnum):
@@ -25,6 +32,15 @@ class Issue:
     # where the element is in the original JSON text (1-based; the column counts characters), when known
     line: int | None = None
     column: int | None = None
+
+    def __post_init__(self) -> None:
+        diagnostics = mask_cpr_in_text(self.diagnostics) if isinstance(self.diagnostics, str) else self.diagnostics
+        if diagnostics is not self.diagnostics:
+            object.__setattr__(self, "diagnostics", diagnostics)
+        if isinstance(self.expression, str):
+            expression = mask_cpr_in_text(self.expression)
+            if expression is not self.expression:
+                object.__setattr__(self, "expression", expression)
 
     @property
     def is_error(self) -> bool:

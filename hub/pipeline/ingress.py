@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import structlog
 from aiokafka import ConsumerRecord
 
@@ -11,9 +14,13 @@ from hub.broker.clients import Publisher
 from hub.broker.records import Headers, IngressRecord
 from hub.broker.topics import Topics
 from hub.deliver.ledger import DeliveryLedger, KeptAcknowledgement
+from hub.domain.message import MessageFacts, read_facts
+from hub.domain.outcome import Issue, Severity, operation_outcome
+from hub.faults import fault_kind, fault_place
 from hub.pipeline.plan import EarlierAcknowledgement, plan
 from hub.route.register import Register
 from hub.route.subscriptions import LiveSubscriptions
+from hub.track.events import Step, TrackingEvent
 from hub.validate.pool import Validation
 from hub.validate.validator import Verdict
 
@@ -72,6 +79,39 @@ class IngressWorker:
                 )
         await self._publisher.send_all(out)
 
+    async def quarantine(self, record: ConsumerRecord[bytes, bytes], failure: BaseException) -> None:
+        """A poison record (its handling raised every time, hub.broker.isolation): rejected like any invalid
+        message, with one `exception` issue, so it is tracked and its sender gets a fatal-error
+        acknowledgement; and put on the dead-letter topic with its reason, for an operator. Should planning fail
+        on it too, it is still tracked as rejected, from what the record's headers say."""
+        reason = poison_reason(failure)
+        incoming = _readable(record)
+        issue = Issue(Severity.ERROR, "exception", None, f"{reason}; it is rejected")
+        now = datetime.now(UTC)
+        out: list[tuple[str, bytes, bytes, Headers | None]] = [
+            (
+                self._topics.dead_letters,
+                incoming.key,
+                incoming.raw,
+                [*incoming.headers(), ("hub-reason", reason.encode())],
+            )
+        ]
+        result = None
+        for facts in (_facts_of(incoming.raw), None):  # without the message's facts when they were the trouble
+            try:
+                result = plan(incoming, Verdict((issue,), facts, None), self._register, now=now)
+                break
+            except Exception as exc:
+                log.error("a poison record could not be planned", error=fault_kind(exc), at=fault_place(exc))
+        if result is not None:
+            out.extend((self._topics.outbox, d.key, d.raw, d.headers()) for d in result.outbox)
+            events = result.events
+        else:
+            events = rejected_events(incoming, issue, sender=self._register.name_of(incoming.sender_sor), now=now)
+        out.extend((self._topics.events, event.key, event.to_bytes(), None) for event in events)
+        await self._publisher.send_all(out)
+        log.warning("poison message rejected", tracking_id=incoming.tracking_id, reason=reason)
+
     async def _remember_acknowledgements(
         self, checked: list[tuple[IngressRecord, Verdict]]
     ) -> dict[tuple[str, str], dict[str, tuple[str, bytes]]]:
@@ -99,3 +139,50 @@ class IngressWorker:
                 )
         await self._ledger.keep_acknowledgements(kept)
         return await self._ledger.acknowledgements_for(asked)
+
+
+def poison_reason(failure: BaseException) -> str:
+    """Why a poison message was rejected: the exception's type only (its text may quote the message)."""
+    return f"the hub could not process this message: {fault_kind(failure)}"
+
+
+def _readable(record: ConsumerRecord[bytes, bytes]) -> IngressRecord:
+    """The record as IngressRecord.from_kafka reads it, or, when its headers are not UTF-8, read leniently."""
+    try:
+        return IngressRecord.from_kafka(record.key, record.value or b"", record.headers)
+    except Exception:
+        headers = {name: value.decode("utf-8", "replace") for name, value in _pairs(record.headers)}
+        return IngressRecord(
+            tracking_id=headers.get("hub-tracking-id", ""),
+            sender_sor=headers.get("hub-sender-sor", ""),
+            received_at=headers.get("hub-received-at", ""),
+            connector=headers.get("hub-connector", "unknown"),
+            raw=record.value or b"",
+            key=record.key or b"",
+        )
+
+
+def _pairs(headers: Any) -> Sequence[tuple[str, bytes]]:
+    return [(str(k), bytes(v or b"")) for k, v in headers or ()]
+
+
+def _facts_of(raw: bytes) -> MessageFacts | None:
+    """What the message says of itself (its MessageHeader.id, to answer the sender by), when that can be read."""
+    try:
+        document = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))
+        return read_facts(document) if isinstance(document, dict) else None
+    except Exception:
+        return None
+
+
+def rejected_events(incoming: IngressRecord, issue: Issue, *, sender: str, now: datetime) -> list[TrackingEvent]:
+    """The least a poison message is tracked with, when even planning its rejection failed: received, rejected."""
+    at = incoming.received_at or now.isoformat()
+    return [
+        TrackingEvent(
+            Step.RECEIVED, incoming.tracking_id, sender=sender, at=at, detail={"connector": incoming.connector}
+        ),
+        TrackingEvent(
+            Step.REJECTED, incoming.tracking_id, sender=sender, detail={"outcome": operation_outcome([issue])}
+        ),
+    ]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import structlog
 from aiokafka import ConsumerRecord
 
+from hub.broker.poison import is_outage
+from hub.faults import fault_kind, fault_place
 from hub.track.events import TrackingEvent
 from hub.track.store import TrackingStore
 
@@ -20,7 +24,42 @@ class Recorder:
         for record in records:
             try:
                 events.append(TrackingEvent.from_bytes(record.value or b""))
-            except (ValueError, KeyError):
+            except (ValueError, KeyError, TypeError):
                 # not a hub event: keep going, the events topic is the audit trail and stays as it is
                 log.error("unreadable tracking event skipped", partition=record.partition, offset=record.offset)
         await self._store.record(events)
+
+    async def quarantine(self, record: ConsumerRecord[bytes, bytes], failure: BaseException) -> None:
+        """An event the store cannot write even alone (hub.broker.isolation) is recorded in a reduced form: its
+        step, ids and time, with a note instead of its detail, so the message still shows in its timeline. If
+        even that cannot be written it is skipped; it stays on the events topic, the audit trail. (A failure of
+        the database itself is raised: the event is then read again, not skipped.) Logged without content."""
+        where = {"partition": record.partition, "offset": record.offset}
+        try:
+            event = TrackingEvent.from_bytes(record.value or b"")
+        except Exception:
+            log.error("unreadable tracking event skipped", **where)
+            return
+        note = f"the hub could not record this step in full ({fault_kind(failure)}); it is kept on the events topic"
+        reduced = dataclasses.replace(event, patient=None, detail={"note": note})
+        try:
+            await self._store.record([reduced])
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            log.error(
+                "tracking event skipped: not even its reduced form can be recorded",
+                step=str(event.step),
+                tracking_id=event.tracking_id,
+                error=fault_kind(exc),
+                at=fault_place(exc),
+                **where,
+            )
+            return
+        log.warning(
+            "tracking event recorded in a reduced form",
+            step=str(event.step),
+            tracking_id=event.tracking_id,
+            error=fault_kind(failure),
+            **where,
+        )

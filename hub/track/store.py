@@ -22,6 +22,7 @@ from hub.domain.status import DeliveryStatus
 from hub.track import projection
 from hub.track.database import chunks, open_database, writing
 from hub.track.events import TrackingEvent, utc_now
+from hub.track.fitting import fit_rows, storable
 from hub.track.tables import deliveries, mailbox, messages, steps
 
 
@@ -79,9 +80,13 @@ class TrackingStore:
 
     async def record(self, events: Sequence[TrackingEvent]) -> None:
         """Apply a batch of events in one transaction, in a fixed number of statements however long the batch:
-        load the rows it can touch, apply the events in memory (hub.track.projection), write back the changes."""
+        load the rows it can touch, apply the events in memory (hub.track.projection), write back the changes.
+
+        Values are fitted to their columns first (hub.track.fitting): an over-long id or a NUL character from
+        a broken message must not make its events unwritable in PostgreSQL."""
         if not events:
             return
+        events = [storable(event) for event in events]
         async with writing(self.engine) as connection:
             fresh = projection.fresh_events(events, await self._known_step_ids(connection, [e.id for e in events]))
             if not fresh:
@@ -129,22 +134,26 @@ class TrackingStore:
         return found
 
     async def _write(self, connection: AsyncConnection, changes: projection.Changes) -> None:
-        """One executemany per table and kind of change."""
+        """One executemany per table and kind of change, every value fitted to its column."""
         if changes.new_messages:
-            await connection.execute(messages.insert(), changes.new_messages)
+            await connection.execute(messages.insert(), fit_rows(messages, changes.new_messages))
         if changes.changed_messages:
             await connection.execute(
-                _UPDATE_MESSAGE, [{f"b_{k}": row[k] for k in _MESSAGE_CHANGES} for row in changes.changed_messages]
+                _UPDATE_MESSAGE,
+                [{f"b_{k}": row[k] for k in _MESSAGE_CHANGES} for row in fit_rows(messages, changes.changed_messages)],
             )
         if changes.new_deliveries:
-            await connection.execute(deliveries.insert(), changes.new_deliveries)
+            await connection.execute(deliveries.insert(), fit_rows(deliveries, changes.new_deliveries))
         if changes.changed_deliveries:
             await connection.execute(
                 _UPDATE_DELIVERY,
-                [{f"b_{k}": row[k] for k in _DELIVERY_CHANGES} for row in changes.changed_deliveries],
+                [
+                    {f"b_{k}": row[k] for k in _DELIVERY_CHANGES}
+                    for row in fit_rows(deliveries, changes.changed_deliveries)
+                ],
             )
         if changes.steps:
-            await connection.execute(steps.insert(), changes.steps)
+            await connection.execute(steps.insert(), fit_rows(steps, changes.steps))
 
     # --- operator queries -------------------------------------------------------------------------
 

@@ -1,6 +1,12 @@
-"""Layer 1, the envelope: size, encoding (BOM, UTF-8), JSON syntax, nesting depth, a Bundle object at the top.
+"""Layer 1, the envelope: size, encoding (BOM, UTF-8), JSON syntax, nesting depth, no key given twice in an
+object, a Bundle object at the top.
 
 A failure here makes every later layer meaningless, so its issues are fatal and validation stops.
+
+Duplicate keys: FHIR JSON forbids them, and they would give one message two readings: the hub's parser keeps
+the last value of a key, a receiver's may keep the first, so a sender could name hospital B as the sender for the
+receiver and itself for the hub. The check is cheap for the messages without any (see _has_no_duplicate_keys);
+only a suspect text gets the exact pass that names each key and its place (positions.duplicate_keys).
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import orjson
 
 from hub.domain.outcome import Issue, Severity
 from hub.validate import paths
+from hub.validate.positions import duplicate_keys
 
 UTF8_BOM = b"\xef\xbb\xbf"
 DEFAULT_MAX_DEPTH = 100  # FHIR resources nest about 10-20 deep; orjson alone would allow 1024
+MAX_DUPLICATE_KEYS = 20  # named one issue each; a message with more gets one more issue saying so
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,8 @@ def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
                 ),
             ),
         )
-    too_deep = None if _bracket_depth(body, max_depth) <= max_depth else _too_deep(document, max_depth)
+    depth, colons = _shape(body, max_depth)
+    too_deep = None if depth <= max_depth else _too_deep(document, max_depth)
     if too_deep is not None:
         return Envelope(
             document,
@@ -81,6 +90,10 @@ def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
                 ),
             ),
         )
+    if not _has_no_duplicate_keys(colons, document):
+        duplicates = _duplicate_key_issues(raw)
+        if duplicates:
+            return Envelope(document, duplicates)
     resource_type = document.get("resourceType")
     if resource_type != "Bundle":
         found = f"resourceType {resource_type!r}" if "resourceType" in document else "no resourceType"
@@ -95,6 +108,55 @@ def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
             ),
         )
     return Envelope(document)
+
+
+def _has_no_duplicate_keys(colons: int, document: dict[str, Any]) -> bool:
+    """True when no object of the JSON text that orjson parsed to document has a key twice, given the number of
+    colons in that text (from _shape; -1 when it escapes a colon); False when it may have (then the exact pass
+    decides).
+
+    Every member of an object has exactly one colon outside strings, and the colons inside strings are those of
+    the strings' content. orjson.dumps writes the parsed document back with one member per key kept and every
+    string's colons unescaped, so, unless the text escapes a colon, its colons are those of the document written
+    back plus one for each member a duplicate key lost (and those of the lost key and value): the two counts are
+    equal exactly when no key is given twice. Two scans in C (the dump and its count) besides the one _shape
+    makes anyway, and no walk in Python.
+    """
+    if colons < 0:
+        return False
+    try:
+        written = orjson.dumps(document)
+    except orjson.JSONEncodeError:  # not expected of what orjson parsed; the exact pass decides
+        return False
+    return colons == written.count(b":")
+
+
+def _duplicate_key_issues(raw: bytes) -> tuple[Issue, ...]:
+    """One fatal issue per key given again (at most MAX_DUPLICATE_KEYS, then one saying how many more)."""
+    found = duplicate_keys(raw, limit=MAX_DUPLICATE_KEYS + 1)
+    issues = [
+        Issue(
+            Severity.FATAL,
+            "structure",
+            duplicate.expression,
+            f"the key {_shown_key(duplicate.key)} is given more than once in the same JSON object (line"
+            f" {duplicate.first[0]} column {duplicate.first[1]}, and again at line {duplicate.position[0]} column"
+            f" {duplicate.position[1]}); FHIR JSON forbids duplicate keys: parsers keep different ones, so the"
+            " message would not read the same for every receiver",
+            line=duplicate.position[0],
+            column=duplicate.position[1],
+        )
+        for duplicate in found[:MAX_DUPLICATE_KEYS]
+    ]
+    if len(found) > MAX_DUPLICATE_KEYS:
+        issues.append(
+            _fatal("structure", None, f"more than {MAX_DUPLICATE_KEYS} keys are given more than once; not all named")
+        )
+    return tuple(issues)
+
+
+def _shown_key(key: str, limit: int = 64) -> str:
+    return repr(key if len(key) <= limit else key[: limit - 3] + "...")
 
 
 def _decode_problem(body: bytes, offset: int, exc: orjson.JSONDecodeError) -> Issue:
@@ -142,32 +204,48 @@ def _ancestor(path: str) -> str:
     return path[:cut] if cut > 0 else "Bundle"
 
 
-# bytes other than the brackets and the quote, deleted by translate; [ and ] become { and } (depth only)
-_NOT_STRUCTURE = bytes(range(256)).translate(None, b'{}[]"')
+# bytes other than the brackets, the quote and the colon, deleted by translate; [ and ] become { and } (depth only)
+_NOT_STRUCTURE = bytes(range(256)).translate(None, b'{}[]":')
 _SQUARE_AS_CURLY = bytes.maketrans(b"[]", b"{}")
-_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+# an escape; its group is an escaped colon (\u003a or \u003A), a plain colon once parsed: then the text's colons
+# are not the document's. Split on, so that one pass over the text both removes the escapes and finds those.
+_ESCAPE = re.compile(rb"\\(?:(u003[aA])|.)", re.DOTALL)
 
 
-def _bracket_depth(body: bytes, limit: int) -> int:
-    """The nesting depth of containers in JSON text that orjson accepted, counted without Python per value.
+def _shape(body: bytes, limit: int) -> tuple[int, int]:
+    """The nesting depth of containers in JSON text that orjson accepted, and the number of colons in it (-1 when
+    the text escapes a colon), counted without Python per value.
 
-    At most limit + 1 (it stops counting there). Escapes (a backslash and the character after it, taken from
-    the left as JSON does) are removed first, so every remaining quote delimits a string; the brackets and
-    quotes alone are kept, and each adjacent pair of quotes is dropped (an empty string, or the end of one
-    string and the start of the next with no bracket between). What quotes remain enclose brackets inside
-    strings, which are cut out. Each pass then removes the innermost containers ({} after [ ] became { }), so
-    the number of passes is the depth.
+    The depth is at most limit + 1 (it stops counting there). Escapes (a backslash and the character after it,
+    taken from the left as JSON does, never a colon; or an escaped colon whole) are removed first, so every
+    remaining quote delimits a string; the brackets, quotes and colons alone are kept, the colons are counted and
+    dropped, and each adjacent pair of quotes is dropped (an empty string, or the end of one string and the start
+    of the next with no bracket between). What quotes remain enclose brackets inside strings, which are cut out.
+    Each pass then removes the innermost containers ({} after [ ] became { }), so the number of passes is the
+    depth.
     """
+    colons = 0
     if b"\\" in body:
-        body = _ESCAPE.sub(b"", body)
-    brackets = body.translate(_SQUARE_AS_CURLY, _NOT_STRUCTURE).replace(b'""', b"")
+        parts = _ESCAPE.split(body)  # text, escaped colon or None, text, ...
+        if any(parts[1::2]):
+            colons = -1
+        body = b"".join(parts[::2])
+    structure = body.translate(_SQUARE_AS_CURLY, _NOT_STRUCTURE)
+    if colons == 0:
+        colons = structure.count(b":")
+    brackets = structure.translate(None, b":").replace(b'""', b"")
     if b'"' in brackets:
         brackets = b"".join(brackets.split(b'"')[::2])
     depth = 0
     while brackets and depth <= limit:
         brackets = brackets.replace(b"{}", b"")
         depth += 1
-    return depth
+    return depth, colons
+
+
+def _bracket_depth(body: bytes, limit: int) -> int:
+    """The nesting depth of _shape."""
+    return _shape(body, limit)[0]
 
 
 def _too_deep(document: dict[str, Any], max_depth: int) -> str | None:

@@ -183,6 +183,7 @@ def _organisation(context: MessageContext, reference: Any, where: str, role: str
             paths.child(at, "identifier"),
             f"the {role} organisation has no SOR identifier (system {medcom.SOR_SYSTEM})",
         )
+    yield from _one_sor_code(at, sor_codes, f"the {role} organisation")
     for j, ident in sor_codes:
         value = _text(ident.get("value"))
         if value is None:
@@ -190,17 +191,27 @@ def _organisation(context: MessageContext, reference: Any, where: str, role: str
                 "required", f"{at}.identifier[{j}].value", f"the SOR identifier of the {role} organisation has no value"
             )
         elif problem := sor_problem(value):
-            yield error(
-                "value",
-                f"{at}.identifier[{j}].value",
-                f"the SOR code {_shown(value)} of the {role} organisation: {problem}",
-            )
+            # (the value itself is not quoted: a diagnostic never quotes an identifier)
+            yield error("value", f"{at}.identifier[{j}].value", f"the SOR code of the {role} organisation: {problem}")
     for j, ident in _identifiers(resource, medcom.GLN_SYSTEMS):
         value = _text(ident.get("value"))
         if value is not None and (problem := gln_problem(value)):
-            yield error(
-                "value", f"{at}.identifier[{j}].value", f"the GLN {_shown(value)} of the {role} organisation: {problem}"
-            )
+            yield error("value", f"{at}.identifier[{j}].value", f"the GLN of the {role} organisation: {problem}")
+
+
+def _one_sor_code(at: str, sor_codes: list[tuple[int, dict[str, Any]]], who: str) -> Iterator[Issue]:
+    """An error at each SOR identifier after the first: an Organization with two names no one organisation (one
+    reader would take the first, another the last), and MedCom allows one."""
+    if len(sor_codes) < 2:
+        return
+    places = ", ".join(f"identifier[{j}]" for j, _ in sor_codes)
+    for j, _ in sor_codes[1:]:
+        yield error(
+            "structure",
+            f"{at}.identifier[{j}]",
+            f"{who} has {len(sor_codes)} SOR identifiers (system {medcom.SOR_SYSTEM}: {places}); MedCom allows"
+            " one, and with more it cannot be told which organisation this is",
+        )
 
 
 def _reference_strings(value: Any) -> Iterator[str]:
@@ -473,6 +484,15 @@ def patient(context: MessageContext) -> Iterator[Issue]:
                 yield error("required", f"{at}.identifier[{j}].value", "the replacement CPR identifier has no value")
 
 
+def organisations(context: MessageContext) -> Iterator[Issue]:
+    """No Organization of the message has more than one SOR identifier (the sender's and the receivers' are
+    reported by their rules, with their role, first)."""
+    for i, resource in context.of_type("Organization"):
+        yield from _one_sor_code(
+            f"Bundle.entry[{i}].resource", _identifiers(resource, _SOR_SYSTEMS), "the Organization"
+        )
+
+
 def acknowledgement(context: MessageContext) -> Iterator[Issue]:
     """An acknowledgement answers one message: response.identifier is its MessageHeader.id, with a code."""
     header = context.header
@@ -531,5 +551,6 @@ RULES: tuple[Rule, ...] = (
     destinations,
     references,
     patient,
+    organisations,
     acknowledgement,
 )

@@ -28,6 +28,7 @@ import structlog
 
 from hub.domain.message import MessageFacts
 from hub.domain.outcome import Issue
+from hub.faults import fault_kind
 from hub.validate.envelope import UTF8_BOM
 from hub.validate.validator import Validator, Verdict
 
@@ -38,8 +39,10 @@ _worker_validator: Validator | None = None  # one per worker process, built by _
 
 def _start_worker(max_bytes: int, schemas_dir: Path | None, hub_pid: int) -> None:
     from hub.heap import settle_after_start
+    from hub.logs import configure_logging
 
     global _worker_validator
+    configure_logging()  # JSON lines on stderr, masked, like the hub's own (a validator fault is logged)
     threading.Thread(target=_exit_with_hub, args=(hub_pid,), name="exit-with-hub", daemon=True).start()
     _worker_validator = Validator(max_bytes=max_bytes, schemas_dir=schemas_dir)
     settle_after_start()
@@ -55,7 +58,7 @@ def _exit_with_hub(hub_pid: int, interval: float = 1.0) -> None:
 
 def _validate_in_worker(raws: list[bytes]) -> list[tuple[tuple[Issue, ...], MessageFacts | None]]:
     assert _worker_validator is not None, "the worker was started without its validator"
-    verdicts = [_worker_validator.validate(raw) for raw in raws]
+    verdicts = [_worker_validator.validate(raw) for raw in raws]  # never raises: a failure is an `exception` issue
     return [(verdict.issues, verdict.facts) for verdict in verdicts]
 
 
@@ -65,7 +68,10 @@ def _ready() -> bool:
 
 def _document(raw: bytes) -> dict[str, Any] | None:
     """The parsed document again, in the hub's process (the worker found it to be a JSON object)."""
-    document = orjson.loads(raw[len(UTF8_BOM) :] if raw.startswith(UTF8_BOM) else raw)
+    try:
+        document = orjson.loads(raw[len(UTF8_BOM) :] if raw.startswith(UTF8_BOM) else raw)
+    except orjson.JSONDecodeError:  # cannot happen for what the worker parsed; without it, no subscription matches
+        return None
     return document if isinstance(document, dict) else None
 
 
@@ -135,6 +141,9 @@ class ValidationPool:
             results = await asyncio.get_running_loop().run_in_executor(executor, _validate_in_worker, raws)
         except BrokenProcessPool:
             self._restart(executor)
+            return [self._local.validate(raw) for raw in raws]
+        except Exception as exc:  # the part did not come back (it could not be sent or read): validate it here
+            log.error("a validation process failed a batch; validating it here", error=fault_kind(exc))
             return [self._local.validate(raw) for raw in raws]
         return [
             Verdict(issues, facts, _document(raw) if facts is not None else None)

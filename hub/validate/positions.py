@@ -269,3 +269,92 @@ def _locate(raw: bytes | bytearray | memoryview | str, expressions: Sequence[str
         offsets.append(offset)
     found = _positions(text, (offset for offset in offsets if offset >= 0))
     return [found[offset] if offset >= 0 else None for offset in offsets]
+
+
+# --- duplicate keys: the exact pass ---------------------------------------------------------------------------
+
+
+class DuplicateKey:
+    """A key given again in the same JSON object: the key (decoded), the path of its element, where it is given
+    again and where it was given first (lines and columns as for locate)."""
+
+    __slots__ = ("expression", "first", "key", "position")
+
+    def __init__(self, key: str, expression: str, position: Position, first: Position) -> None:
+        self.key = key
+        self.expression = expression
+        self.position = position
+        self.first = first
+
+    def __repr__(self) -> str:
+        return f"DuplicateKey({self.key!r}, {self.expression!r}, {self.position}, first={self.first})"
+
+
+def duplicate_keys(
+    raw: bytes | bytearray | memoryview | str, *, root: str = "Bundle", limit: int = 100
+) -> list[DuplicateKey]:
+    """Every key that an object of the JSON text raw has more than once (the first `limit` of them, in text
+    order), each at its second and later occurrences; [] when there is none or the text cannot be followed.
+
+    The exact and slow pass (a token at a time, in Python), for a text that a cheap count found suspect: keys are
+    compared decoded, as a JSON parser does ("a" and "\\u0061" are the same key), and "x" and "_x" are two keys.
+    """
+    try:
+        text = _decoded(raw)
+        found = _duplicates(text, root, limit)
+    except Exception:  # an aid for the cheap count only; a text it cannot follow is no valid JSON
+        return []
+    places = _positions(text, (offset for _, _, offset, first in found for offset in (offset, first)))
+    return [DuplicateKey(key, where, places[offset], places[first]) for key, where, offset, first in found]
+
+
+def _duplicates(text: str, root: str, limit: int) -> list[tuple[str, str, int, int]]:
+    """(key, path, offset, offset of its first occurrence) of each key given again, in text order."""
+    match_token = _TOKEN.match
+    found: list[tuple[str, str, int, int]] = []
+    # per open container: its path, for an object the offsets of its keys (else None), for an array its next index
+    paths_: list[str] = []
+    keys_: list[dict[str, int] | None] = []
+    index_: list[int] = []
+    value_path = root  # the path of the next value: the root, or the element of the key just read
+    at = 0
+    while True:
+        token = match_token(text, at)
+        if token is None:
+            return found
+        at = token.end()
+        kind = token.lastindex
+        if kind is None or kind == _UNTERMINATED:
+            return found
+        if kind == _COLON:  # a key of the innermost object
+            keys = keys_[-1] if keys_ else None
+            if keys is None:
+                return found  # a key outside an object: not JSON
+            spelled = token.group(_STRING)
+            key = json.loads(spelled) if "\\" in spelled else spelled[1:-1]
+            start = token.start(_STRING)
+            value_path = paths.child(paths_[-1], key)
+            first = keys.get(key)
+            if first is None:
+                keys[key] = start
+            else:
+                found.append((key, value_path, start, first))
+                if len(found) >= limit:
+                    return found
+            continue
+        if keys_ and keys_[-1] is None and kind != _CLOSE:  # an item of the innermost array
+            value_path = paths.item(paths_[-1], index_[-1])
+            index_[-1] += 1
+        if kind == _OPEN:
+            paths_.append(value_path)
+            is_object = token.group(_OPEN) == "{"
+            keys_.append({} if is_object else None)
+            index_.append(0)
+        elif kind == _CLOSE:
+            if not paths_:
+                return found
+            paths_.pop()
+            keys_.pop()
+            index_.pop()
+            if not paths_:
+                return found  # the end of the root value

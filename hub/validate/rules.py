@@ -115,11 +115,32 @@ _DATE_PARTS = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
+# The start of the problem a primitive check reports when it failed itself (a bug in the hub, not in the value):
+# the validator makes it an `exception` issue at the element (hub.validate.validator).
+CHECK_FAILED = "the validator failed on this value"
+
+
+def check_failed(exc: BaseException) -> str:
+    """The problem reported for a value whose check raised: the exception's type only, never the value."""
+    return f"{CHECK_FAILED} ({type(exc).__name__}); the message is rejected"
+
+
+def _lacks_timezone(value: str) -> bool:
+    """A date and time (``YYYY-MM-DDThh:mm...``) that ends without ``Z`` or ``+hh:mm``/``-hh:mm``; any other
+    shape (``T``, ``2026T``, a bare date) is not a time that merely lacks its zone."""
+    date, separator, time = value.partition("T")
+    if not separator or len(date) != 10 or len(time) < 5 or value.endswith("Z"):
+        return False
+    return len(time) < 6 or time[-6] not in "+-"
+
+
 def _calendar_problem(value: str) -> str | None:
     m = _DATE_PARTS.match(value)
     if m and m.group(3):
         year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
         leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        if not 1 <= month <= 12:  # the patterns allow 01-12 only; kept safe for any caller
+            return "the month does not exist"
         if day > _DAYS[month - 1] or (month == 2 and day == 29 and not leap):
             return "the day does not exist in that month"
     return None
@@ -211,7 +232,7 @@ def _primitive_check(name: str, regex: str | None) -> Callable[[Any], str | None
     is_base64 = name == "base64Binary"
     is_xhtml = name == "xhtml"
 
-    def full(value: Any) -> str | None:
+    def wording(value: Any) -> str | None:
         if type(value) is not str:
             return f"expected a JSON string, found {_describe(value)}"
         if not value:
@@ -232,12 +253,18 @@ def _primitive_check(name: str, regex: str | None) -> Callable[[Any], str | None
                 return "the narrative must be an XHTML <div> in the namespace http://www.w3.org/1999/xhtml"
             return None
         if matcher is not None and not matcher(value):
-            if name in ("dateTime", "instant") and "T" in value and not value.endswith("Z") and value[-6] not in "+-":
+            if name in ("dateTime", "instant") and _lacks_timezone(value):
                 return f"{_describe(value)} is not a valid FHIR {name.lower()}: a time needs a timezone{suffix}"
             return f"{_describe(value)} is not a valid FHIR {name.lower()}{suffix}"
         if calendar and (problem := _calendar_problem(value)):
             return f"{_describe(value)} is not a valid FHIR {name.lower()}: {problem}"
         return None
+
+    def full(value: Any) -> str | None:
+        try:
+            return wording(value)
+        except Exception as exc:  # a fault of the check itself: the value is reported, the walk goes on
+            return check_failed(exc)
 
     # Fast acceptance of the common case, each a condition under which `full` returns None; anything else
     # (a fault, or a value the quick test cannot vouch for) goes to `full`, which alone words the problems.
@@ -375,7 +402,11 @@ def _instant_key(value: str, upper: bool = False) -> str:
         return value
     if moment.tzinfo is not None:
         offset = moment.utcoffset() or timedelta()
-        moment = (moment - offset).replace(tzinfo=None)
+        try:
+            moment = (moment - offset).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC (9999-12-31...-14:00 after 9999)
+            local = moment.replace(tzinfo=None).isoformat()
+            return ("0000" + local[4:]) if offset > timedelta() else ("9999~" + local[4:])
     return moment.isoformat()
 
 

@@ -6,26 +6,35 @@
 
 Layers 2 and 3 both run, so a sender learns all faults of a message at once. Validation is pure: the event
 codes are read from schemas/ when the Validator is built, never while validating.
+
+A fault of the validator itself (a layer that raises, a check that fails on a value it did not foresee) never
+escapes: it becomes one `exception` issue, so that message is rejected and every other goes on. The issue
+names the exception's type only, never the value (hub.faults).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import orjson
+import structlog
 
 from hub.domain import medcom
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, Severity
+from hub.faults import fault_kind, fault_place
 from hub.validate.core import check_resource
 from hub.validate.envelope import read_envelope
 from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM, check_messaging
 from hub.validate.positions import locate
 from hub.validate.profiles import check_profiles
-from hub.validate.rules import Rules, load_rules
+from hub.validate.rules import CHECK_FAILED, Rules, load_rules
+
+log = structlog.get_logger(__name__)
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 EVENT_CODES_FILE = Path("medcom") / "event-codes.json"
@@ -97,19 +106,38 @@ class Validator:
         self.rules: Rules = load_rules(schemas)
 
     def validate(self, raw: bytes) -> Verdict:
-        """All issues of a message; never raises."""
-        envelope = read_envelope(raw, max_bytes=self.max_bytes)
+        """All issues of a message; never raises (a fault of the validator rejects the message, see above)."""
+        try:
+            return self._validate(raw)
+        except Exception as exc:  # the last guard; each layer has its own below
+            return Verdict((validator_failed(exc, "validation"),), None, None)
+
+    def _validate(self, raw: bytes) -> Verdict:
+        failures: list[Issue] = []
+        try:
+            envelope = read_envelope(raw, max_bytes=self.max_bytes)
+        except Exception as exc:
+            return Verdict((validator_failed(exc, "envelope"),), None, None)
         bundle = envelope.document
         if bundle is None:
             return Verdict(envelope.issues, None, None)
-        facts = read_facts(bundle)
+        try:
+            facts: MessageFacts | None = read_facts(bundle)
+        except Exception as exc:
+            facts = None
+            failures.append(validator_failed(exc, "facts"))
         if not envelope.ok:
-            return Verdict(_located(raw, envelope.issues), facts, bundle)
-        issues = check_resource(bundle, self.rules, "Bundle")
+            return Verdict(_located(raw, (*envelope.issues, *failures)), facts, bundle)
+        issues = _layer(failures, "structure", lambda: check_resource(bundle, self.rules, "Bundle"))
+        issues = [_as_exception(issue) for issue in issues]
         faulted = {issue.expression for issue in issues if issue.is_error}
         issues.extend(
             issue
-            for issue in check_messaging(bundle, event_codes=self.event_codes, own_event_codes=self.own_event_codes)
+            for issue in _layer(
+                failures,
+                "messaging",
+                lambda: check_messaging(bundle, event_codes=self.event_codes, own_event_codes=self.own_event_codes),
+            )
             if not (issue.expression in faulted and issue.code in _REPEATS_STRUCTURE)
         )
         reported = {(issue.expression, issue.code) for issue in issues}
@@ -121,13 +149,42 @@ class Validator:
                 holders.add(path)
                 path = path[: max(path.rfind("."), path.rfind("["), 0)]
         issues.extend(
-            issue
-            for issue in check_profiles(self.rules, bundle)
+            _as_exception(issue)
+            for issue in _layer(failures, "profiles", lambda: check_profiles(self.rules, bundle))
             if (issue.expression, issue.code) not in reported
             and issue.expression not in faulted
             and not (issue.code in ("value", "code-invalid") and issue.expression in holders)
         )
-        return Verdict(_located(raw, _at_most(MAX_ISSUES, [*envelope.issues, *issues])), facts, bundle)
+        found = _at_most(MAX_ISSUES, [*failures, *envelope.issues, *issues])
+        return Verdict(_located(raw, found), facts, bundle)
+
+
+def validator_failed(exc: BaseException, layer: str, expression: str | None = None) -> Issue:
+    """The issue that rejects a message the validator failed on: the exception's type, never the content."""
+    log.error("the validator failed on a message", layer=layer, error=fault_kind(exc), at=fault_place(exc))
+    return Issue(
+        Severity.ERROR,
+        "exception",
+        expression,
+        f"the validator failed on this message ({fault_kind(exc)}); it is rejected. This is a fault of the hub, "
+        "not necessarily of the message: the hub's operators can see where it failed in the hub's log",
+    )
+
+
+def _layer(failures: list[Issue], name: str, run: Callable[[], Iterable[Issue]]) -> list[Issue]:
+    """The issues of one layer; when the layer raises, none, and one `exception` issue in `failures`."""
+    try:
+        return list(run())
+    except Exception as exc:
+        failures.append(validator_failed(exc, name))
+        return []
+
+
+def _as_exception(issue: Issue) -> Issue:
+    """A primitive check that failed itself (hub.validate.rules.check_failed) is an `exception` issue."""
+    if issue.code == "value" and issue.diagnostics.startswith(CHECK_FAILED):
+        return replace(issue, severity=Severity.ERROR, code="exception")
+    return issue
 
 
 def _at_most(limit: int, issues: list[Issue]) -> tuple[Issue, ...]:
@@ -146,7 +203,11 @@ def _located(raw: bytes, issues: tuple[Issue, ...]) -> tuple[Issue, ...]:
     """
     if not any(issue.expression and issue.line is None for issue in issues):
         return issues
-    found = locate(raw, [issue.expression for issue in issues])
+    try:
+        found = locate(raw, [issue.expression for issue in issues])
+    except Exception as exc:  # the positions are a help to the sender, not a finding: the issues go without them
+        log.error("issue positions not found", error=fault_kind(exc), at=fault_place(exc))
+        return issues
     return tuple(
         replace(issue, line=place[0], column=place[1])
         if place is not None and issue.expression and issue.line is None

@@ -6,9 +6,11 @@ real HTTP servers in the test process that acknowledge what they get through the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import httpx
+import hubtest
 import pytest
 from hubtest import HubUnderTest, running_hub
 
@@ -16,6 +18,14 @@ from hub.broker.embedded import EmbeddedBroker
 from hub.broker.topics import Topics, ensure_topics
 
 TOPIC_PREFIX = "itest."
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hubs_use_the_chosen_database(new_database_url: Callable[[Path], str]) -> Iterator[None]:
+    """Every hub under test, also those a test starts itself, gets its database from the session's choice."""
+    hubtest.new_database_url = new_database_url
+    yield
+    hubtest.new_database_url = hubtest._sqlite_file
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,15 @@ from hub.simulate.receivers import Behaviour, SimulatedReceivers
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
+def _sqlite_file(workdir: Path) -> str:
+    return f"sqlite+aiosqlite:///{workdir / 'hub.sqlite3'}"
+
+
+# The database each hub under test gets: a SQLite file in its work directory, unless the session chose
+# PostgreSQL (`pytest --database postgresql`; tests/integration/conftest.py sets this then)
+new_database_url: Callable[[Path], str] = _sqlite_file
+
 ALL_EVENTS = [
     "hospital-notification-message",
     "care-communication-message",
@@ -186,7 +195,7 @@ async def running_hub(
         "HUB_PORT": str(hub_port),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "HUB_REGISTER_FILE": str(register_file),
-        "HUB_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'hub.sqlite3'}",
+        "HUB_DATABASE_URL": new_database_url(workdir),
         "HUB_TOPIC_PREFIX": topic_prefix,
         "HUB_CONSUMER_GROUP": f"{topic_prefix}hub",
         "HUB_TOPIC_PARTITIONS": "4",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import inspect
+
+from hub.track.database import open_database
 from hub.track.tables import metadata
 
 OPEN = """
@@ -24,22 +27,27 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-def test_processes_opening_a_new_database_together_all_start(tmp_path: Path) -> None:
+async def test_processes_opening_a_new_database_together_all_start(
+    tmp_path: Path, new_database_url: Callable[[Path], str]
+) -> None:
     for round_ in range(3):
-        database = tmp_path / f"hub-{round_}.sqlite3"
+        (tmp_path / str(round_)).mkdir()
+        database = new_database_url(tmp_path / str(round_))
         go = tmp_path / f"go-{round_}"
         processes = [
             subprocess.Popen(
-                [sys.executable, "-c", OPEN, f"sqlite+aiosqlite:///{database}", str(go)],
+                [sys.executable, "-c", OPEN, database, str(go)],
                 stderr=subprocess.PIPE,
                 text=True,
             )
             for _ in range(4)
         ]
-        time.sleep(1.5)  # every process imported and waits at the start line
+        await asyncio.sleep(1.5)  # every process imported and waits at the start line
         go.touch()
         failures = [p.communicate(timeout=60)[1] for p in processes if p.wait(timeout=60) != 0]
         assert failures == []
-        with sqlite3.connect(database) as connection:
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        engine = await open_database(database)
+        async with engine.connect() as connection:
+            tables = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+        await engine.dispose()
         assert set(metadata.tables) - tables == set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,10 @@ from hub.track.database import open_database
 pytestmark = pytest.mark.integration
 
 
-async def test_replay_publishes_unfinished_archived_messages(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}"
+async def test_replay_publishes_unfinished_archived_messages(
+    broker: EmbeddedBroker, tmp_path: Path, new_database_url: Callable[[Path], str]
+) -> None:
+    database = new_database_url(tmp_path)
     engine = await open_database(database)
     archive = MessageArchive(engine)
     for n in range(3):

@@ -30,7 +30,7 @@ def test_malformed_cpr_names_the_reason(cpr: str, reason: str) -> None:
 def test_gln_check_digit_matches_gs1() -> None:
     assert gln_check_digit("579000020935") == 4
     assert gln_problem("5790000209354") is None
-    assert gln_problem("5790001234567") == "GLN 5790001234567 has check digit 7, expected 0"
+    assert gln_problem("5790001234567") == "the GLN has check digit 7, expected 0"  # never quotes the value
     assert gln_problem("57900012345") == "a GLN is 13 digits"
 
 
