@@ -23,6 +23,7 @@ from hub.api.body_limit import BodyLimit
 from hub.api.refusals import install_refusal_handlers
 from hub.broker.clients import Publisher, consume_batches, consume_concurrently, make_consumer, make_producer
 from hub.broker.embedded import EmbeddedBroker
+from hub.broker.isolation import BatchHandler, Quarantine
 from hub.broker.progress import WorkerProgress
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics, ensure_topics
@@ -147,19 +148,17 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
             subscriptions=subscriptions.live,
         )
         recorder = Recorder(store)
+
+        def in_batches(
+            name: str, handle: BatchHandler, quarantine: Quarantine
+        ) -> Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]:
+            return lambda c: consume_batches(
+                c, handle, name=name, stop=runtime.stop, quarantine=quarantine, progress=progress[name]
+            )
+
         workers: dict[str, tuple[str, Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]]] = {
             # a record whose handling raises every time goes to the worker's quarantine (hub.broker.isolation)
-            "ingress": (
-                topics.ingress,
-                lambda c: consume_batches(
-                    c,
-                    ingress.handle,
-                    name="ingress",
-                    stop=runtime.stop,
-                    quarantine=ingress.quarantine,
-                    progress=progress["ingress"],
-                ),
-            ),
+            "ingress": (topics.ingress, in_batches("ingress", ingress.handle, ingress.quarantine)),
             "delivery": (
                 topics.outbox,
                 lambda c: consume_concurrently(
@@ -172,17 +171,7 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
                     progress=progress["delivery"],
                 ),
             ),
-            "recorder": (
-                topics.events,
-                lambda c: consume_batches(
-                    c,
-                    recorder.handle,
-                    name="recorder",
-                    stop=runtime.stop,
-                    quarantine=recorder.quarantine,
-                    progress=progress["recorder"],
-                ),
-            ),
+            "recorder": (topics.events, in_batches("recorder", recorder.handle, recorder.quarantine)),
         }
         consumers: list[AIOKafkaConsumer] = []
         for name, (topic, run) in workers.items():

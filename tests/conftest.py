@@ -6,17 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from medcom_examples import MEDCOM_EXAMPLES, medcom_example_messages
 from postgres import running_cluster
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-MEDCOM_EXAMPLES = SHARED / "medcom" / "examples"
-MESSAGE_EXAMPLE_FOLDERS = ("hospitalnotification", "carecommunication", "acknowledgement", "messaging")
-
-
-def medcom_example_messages() -> list[Path]:
-    """Every official MedCom example that is a message Bundle."""
-    return sorted(p for folder in MESSAGE_EXAMPLE_FOLDERS for p in (MEDCOM_EXAMPLES / folder).glob("*.json"))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import hubtest
 import pytest
-from hubtest import HubUnderTest, running_hub
+from hubtest import OPERATOR_TOKEN, HubUnderTest, running_hub
 
 from hub.broker.embedded import EmbeddedBroker
 from hub.broker.topics import Topics, ensure_topics
@@ -39,6 +39,18 @@ async def broker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embe
 async def hub(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubUnderTest]:
     async with running_hub(
         bootstrap_servers=broker.bootstrap_servers, workdir=tmp_path_factory.mktemp("hub"), topic_prefix=TOPIC_PREFIX
+    ) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+async def guarded_hub(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubUnderTest]:
+    """A second hub process, as production runs it: the operator API needs the operator token (OPERATOR_TOKEN)."""
+    async with running_hub(
+        bootstrap_servers=broker.bootstrap_servers,
+        workdir=tmp_path_factory.mktemp("guarded-hub"),
+        topic_prefix="guarded.",
+        HUB_OPERATOR_TOKEN=OPERATOR_TOKEN,
     ) as started:
         yield started
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import secrets
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,6 +39,9 @@ def _sqlite_file(workdir: Path) -> str:
 # The database each hub under test gets: a SQLite file in its work directory, unless the session chose
 # PostgreSQL (`pytest --database postgresql`; tests/integration/conftest.py sets this then)
 new_database_url: Callable[[Path], str] = _sqlite_file
+
+# the operator token of the hub the tests start with one (tests/integration/conftest.py `guarded_hub`)
+OPERATOR_TOKEN = "test-operator-token"
 
 ALL_EVENTS = [
     "hospital-notification-message",
@@ -275,3 +280,25 @@ async def wait_for_status(
 
     result: dict[str, Any] = await eventually(reached, timeout=timeout)
     return result
+
+
+def stin_template(example_paths: list[Path]) -> dict[str, Any]:
+    """MedCom's STIN example, from herlev-hjerte to plejecenter-herlev (both in the test register)."""
+    path = next(p for p in example_paths if "a5e5b880" in p.name)
+    bundle: dict[str, Any] = orjson.loads(path.read_bytes())
+    return bundle
+
+
+def fresh_message(template: dict[str, Any], header_id: str | None = None) -> dict[str, Any]:
+    """The template with a new Bundle.id and MessageHeader.id (and everything that names the header), so the hub
+    takes it as a new message rather than a resend."""
+    bundle = copy.deepcopy(template)
+    bundle["id"] = str(uuid.uuid4())
+    header = bundle["entry"][0]["resource"]
+    old, new = header["id"], header_id or str(uuid.uuid4())
+    header["id"] = new
+    bundle["entry"][0]["fullUrl"] = bundle["entry"][0]["fullUrl"].replace(old, new)
+    for entry in bundle["entry"]:
+        for target in entry["resource"].get("target", []):
+            target["reference"] = target["reference"].replace(old, new)
+    return bundle

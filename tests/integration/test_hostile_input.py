@@ -10,16 +10,15 @@ in a thread with a blocking client, so the receivers (in this test process's eve
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from hubtest import HubUnderTest, eventually, message_status
+from hubtest import HubUnderTest, eventually, message_status, stin_template
+from hubtest import fresh_message as fresh
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -30,26 +29,6 @@ GOOD_EVERY = 8  # a good message after this many hostile ones
 FINAL = {"acknowledged", "delivered", "rejected", "failed"}
 # what the hub may answer a hostile message with; 500 and anything else unlisted is a fault
 EXPECTED_STATUSES = {202, 400, 403, 413, 415}
-
-
-def _stin(example_paths: list[Path]) -> dict[str, Any]:
-    path = next(p for p in example_paths if "a5e5b880" in p.name)  # STIN from herlev-hjerte to plejecenter-herlev
-    bundle: dict[str, Any] = orjson.loads(path.read_bytes())
-    return bundle
-
-
-def fresh(template: dict[str, Any]) -> dict[str, Any]:
-    """The template with a new Bundle.id and MessageHeader.id (and everything that names the header)."""
-    bundle = copy.deepcopy(template)
-    bundle["id"] = str(uuid.uuid4())
-    header = bundle["entry"][0]["resource"]
-    old, new = header["id"], str(uuid.uuid4())
-    header["id"] = new
-    bundle["entry"][0]["fullUrl"] = bundle["entry"][0]["fullUrl"].replace(old, new)
-    for entry in bundle["entry"]:
-        for target in entry["resource"].get("target", []):
-            target["reference"] = target["reference"].replace(old, new)
-    return bundle
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -184,7 +163,7 @@ def _is_outcome(response: httpx.Response) -> bool:
 async def test_hostile_messages_never_stop_the_hub_and_good_ones_between_them_are_acknowledged(
     hub: HubUnderTest, api: httpx.AsyncClient, example_paths: list[Path]
 ) -> None:
-    template = _stin(example_paths)
+    template = stin_template(example_paths)
     headers = {"Authorization": f"Bearer {hub.token(SENDER)}", "Content-Type": "application/fhir+json"}
     accepted: list[str] = []  # tracking ids of hostile messages the hub took (202): each must end somewhere
     good: list[str] = []

@@ -15,33 +15,20 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hubtest import HubUnderTest, running_hub
+from hubtest import OPERATOR_TOKEN, HubUnderTest
 
 from hub.api.body_limit import API_BODY_LIMIT_BYTES
-from hub.broker.embedded import EmbeddedBroker
 from hub.simulate.generator import MessageGenerator
 
 pytestmark = pytest.mark.integration
 
-OPERATOR_TOKEN = "edge-operator-token"
 LIMIT = 10 * 1024 * 1024  # the hub's default HUB_MAX_MESSAGE_BYTES
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-async def edge_hub(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubUnderTest]:
-    async with running_hub(
-        bootstrap_servers=broker.bootstrap_servers,
-        workdir=tmp_path_factory.mktemp("edge-hub"),
-        topic_prefix="edge.",
-        HUB_OPERATOR_TOKEN=OPERATOR_TOKEN,
-    ) as started:
-        yield started
-
-
 @pytest.fixture
-async def client(edge_hub: HubUnderTest) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=edge_hub.url, timeout=60) as client:
+async def client(guarded_hub: HubUnderTest) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=guarded_hub.url, timeout=60) as client:
         yield client
 
 
@@ -86,10 +73,10 @@ async def endless_body(total: int, chunk: bytes = b"{" * 65_536) -> AsyncIterato
 
 
 async def test_large_chunked_bodies_are_refused_while_they_stream_and_memory_stays_bounded(
-    edge_hub: HubUnderTest, client: httpx.AsyncClient
+    guarded_hub: HubUnderTest, client: httpx.AsyncClient
 ) -> None:
-    assert edge_hub.process.process is not None
-    pid = edge_hub.process.process.pid
+    assert guarded_hub.process.process is not None
+    pid = guarded_hub.process.process.pid
     before = memory_kib(pid, "VmRSS")
     measured_peak = reset_peak_memory(pid)
     samples = [before]
@@ -101,7 +88,7 @@ async def test_large_chunked_bodies_are_refused_while_they_stream_and_memory_sta
             await asyncio.sleep(0.02)
 
     async def post_huge() -> httpx.Response:
-        headers = {**bearer(edge_hub.token("herlev-hjerte")), "Content-Type": "application/fhir+json"}
+        headers = {**bearer(guarded_hub.token("herlev-hjerte")), "Content-Type": "application/fhir+json"}
         return await client.post("/fhir/$process-message", content=endless_body(200 * MIB), headers=headers)
 
     sampler = asyncio.create_task(sample())
@@ -121,21 +108,23 @@ async def test_large_chunked_bodies_are_refused_while_they_stream_and_memory_sta
 
 
 async def test_declared_length_over_the_limit_is_refused_before_the_body(
-    edge_hub: HubUnderTest, client: httpx.AsyncClient
+    guarded_hub: HubUnderTest, client: httpx.AsyncClient
 ) -> None:
     headers = {
-        **bearer(edge_hub.token("herlev-hjerte")),
+        **bearer(guarded_hub.token("herlev-hjerte")),
         "Content-Type": "application/fhir+json",
         "Content-Length": str(LIMIT + 1),
     }
     # the header promises more than the limit; the hub answers without waiting for the body
-    async with httpx.AsyncClient(base_url=edge_hub.url, timeout=10) as short:
+    async with httpx.AsyncClient(base_url=guarded_hub.url, timeout=10) as short:
         response = await short.post("/fhir/$process-message", content=b"{" * (LIMIT + 1), headers=headers)
     assert_outcome(response, 413, "too-costly")
 
 
-async def test_chunked_message_within_the_limit_is_accepted(edge_hub: HubUnderTest, client: httpx.AsyncClient) -> None:
-    hospital, gp = edge_hub.register.by_id("herlev-hjerte"), edge_hub.register.by_id("mailbox-gp")
+async def test_chunked_message_within_the_limit_is_accepted(
+    guarded_hub: HubUnderTest, client: httpx.AsyncClient
+) -> None:
+    hospital, gp = guarded_hub.register.by_id("herlev-hjerte"), guarded_hub.register.by_id("mailbox-gp")
     assert hospital is not None and gp is not None
     raw = orjson.dumps(
         MessageGenerator(seed=12).care_communication(sender=hospital.ref, receiver=gp.ref, now=datetime.now(UTC))
@@ -145,7 +134,7 @@ async def test_chunked_message_within_the_limit_is_accepted(edge_hub: HubUnderTe
         for start in range(0, len(raw), 1000):
             yield raw[start : start + 1000]
 
-    headers = {**bearer(edge_hub.token("herlev-hjerte")), "Content-Type": "application/fhir+json"}
+    headers = {**bearer(guarded_hub.token("herlev-hjerte")), "Content-Type": "application/fhir+json"}
     response = await client.post("/fhir/$process-message", content=in_pieces(), headers=headers)
     assert response.status_code == 202, response.text
     assert response.json()["resourceType"] == "OperationOutcome"
@@ -170,9 +159,9 @@ async def test_chunked_message_within_the_limit_is_accepted(edge_hub: HubUnderTe
     ],
 )
 async def test_out_of_range_parameters_are_400_naming_the_parameter(
-    edge_hub: HubUnderTest, client: httpx.AsyncClient, method: str, path: str, who: str, expression: str
+    guarded_hub: HubUnderTest, client: httpx.AsyncClient, method: str, path: str, who: str, expression: str
 ) -> None:
-    token = OPERATOR_TOKEN if who == "operator" else edge_hub.token(who)
+    token = OPERATOR_TOKEN if who == "operator" else guarded_hub.token(who)
     body = assert_outcome(await client.request(method, path, headers=bearer(token)), 400, "invalid")
     assert body["issue"][0]["expression"] == [expression]
 
@@ -185,9 +174,9 @@ async def test_out_of_range_parameters_are_400_naming_the_parameter(
     ],
 )
 async def test_largest_ids_are_simply_not_found(
-    edge_hub: HubUnderTest, client: httpx.AsyncClient, method: str, path: str, who: str
+    guarded_hub: HubUnderTest, client: httpx.AsyncClient, method: str, path: str, who: str
 ) -> None:
-    token = OPERATOR_TOKEN if who == "operator" else edge_hub.token(who)
+    token = OPERATOR_TOKEN if who == "operator" else guarded_hub.token(who)
     assert_outcome(await client.request(method, path, headers=bearer(token)), 404, "not-found")
 
 
@@ -217,7 +206,7 @@ async def test_method_the_route_lacks_is_405_outcome_with_allow(client: httpx.As
 
 @pytest.mark.parametrize("path", ["/api/messages", "/api/receivers", "/api/dead-letters", "/api/subscriptions"])
 async def test_operator_api_needs_the_operator_token(
-    edge_hub: HubUnderTest, client: httpx.AsyncClient, path: str
+    guarded_hub: HubUnderTest, client: httpx.AsyncClient, path: str
 ) -> None:
     missing = await client.get(path)
     assert_outcome(missing, 401, "login")
@@ -227,7 +216,7 @@ async def test_operator_api_needs_the_operator_token(
     assert_outcome(wrong, 401, "login")
     assert wrong.headers["WWW-Authenticate"].startswith('Bearer realm="sektor-hub", error="invalid_token"')
 
-    organisation = await client.get(path, headers=bearer(edge_hub.token("plejecenter-herlev")))
+    organisation = await client.get(path, headers=bearer(guarded_hub.token("plejecenter-herlev")))
     body = assert_outcome(organisation, 403, "forbidden")
     assert "plejecenter-herlev" in body["issue"][0]["diagnostics"]
     assert 'error="insufficient_scope"' in organisation.headers["WWW-Authenticate"]

@@ -14,38 +14,23 @@ that the whole run takes well under two minutes on two cores.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import orjson
 import pytest
 import requests
 import schemathesis
-from hubtest import HubUnderTest, running_hub
+from hubtest import OPERATOR_TOKEN, HubUnderTest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
 
-from hub.broker.embedded import EmbeddedBroker
-
 pytestmark = pytest.mark.integration
 
-OPERATOR_TOKEN = "fuzz-operator-token"
 ORGANISATION = "mailbox-gp"  # a receiver with a mailbox, and a sender like any organisation
 EXAMPLES_PER_MODE = 25  # generated per operation, once for data that fits and once for data that does not
 INGEST_EXAMPLES = 10  # posts to /fhir/$process-message: bounded, the hub is not to be flooded
 OPERATIONS_AT_LEAST = 15
-
-
-@pytest.fixture(scope="module")
-async def fuzz_hub(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubUnderTest]:
-    async with running_hub(
-        bootstrap_servers=broker.bootstrap_servers,
-        workdir=tmp_path_factory.mktemp("fuzz-hub"),
-        topic_prefix="fuzz.",
-        HUB_OPERATOR_TOKEN=OPERATOR_TOKEN,
-    ) as started:
-        yield started
 
 
 @dataclass
@@ -136,8 +121,8 @@ def fuzz_everything(hub: HubUnderTest) -> tuple[Findings, list[str], list[str]]:
 
 
 @pytest.mark.timeout(240)
-async def test_no_generated_request_gets_a_5xx_and_every_4xx_is_an_operation_outcome(fuzz_hub: HubUnderTest) -> None:
-    findings, operations, always_fit = await asyncio.to_thread(fuzz_everything, fuzz_hub)
+async def test_no_generated_request_gets_a_5xx_and_every_4xx_is_an_operation_outcome(guarded_hub: HubUnderTest) -> None:
+    findings, operations, always_fit = await asyncio.to_thread(fuzz_everything, guarded_hub)
     print(f"{findings.calls} requests to {len(operations)} operations; no unfitting request for {always_fit}")
     # every part of the interface was reached
     assert len(operations) >= OPERATIONS_AT_LEAST, operations
@@ -151,4 +136,4 @@ async def test_no_generated_request_gets_a_5xx_and_every_4xx_is_an_operation_out
         assert expected in operations
     assert findings.calls >= len(operations) * 25
     assert not findings.faults, "\n".join(findings.faults[:20])
-    assert (await asyncio.to_thread(requests.get, f"{fuzz_hub.url}/readyz", timeout=10)).status_code == 200
+    assert (await asyncio.to_thread(requests.get, f"{guarded_hub.url}/readyz", timeout=10)).status_code == 200

@@ -5,7 +5,6 @@ acknowledged; each bad one ends rejected, with its reason in its tracking record
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,7 +15,8 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from hubtest import HubUnderTest, eventually, message_status, post_message, wait_for_status
+from hubtest import HubUnderTest, eventually, message_status, post_message, stin_template, wait_for_status
+from hubtest import fresh_message as fresh
 
 from hub.broker.clients import make_producer
 from hub.broker.records import IngressRecord
@@ -24,26 +24,6 @@ from hub.broker.records import IngressRecord
 pytestmark = pytest.mark.integration
 
 SENDER = "herlev-hjerte"
-
-
-def _stin(example_paths: list[Path]) -> dict[str, Any]:
-    path = next(p for p in example_paths if "a5e5b880" in p.name)  # STIN from herlev-hjerte to plejecenter-herlev
-    bundle: dict[str, Any] = orjson.loads(path.read_bytes())
-    return bundle
-
-
-def fresh(template: dict[str, Any], header_id: str | None = None) -> dict[str, Any]:
-    """The template with a new Bundle.id and MessageHeader.id (and everything that names the header)."""
-    bundle = copy.deepcopy(template)
-    bundle["id"] = str(uuid.uuid4())
-    header = bundle["entry"][0]["resource"]
-    old, new = header["id"], header_id or str(uuid.uuid4())
-    header["id"] = new
-    bundle["entry"][0]["fullUrl"] = bundle["entry"][0]["fullUrl"].replace(old, new)
-    for entry in bundle["entry"]:
-        for target in entry["resource"].get("target", []):
-            target["reference"] = target["reference"].replace(old, new)
-    return bundle
 
 
 def _timestamp(value: str) -> Callable[[dict[str, Any]], str]:
@@ -84,7 +64,7 @@ ONCE_POISON: list[Callable[[dict[str, Any]], str]] = [
 async def test_good_messages_between_poison_ones_are_all_acknowledged(
     hub: HubUnderTest, api: httpx.AsyncClient, example_paths: list[Path]
 ) -> None:
-    template = _stin(example_paths)
+    template = stin_template(example_paths)
     token = hub.token(SENDER)
     good: list[str] = []
     bad: list[tuple[str, str, str]] = []  # (what, tracking id, where the fault is)

@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import medcom_example_messages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from medcom_examples import medcom_example_messages
 
 from hub.domain.outcome import operation_outcome
 from hub.validate.envelope import read_envelope
