@@ -46,7 +46,7 @@ test: $(STAMP) lint typecheck system-packages ## everything CI runs: all tests o
 	$(PY) -m pytest tests/integration -q --database postgresql
 
 bench: $(STAMP) ## benchmarks into var/bench/ (BENCH_ARGS="--quick" for the one-minute smoke run)
-	$(VENV)/bin/hub bench $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

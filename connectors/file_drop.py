@@ -55,8 +55,8 @@ from hub.broker.records import IngressRecord
 from hub.domain.ids import new_tracking_id
 from hub.domain.message import read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
+from hub.domain.tracking import utc_now
 from hub.route.register import Organisation
-from hub.track.events import utc_now
 from hub.validate.envelope import read_envelope
 
 log = structlog.get_logger(__name__)

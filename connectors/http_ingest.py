@@ -19,8 +19,8 @@ from hub.broker.records import IngressRecord
 from hub.domain.ids import new_tracking_id
 from hub.domain.message import read_facts
 from hub.domain.outcome import Issue, Severity, operation_outcome
+from hub.domain.tracking import utc_now
 from hub.track.archive import ArchivedMessage
-from hub.track.events import utc_now
 from hub.validate.envelope import read_envelope
 
 router = APIRouter(tags=["ingest"])

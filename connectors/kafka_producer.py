@@ -54,8 +54,8 @@ from hub.broker.clients import Publisher
 from hub.broker.records import IngressRecord
 from hub.domain.ids import new_tracking_id
 from hub.domain.message import read_facts
+from hub.domain.tracking import utc_now
 from hub.track.archive import ArchivedMessage
-from hub.track.events import utc_now
 
 PUBLISH_TIMEOUT_SECONDS = 10.0  # as HTTP ingest: a broker that does not confirm in time has not accepted
 

@@ -29,6 +29,7 @@ from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics, ensure_topics
 from hub.deliver.http_push import receiver_session
 from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.overdue import AcknowledgementWatch
 from hub.deliver.parking import DeadLetterStore, ParkingLot
 from hub.deliver.policy import RetryPolicy
 from hub.deliver.worker import DeliveryWorker
@@ -41,10 +42,9 @@ from hub.route.subscription_store import SubscriptionService, SubscriptionStore
 from hub.route.subscriptions import seed_from_register_file
 from hub.runtime import Runtime
 from hub.settings import HubSettings
+from hub.store.engine import open_database
 from hub.ticks import ticks
 from hub.track.archive import MessageArchive
-from hub.track.database import open_database
-from hub.track.overdue import AcknowledgementWatch
 from hub.track.recorder import Recorder
 from hub.track.store import TrackingStore
 from hub.validate.pool import InProcess, Validation, ValidationPool

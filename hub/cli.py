@@ -110,8 +110,8 @@ def _replay(_: argparse.Namespace) -> int:
     from hub.broker.clients import Publisher, make_producer
     from hub.broker.topics import Topics, ensure_topics
     from hub.pipeline.recovery import replay_unfinished
+    from hub.store.engine import open_database
     from hub.track.archive import MessageArchive
-    from hub.track.database import open_database
 
     settings = _load_settings("replay")
     if settings is None:
@@ -143,12 +143,6 @@ def _replay(_: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from hub.bench.cli import main as bench_main
-
-    return bench_main(args.bench_args)
-
-
 def _demo(args: argparse.Namespace) -> int:
     from hub.simulate.demo import run_demo
 
@@ -176,17 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--rate", type=float, default=2.0, help="messages per second from the simulated hospitals")
     demo.set_defaults(run=_demo)
 
-    bench = commands.add_parser(
-        "bench",
-        add_help=False,
-        help="benchmarks: end to end, latency, raw Kafka, validation, memory, scale-out (see bench/README.md)",
-    )
-    bench.set_defaults(run=_bench)
-
-    args, rest = parser.parse_known_args(argv)
-    if rest and args.command != "bench":
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    args.bench_args = rest
+    args = parser.parse_args(argv)
     return int(args.run(args))
 
 

@@ -6,7 +6,7 @@ whenever enough young objects survive), and parsing JSON messages allocates fast
 constantly: about a quarter of the hub's CPU under load. So, once started, the hub moves what it has
 loaded out of the collector's sight (``gc.freeze``) and lets many more allocations pass between young
 collections. Reference counting still frees almost everything at once; the collector is only for cycles,
-which stay bounded (the memory scenario of ``hub bench`` shows it).
+which stay bounded (the memory scenario of ``python -m bench`` shows it).
 """
 
 from __future__ import annotations

@@ -43,9 +43,9 @@ from connectors.mllp.framing import DEFAULT_MAX_FRAME_BYTES, Frame, MllpDecoder,
 from hub.broker.records import IngressRecord
 from hub.domain.ids import new_tracking_id
 from hub.domain.message import OrganisationRef
+from hub.domain.tracking import utc_now
 from hub.messages import builder
 from hub.route.register import Organisation
-from hub.track.events import utc_now
 from mappings.hl7v2.adt_to_notification import (
     DANISH_TIME,
     DATA_TYPE_ERROR,

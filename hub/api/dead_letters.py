@@ -12,8 +12,8 @@ from hub.api.params import DeadLetterId, Instant, PageLimit, RedriveLimit
 from hub.api.responses import OutcomeError
 from hub.deliver.parking import DeadLetterQuery
 from hub.domain.identifiers import mask_cpr_everywhere
+from hub.domain.tracking import Step, TrackingEvent
 from hub.runtime import Runtime
-from hub.track.events import Step, TrackingEvent
 
 router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
 

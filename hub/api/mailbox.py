@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from hub.api.deps import OrganisationDep, RuntimeDep
 from hub.api.params import MailboxItemId, PageLimit
 from hub.api.responses import FHIR_JSON, OutcomeError
-from hub.track.events import Step, TrackingEvent
+from hub.domain.tracking import Step, TrackingEvent
 
 router = APIRouter(prefix="/mailbox", tags=["mailbox"])
 

@@ -7,7 +7,7 @@ It makes delivery idempotent across redelivery, crashes and resent messages: a r
 message (by MessageHeader.id) never gets it again, and a resent message is answered with the
 acknowledgement the receiver already gave.
 
-Lookups and entries from concurrent deliveries are grouped (hub.track.group_commit): one statement serves
+Lookups and entries from concurrent deliveries are grouped (hub.store.group_commit): one statement serves
 every delivery waiting at that moment, so the ledger costs a few round trips per batch, not per message.
 """
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.track.database import KEYS_PER_STATEMENT, chunks, insert_new, keys_in, writing
-from hub.track.events import utc_now
-from hub.track.group_commit import GroupCommit
-from hub.track.tables import acknowledgements, handed_over
+from hub.domain.tracking import utc_now
+from hub.store.engine import KEYS_PER_STATEMENT, chunks, insert_new, keys_in, writing
+from hub.store.group_commit import GroupCommit
+from hub.store.tables import acknowledgements, handed_over
 
 # (sender, MessageHeader.id, receiver)
 Holding = tuple[str, str, str]

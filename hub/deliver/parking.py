@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.broker.records import OutboxRecord
-from hub.track.database import writing
-from hub.track.events import utc_now
-from hub.track.tables import dead_letters, parked
+from hub.domain.tracking import utc_now
+from hub.store.engine import writing
+from hub.store.tables import dead_letters, parked
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,9 @@ from hub.deliver.http_push import AttemptResult, push
 from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.parking import Attempt, DeadLetterStore, ParkedDelivery, ParkingLot
 from hub.deliver.policy import AttemptOutcome, RetryPolicy
+from hub.domain.tracking import Step, TrackingEvent, utc_now
 from hub.faults import fault_kind, fault_place
 from hub.route.register import EndpointKind, Register
-from hub.track.events import Step, TrackingEvent, utc_now
 from hub.track.store import TrackingStore
 
 log = structlog.get_logger(__name__)

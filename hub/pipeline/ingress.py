@@ -16,11 +16,11 @@ from hub.broker.topics import Topics
 from hub.deliver.ledger import DeliveryLedger, KeptAcknowledgement
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, Severity, operation_outcome
+from hub.domain.tracking import Step, TrackingEvent
 from hub.faults import fault_kind, fault_place
 from hub.pipeline.plan import EarlierAcknowledgement, plan
 from hub.route.register import Register
 from hub.route.subscriptions import LiveSubscriptions
-from hub.track.events import Step, TrackingEvent
 from hub.validate.pool import Validation
 from hub.validate.validator import Verdict
 

@@ -16,11 +16,11 @@ from hub.domain.ids import new_tracking_id
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
+from hub.domain.tracking import Step, TrackingEvent
 from hub.messages.acknowledgement import build_acknowledgement
 from hub.route.register import Register
 from hub.route.router import route
 from hub.route.subscriptions import LiveSubscriptions, merge
-from hub.track.events import Step, TrackingEvent
 from hub.validate.validator import Verdict
 
 

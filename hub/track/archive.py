@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.domain.status import MessageStatus
-from hub.track.database import insert_new, writing
-from hub.track.group_commit import GroupCommit
-from hub.track.tables import archive, messages
+from hub.store.engine import insert_new, writing
+from hub.store.group_commit import GroupCommit
+from hub.store.tables import archive, messages
 
 # A message in one of these states needs nothing more from the broker.
 FINISHED = (
@@ -41,7 +41,7 @@ class ArchivedMessage:
 class MessageArchive:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        # messages arriving together are kept in one transaction (hub.track.group_commit)
+        # messages arriving together are kept in one transaction (hub.store.group_commit)
         self._keeping: GroupCommit[ArchivedMessage, None] = GroupCommit(self._keep_all)
 
     async def keep(self, message: ArchivedMessage) -> None:

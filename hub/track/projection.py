@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from hub.domain.status import DeliveryStatus, MessageStatus, message_status, next_delivery_status
-from hub.track.events import Step, TrackingEvent
+from hub.domain.tracking import Step, TrackingEvent
 
 Row = dict[str, Any]
 

@@ -8,8 +8,8 @@ import structlog
 from aiokafka import ConsumerRecord
 
 from hub.broker.poison import is_outage
+from hub.domain.tracking import TrackingEvent
 from hub.faults import fault_kind, fault_place
-from hub.track.events import TrackingEvent
 from hub.track.store import TrackingStore
 
 log = structlog.get_logger(__name__)

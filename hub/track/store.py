@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hub.domain.identifiers import mask_cpr
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.status import DeliveryStatus
+from hub.domain.tracking import TrackingEvent, utc_now
+from hub.store.engine import chunks, open_database, writing
+from hub.store.fitting import fit_rows, storable
+from hub.store.tables import deliveries, mailbox, messages, steps
 from hub.track import projection
-from hub.track.database import chunks, open_database, writing
-from hub.track.events import TrackingEvent, utc_now
-from hub.track.fitting import fit_rows, storable
-from hub.track.tables import deliveries, mailbox, messages, steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class TrackingStore:
         """Apply a batch of events in one transaction, in a fixed number of statements however long the batch:
         load the rows it can touch, apply the events in memory (hub.track.projection), write back the changes.
 
-        Values are fitted to their columns first (hub.track.fitting): an over-long id or a NUL character from
+        Values are fitted to their columns first (hub.store.fitting): an over-long id or a NUL character from
         a broken message must not make its events unwritable in PostgreSQL."""
         if not events:
             return

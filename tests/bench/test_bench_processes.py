@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from hub.bench.processes import cpu_seconds, descendants, rss_kib
+from bench.processes import cpu_seconds, descendants, rss_kib
 
 # a child that starts a grandchild burning CPU, and waits for it
 PARENT = (

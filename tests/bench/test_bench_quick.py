@@ -1,4 +1,4 @@
-"""``hub bench --quick`` as a smoke test: it runs to the end and reports every headline figure as a number.
+"""``python -m bench --quick`` as a smoke test: it runs to the end and reports every headline figure as a number.
 
 It asserts no threshold: figures on a shared 2-core machine are noise for a test. It runs the bench in its own
 process, as a user would, against its own embedded broker and hub process.
@@ -30,7 +30,7 @@ KEYS = (
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     result_file = tmp_path / "bench.json"
     code = (
-        "from hub.bench.cli import main; "
+        "from bench.cli import main; "
         f"raise SystemExit(main(['--quick', '--json', {str(result_file)!r}, '--out', {str(tmp_path / 'out')!r}]))"
     )
     finished = subprocess.run(

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from hub.track.database import open_database
-from hub.track.tables import metadata
+from hub.store.engine import open_database
+from hub.store.tables import metadata
 
 OPEN = """
 import asyncio, pathlib, sys, time
-from hub.track.database import open_database
+from hub.store.engine import open_database
 
 async def main(url, go):
     while not pathlib.Path(go).exists():

@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from hubtest import ROOT, eventually, hub_environment
 
 from hub.broker.embedded import EmbeddedBroker
+from hub.store.engine import open_database
 from hub.track.archive import ArchivedMessage, MessageArchive
-from hub.track.database import open_database
 
 pytestmark = pytest.mark.integration
 

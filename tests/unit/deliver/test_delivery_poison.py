@@ -16,8 +16,8 @@ from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
 from hub.deliver.policy import RetryPolicy
 from hub.deliver.worker import GIVE_UP, RETRY, DeliveryWorker, after_failure
+from hub.domain.tracking import TrackingEvent
 from hub.runtime import Runtime
-from hub.track.events import TrackingEvent
 
 TOPICS = Topics("t.")
 ITEM = OutboxRecord("trk-1", "msg-1", "kommune", "care-communication-message", b"{}", "p1", "hospital")

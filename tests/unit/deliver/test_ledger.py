@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.deliver.ledger import DeliveryLedger, KeptAcknowledgement
-from hub.track.database import open_database
+from hub.store.engine import open_database
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from aiokafka import ConsumerRecord
 import hub.pipeline.ingress as ingress_module
 from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics
+from hub.domain.tracking import Step, TrackingEvent
 from hub.pipeline.ingress import IngressWorker
 from hub.route.register import Register, parse_register
-from hub.track.events import Step, TrackingEvent
 
 HOSPITAL_SOR, MUNICIPALITY_SOR = "265161000016000", "953741000016009"
 TOPICS = Topics("t.")

@@ -11,9 +11,9 @@ import pytest
 
 from hub.broker.records import IngressRecord
 from hub.domain.message import read_facts
+from hub.domain.tracking import Step
 from hub.pipeline.plan import plan
 from hub.route.register import Register, parse_register
-from hub.track.events import Step
 from hub.validate.validator import Validator
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

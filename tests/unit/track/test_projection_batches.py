@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hub.domain.tracking import Step, TrackingEvent
+from hub.store.tables import deliveries, messages, steps
 from hub.track import projection
-from hub.track.events import Step, TrackingEvent
 from hub.track.store import MessageQuery, TrackingStore
-from hub.track.tables import deliveries, messages, steps
 
 TRACKING_IDS = ("t0", "t1", "t2")
 MESSAGE_IDS = ("m0", "m1")  # two tracked copies may share one: a resent message

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hub.track.database import open_database
-from hub.track.events import Step, TrackingEvent
+from hub.domain.tracking import Step, TrackingEvent
+from hub.store.engine import open_database
+from hub.store.tables import metadata
 from hub.track.store import MessageQuery, TrackingStore
-from hub.track.tables import metadata
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from sqlalchemy.exc import DataError
 from hub.broker.clients import consume_batches
 from hub.broker.isolation import Isolation
 from hub.broker.progress import WorkerProgress
-from hub.track.events import Step, TrackingEvent
-from hub.track.fitting import fit_row, fit_text, storable
+from hub.domain.tracking import Step, TrackingEvent
+from hub.store.fitting import fit_row, fit_text, storable
+from hub.store.tables import messages
 from hub.track.recorder import Recorder
 from hub.track.store import MessageQuery, TrackingStore
-from hub.track.tables import messages
 
 
 @pytest.fixture

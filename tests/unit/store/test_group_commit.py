@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from hub.track.group_commit import GroupCommit
+from hub.store.group_commit import GroupCommit
 
 
 async def test_callers_arriving_together_share_one_batch_and_get_their_own_results() -> None:

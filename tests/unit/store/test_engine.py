@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hub.track.database import keys_in, open_database, writing
-from hub.track.tables import handed_over, metadata
+from hub.store.engine import keys_in, open_database, writing
+from hub.store.tables import handed_over, metadata
 
 ROWS = [
     {"sender": s, "message_id": f"m{m}", "receiver": r, "tracking_id": f"t{s}{m}{r}", "at": "2026-01-01"}

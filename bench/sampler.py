@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from hub.bench.environment import BenchEnvironment
-from hub.bench.processes import cpu_seconds, cpu_seconds_of, own_rss_kib
+from bench.environment import BenchEnvironment
+from bench.processes import cpu_seconds, cpu_seconds_of, own_rss_kib
 
 MIB = 1024
 

@@ -20,12 +20,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from hub.bench.client import IngestClient, PostLog, post_closed_loop, post_open_loop
-from hub.bench.environment import BenchEnvironment, Progress, Stalled
-from hub.bench.load import Outgoing, Workload
-from hub.bench.processes import ChildProcess, start_py_spy, thread_cpu_seconds, user_system_seconds
-from hub.bench.profile import render, summarise
-from hub.bench.sampler import Sampler, cpu_snapshot, cpu_used
+from bench.client import IngestClient, PostLog, post_closed_loop, post_open_loop
+from bench.environment import BenchEnvironment, Progress, Stalled
+from bench.load import Outgoing, Workload
+from bench.processes import ChildProcess, start_py_spy, thread_cpu_seconds, user_system_seconds
+from bench.profile import render, summarise
+from bench.sampler import Sampler, cpu_snapshot, cpu_used
 
 
 def percentile(values: Sequence[float], share: float) -> float:

@@ -1,4 +1,4 @@
-"""``hub bench``: run the benchmark scenarios, print tables, write JSON and PNG plots.
+"""``python -m bench``: run the benchmark scenarios, print tables, write JSON and PNG plots.
 
 ``main(["--quick", "--json", "bench.json"])`` is the smoke run (well under a minute on an idle 2-core machine);
 without ``--quick`` every scenario runs at full size (``--messages``, default 100,000; ``--long``, default
@@ -21,19 +21,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hub.bench import matching, scenarios
-from hub.bench import results as report
-from hub.bench.load import Workload
-from hub.bench.processes import ROOT
-from hub.bench.register import build_register
-from hub.bench.scenarios import ALL_SCENARIOS, DEFAULT_MESSAGES, DEFAULT_SCALEOUT_MESSAGES, BenchConfig
+from bench import matching, scenarios
+from bench import results as report
+from bench.load import Workload
+from bench.processes import ROOT
+from bench.register import build_register
+from bench.scenarios import ALL_SCENARIOS, DEFAULT_MESSAGES, DEFAULT_SCALEOUT_MESSAGES, BenchConfig
 
 DEFAULT_OUT = Path("var/bench")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hub bench",
+        prog="python -m bench",
         description="Benchmarks of the hub: end to end, latency, raw Kafka, validation, memory, scale-out. "
         "Prints tables; writes results.json and PNG plots to --out. See bench/README.md.",
     )
@@ -62,7 +62,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         unknown = sorted(set(chosen) - set(ALL_SCENARIOS))
         if unknown:
             raise SystemExit(
-                f"hub bench: unknown scenarios {', '.join(unknown)}; choose from {', '.join(ALL_SCENARIOS)}"
+                f"bench: unknown scenarios {', '.join(unknown)}; choose from {', '.join(ALL_SCENARIOS)}"
             )
         overrides["scenarios"] = chosen
     for name in ("messages", "long", "concurrency", "latency_seconds", "scaleout_messages"):
@@ -118,7 +118,7 @@ async def run(config: BenchConfig) -> dict[str, Any]:
     errors: dict[str, str] = {}
 
     async def attempt(name: str, step: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        print(f"[hub bench] {name} ...", file=sys.stderr, flush=True)
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         try:
             found.update(await step())
         except Exception as exc:  # a failed scenario is reported; the others still run
@@ -160,7 +160,7 @@ def _plain(value: Any) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hub.bench.client import event_loop_runner
+    from bench.client import event_loop_runner
     from hub.logs import configure_logging
 
     args = _parser().parse_args(argv)

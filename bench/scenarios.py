@@ -1,4 +1,4 @@
-"""The scenarios of ``hub bench``, each in its own environment (fresh broker and tracking store) unless quick.
+"""The scenarios of ``python -m bench``, each in its own environment (fresh broker and tracking store) unless quick.
 
 - throughput: N messages end to end at bounded concurrency; then, on the same broker with the hub stopped,
   the raw Kafka passthrough of the same bytes (scenario ``raw``);
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.bench import kafka_raw, validation
-from hub.bench.client import IngestClient
-from hub.bench.environment import PARTITIONS, BenchEnvironment
-from hub.bench.load import Workload
-from hub.bench.register import BenchRegister
-from hub.bench.runs import latency_at, long_run, max_throughput, warm_up
+from bench import kafka_raw, validation
+from bench.client import IngestClient
+from bench.environment import PARTITIONS, BenchEnvironment
+from bench.load import Workload
+from bench.register import BenchRegister
+from bench.runs import latency_at, long_run, max_throughput, warm_up
 from hub.broker.embedded import EmbeddedBroker
 
 ALL_SCENARIOS = ("throughput", "raw", "latency", "validation", "matching", "memory", "scaleout")

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from hub.bench.load import Outgoing
+from bench.load import Outgoing
 
 
 def _per_message_us(function: Callable[[bytes], object], raws: Sequence[bytes], *, rounds: int) -> float:

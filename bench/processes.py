@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PR_SET_PDEATHSIG = 1
 
@@ -106,6 +106,8 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
 def child_environment(**overrides: str) -> dict[str, str]:
     """This process's environment without any HUB_* or KAFKA_* setting, plus `overrides`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "KAFKA_"))}
+    # the bench is not installed with the hub: its children find it from the repository's root
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), env.get("PYTHONPATH"))))
     env.update(overrides)
     return env
 
@@ -220,7 +222,7 @@ def start_receivers(
     argv = [
         sys.executable,
         "-m",
-        "hub.bench.receivers",
+        "bench.receivers",
         "--port",
         str(port),
         "--register",

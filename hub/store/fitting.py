@@ -16,8 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.track.events import TrackingEvent
-from hub.track.tables import messages, steps
+from hub.domain.tracking import TrackingEvent
+from hub.store.tables import messages, steps
 
 NUL = "\x00"
 

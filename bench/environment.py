@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from hub.bench.processes import ChildProcess, rss_kib, start_hub, start_receivers, wait_until_answering
-from hub.bench.register import BenchRegister, write_register, write_tokens
+from bench.processes import ChildProcess, rss_kib, start_hub, start_receivers, wait_until_answering
+from bench.register import BenchRegister, write_register, write_tokens
 from hub.broker.embedded import EmbeddedBroker, free_port
 from hub.broker.topics import Topics, ensure_topics
 

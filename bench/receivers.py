@@ -1,6 +1,6 @@
 """Lean receiving systems for the bench, run as their own process so they do not share the hub's event loop.
 
-``python -m hub.bench.receivers --port P --register FILE --tokens FILE --hub-url URL [--hub-url URL2]``
+``python -m bench.receivers --port P --register FILE --tokens FILE --hub-url URL [--hub-url URL2]``
 
 One aiohttp server stands in for every organisation (``POST /receivers/<id>``). Each message is answered with
 HTTP 200 at once; an acknowledgement-worker pool then sends a real MedCom Acknowledgement (``ok``, built by
@@ -27,8 +27,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from hub.bench.client import event_loop_runner
-from hub.bench.register import read_tokens
+from bench.client import event_loop_runner
+from bench.register import read_tokens
 from hub.domain.message import MessageFacts, read_facts
 from hub.messages.acknowledgement import build_acknowledgement
 from hub.route.register import Register, load_register
@@ -193,7 +193,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hub.bench.receivers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.receivers", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--register", type=Path, required=True)
     parser.add_argument("--tokens", type=Path, required=True)

@@ -24,8 +24,8 @@ from typing import Any, Final
 
 import orjson
 
-from hub.bench.denmark import MUNICIPALITIES
-from hub.bench.register import BenchOrganisation, BenchRegister
+from bench.denmark import MUNICIPALITIES
+from bench.register import BenchOrganisation, BenchRegister
 from hub.domain.message import OrganisationRef
 from hub.simulate import clinical
 from hub.simulate.generator import MessageGenerator

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from hub.bench.load import Outgoing
+from bench.load import Outgoing
 
 INGEST_PATH = "/fhir/$process-message"
 

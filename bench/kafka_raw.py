@@ -19,7 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from hub.bench.load import Outgoing
+from bench.load import Outgoing
 from hub.broker.clients import make_producer
 
 

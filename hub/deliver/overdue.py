@@ -11,9 +11,9 @@ import structlog
 from hub.broker.clients import Publisher
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
+from hub.domain.tracking import Step, TrackingEvent
 from hub.ticks import ticks
 from hub.track.archive import MessageArchive
-from hub.track.events import Step, TrackingEvent
 from hub.track.store import OverdueDelivery, TrackingStore
 
 log = structlog.get_logger(__name__)

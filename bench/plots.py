@@ -1,4 +1,4 @@
-"""The PNG plots of a bench run (matplotlib, Agg backend; selected by :func:`hub.bench.results.plots`)."""
+"""The PNG plots of a bench run (matplotlib, Agg backend; selected by :func:`bench.results.plots`)."""
 
 from __future__ import annotations
 

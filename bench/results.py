@@ -186,7 +186,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from hub.bench import plots as drawing
+    from bench import plots as drawing
 
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -1,0 +1,5 @@
+"""``python -m bench``, from the repository's root."""
+
+from bench.cli import main
+
+raise SystemExit(main())
