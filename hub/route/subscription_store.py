@@ -25,8 +25,8 @@ from hub.route.subscriptions import (
     filters_from_dict,
     validate_subscription,
 )
-from hub.track.database import writing
-from hub.track.tables import subscriptions
+from hub.store.engine import writing
+from hub.store.tables import subscriptions
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ from hub.domain.message import MessageFacts
 from hub.route.patients import PatientEntry, PatientRegister
 from hub.route.subscription_store import SubscriptionExists, SubscriptionService, SubscriptionStore
 from hub.route.subscriptions import Subscription, SubscriptionError, SubscriptionFilters, SubscriptionStatus
-from hub.track.database import open_database
+from hub.store.engine import open_database
 
 EVENTS = frozenset({"hospital-notification-message", "care-communication-message", "acknowledgement-message"})
 REGISTER = small_register(organisation("gp-a", "300000000000002", "gp"))
