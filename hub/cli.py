@@ -104,6 +104,37 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if all_valid else 1
 
 
+def _migrate(_: argparse.Namespace) -> int:
+    import asyncio
+
+    from sqlalchemy.engine import make_url
+
+    from hub.store.engine import connect_database
+    from hub.store.migrate import migrate
+
+    settings = _load_settings("migrate")
+    if settings is None:
+        return 2
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        engine = connect_database(settings.database_url)
+        try:
+            done = await migrate(engine)
+        finally:
+            await engine.dispose()
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        if done.stamped:
+            print(f"{where}: a database from before migrations, stamped with revision {done.before}")
+        if done.changed:
+            print(f"{where}: schema migrated from revision {done.before or 'none'} to {done.after}")
+        else:
+            print(f"{where}: schema at revision {done.after}, nothing to do")
+
+    asyncio.run(run())
+    return 0
+
+
 def _replay(_: argparse.Namespace) -> int:
     import asyncio
 
@@ -165,6 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay", help="publish every accepted, unfinished message again (after a broker lost its log)"
     )
     replay.set_defaults(run=_replay)
+
+    migrate = commands.add_parser(
+        "migrate", help="bring the database's schema to this hub's revision (HUB_DATABASE_URL); safe to run again"
+    )
+    migrate.set_defaults(run=_migrate)
 
     demo = commands.add_parser("demo", help="embedded broker, hub, simulated hospitals, municipalities and GPs")
     demo.add_argument("--rate", type=float, default=2.0, help="messages per second from the simulated hospitals")

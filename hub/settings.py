@@ -42,6 +42,11 @@ class HubSettings(BaseSettings):
 
     register_file: Path = SCHEMAS_DIR / "demo-register.yaml"
     database_url: str = "sqlite+aiosqlite:///var/hub.sqlite3"
+    migrate_at_start: bool = Field(
+        default=True,
+        description="bring the database's schema to this hub's revision at start; off: start only on a database "
+        "at that revision (run `hub migrate` first)",
+    )
     patient_register_file: Path | None = Field(
         default=None, description="CPR -> municipality and GP practice (YAML, JSON or CSV), for subscriptions"
     )

@@ -1,4 +1,4 @@
-"""Opening the hub's database: SQLite by default (WAL), PostgreSQL in production; tables created when missing."""
+"""Opening the hub's database: SQLite by default (WAL), PostgreSQL in production; its schema migrated on opening."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from hub.store.tables import metadata
+from hub.store.migrate import migrate, require_head
 
 Item = TypeVar("Item")
 
@@ -25,7 +25,23 @@ def _ensure_sqlite_directory(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-async def open_database(url: str) -> AsyncEngine:
+async def open_database(url: str, *, migrate_schema: bool = True) -> AsyncEngine:
+    """The engine of the hub's database, its schema at this hub's revision: migrated here, or (with
+    ``migrate_schema`` off, as ``HUB_MIGRATE_AT_START=false`` asks) checked and refused when behind."""
+    engine = connect_database(url)
+    try:
+        if migrate_schema:
+            await migrate(engine)
+        else:
+            await require_head(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
+def connect_database(url: str) -> AsyncEngine:
+    """The engine alone, its schema untouched (SQLite: WAL, and the file's directory made)."""
     _ensure_sqlite_directory(url)
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
@@ -38,32 +54,7 @@ async def open_database(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
 
-    await _create_missing_tables(engine)
     return engine
-
-
-async def _create_missing_tables(engine: AsyncEngine, *, attempts: int = 5) -> None:
-    """CREATE the tables and indexes that are missing. Hub processes started together on a new database
-    race here: each sees a table missing, one creates it, the other's CREATE fails. Looking again settles
-    it (the loser then finds the table there)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            async with engine.begin() as connection:
-                await connection.run_sync(metadata.create_all)
-                await connection.run_sync(_create_missing_indexes)
-            return
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-            if attempt == attempts:
-                raise
-            await asyncio.sleep(0.05 * attempt)
-
-
-def _create_missing_indexes(connection: sa.Connection) -> None:
-    """create_all adds no index to a table that exists already: a database from an earlier version gets the
-    indexes added since, here."""
-    for table in metadata.sorted_tables:
-        for index in table.indexes:
-            index.create(connection, checkfirst=True)
 
 
 @asynccontextmanager

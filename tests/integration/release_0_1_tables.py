@@ -1,0 +1,156 @@
+"""The tables of release 0.1 as that release defined them (hub/track/tables.py at 7dff09c), frozen: the
+migration tests make a database the way that release made it (create_all, no migrations) and upgrade it."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("tracking_id", sa.String(64), primary_key=True),
+    sa.Column("message_id", sa.String(64), index=True),
+    sa.Column("bundle_id", sa.String(64)),
+    sa.Column("event", sa.String(64)),
+    sa.Column("sender", sa.String(64)),
+    sa.Column("patient", sa.String(16), index=True),
+    sa.Column("connector", sa.String(16)),
+    sa.Column("received_at", sa.String(40), index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("routed", sa.Boolean, nullable=False, default=False),
+    sa.Column("routing_failed", sa.Boolean, nullable=False, default=False),
+    sa.Column("rejected", sa.Boolean, nullable=False, default=False),
+    sa.Column("outcome", sa.Text),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    # the operator's lists are filtered by one of these and sorted newest first: with the time second in the
+    # index, the newest page is read off the index instead of sorting every match (all acknowledged messages)
+    sa.Index("ix_messages_status_received_at", "status", "received_at"),
+    sa.Index("ix_messages_event_received_at", "event", "received_at"),
+    sa.Index("ix_messages_sender_received_at", "sender", "received_at"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("tracking_id", sa.String(64), primary_key=True),
+    sa.Column("receiver", sa.String(64), primary_key=True, index=True),
+    sa.Column("use", sa.String(16)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("ack_code", sa.String(32)),
+    sa.Column("overdue_count", sa.Integer, nullable=False, default=0),  # times flagged: no acknowledgement in time
+    sa.Column("last_error", sa.Text),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("ix_deliveries_status_updated_at", "status", "updated_at"),  # the overdue-acknowledgement scan
+)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tracking_id", sa.String(64), index=True, nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("step", sa.String(32), nullable=False),
+    sa.Column("receiver", sa.String(64)),
+    sa.Column("detail", sa.Text),
+)
+
+mailbox = sa.Table(
+    "mailbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("receiver", sa.String(64), index=True, nullable=False),
+    sa.Column("tracking_id", sa.String(64), nullable=False),
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(64)),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("fetched_at", sa.String(40)),
+    sa.UniqueConstraint("receiver", "tracking_id", name="mailbox_one_copy_per_receiver"),
+)
+
+# The raw bytes of every accepted message, written before the sender is told "accepted": what the hub
+# replays when the broker has lost its log.
+archive = sa.Table(
+    "archive",
+    metadata,
+    sa.Column("tracking_id", sa.String(64), primary_key=True),
+    sa.Column("sender_sor", sa.String(32), nullable=False),
+    sa.Column("connector", sa.String(16), nullable=False),
+    sa.Column("received_at", sa.String(40), nullable=False, index=True),
+    sa.Column("key", sa.LargeBinary, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+)
+
+# Which receiver already has which message (by MessageHeader.id): the idempotency ledger of delivery.
+handed_over = sa.Table(
+    "handed_over",
+    metadata,
+    sa.Column("sender", sa.String(64), primary_key=True),  # message ids are unique per sender, not globally
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("receiver", sa.String(64), primary_key=True),
+    sa.Column("tracking_id", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+)
+
+# The acknowledgements receivers sent, kept to answer a resent message with the same acknowledgement.
+acknowledgements = sa.Table(
+    "acknowledgements",
+    metadata,
+    sa.Column("sender", sa.String(64), primary_key=True),  # who sent the acknowledged message
+    sa.Column("message_id", sa.String(64), primary_key=True),  # the acknowledged message
+    sa.Column("receiver", sa.String(64), primary_key=True),  # who acknowledged
+    sa.Column("code", sa.String(32), nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+)
+
+# Deliveries waiting for a receiver that did not take them: retried in order, from here, not from Kafka.
+parked = sa.Table(
+    "parked",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("receiver", sa.String(64), nullable=False, index=True),
+    sa.Column("tracking_id", sa.String(64), nullable=False),
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("sender", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(64)),
+    sa.Column("patient_key", sa.String(64)),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("first_attempt_at", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("attempts", sa.Text, nullable=False),  # JSON list of {"at", "error"}
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("receiver", sa.String(64), nullable=False, index=True),
+    sa.Column("tracking_id", sa.String(64), nullable=False, index=True),
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("sender", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(64)),
+    sa.Column("patient_key", sa.String(64)),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Text, nullable=False),
+    sa.Column("dead_at", sa.String(40), nullable=False, index=True),
+    sa.Column("redriven_at", sa.String(40)),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("receiver", sa.String(64), index=True, nullable=False),
+    sa.Column("topic", sa.String(64), index=True, nullable=False),
+    sa.Column("filters", sa.Text, nullable=False),  # JSON: hub.route.subscriptions.SubscriptionFilters.as_dict()
+    sa.Column("status", sa.String(16), index=True, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("origin", sa.String(16), nullable=False, default="api"),  # api | register
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
