@@ -153,3 +153,29 @@ subscriptions = sa.Table(
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
 )
+
+# Periodic work that exactly one hub process may do at a time (draining one receiver's parked deliveries, the
+# acknowledgement watch, the retention purge): the process holding the row's lease until `expires_at` (Unix
+# seconds) does it. A process that dies stops renewing; another takes the lease when it has expired.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(160), primary_key=True),
+    sa.Column("holder", sa.String(160), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+# What the retention purge deleted, without anything that names a patient or holds a message: per kind of data,
+# the day the data was from, the MedCom event, the sender and the status it had.
+purged = sa.Table(
+    "purged",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("purged_at", sa.String(40), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("event", sa.String(64)),
+    sa.Column("sender", sa.String(64)),
+    sa.Column("status", sa.String(32)),
+    sa.Column("count", sa.Integer, nullable=False),
+)

@@ -90,6 +90,8 @@ async def test_hub_migrate_upgrades_a_database_made_by_release_0_1_and_keeps_its
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert f"stamped with revision {BASELINE}" in finished.stdout
+    assert f"schema migrated from revision {BASELINE} to {head_revision()}" in finished.stdout
+    assert head_revision() != BASELINE  # a real upgrade, not only a stamp
     assert "password" not in finished.stdout.lower()
 
     store = await TrackingStore.open(url)
