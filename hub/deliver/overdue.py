@@ -1,9 +1,13 @@
 """Acknowledgement timeouts: a delivered message that no acknowledgement answered in time is flagged
-(visible in the API and the metrics) and, when configured, delivered again."""
+(visible in the API and the metrics) and, when configured, delivered again.
+
+With several hub processes on one database, one of them watches: the one holding the ``acknowledgement-watch``
+lease (hub.store.leases), renewed each round; when it dies, another takes over within the lease's time."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -12,11 +16,14 @@ from hub.broker.clients import Publisher
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
 from hub.domain.tracking import Step, TrackingEvent
+from hub.store.leases import Leases
 from hub.ticks import ticks
 from hub.track.archive import MessageArchive
 from hub.track.store import OverdueDelivery, TrackingStore
 
 log = structlog.get_logger(__name__)
+
+LEASE = "acknowledgement-watch"
 
 
 class AcknowledgementWatch:
@@ -30,6 +37,7 @@ class AcknowledgementWatch:
         timeout_seconds: float,
         redeliveries: int,
         interval: float,
+        leases: Leases | None = None,
     ) -> None:
         self._store = store
         self._archive = archive
@@ -38,13 +46,22 @@ class AcknowledgementWatch:
         self._timeout = timeout_seconds
         self._redeliveries = redeliveries
         self._interval = interval
+        self._leases = leases
+        # renewed every round: three rounds missed before another process takes over
+        self.lease_seconds = max(3 * interval, 30.0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        async for _ in ticks(self._interval, stop):
-            try:
-                await self.scan(datetime.now(UTC))
-            except Exception:  # the store or broker may be away for a moment; the next round tries again
-                log.exception("acknowledgement scan failed")
+        try:
+            async for _ in ticks(self._interval, stop):
+                try:
+                    if self._leases is None or await self._leases.hold(LEASE, ttl=self.lease_seconds):
+                        await self.scan(datetime.now(UTC))
+                except Exception:  # the store or broker may be away for a moment; the next round tries again
+                    log.exception("acknowledgement scan failed")
+        finally:
+            if self._leases is not None:
+                with contextlib.suppress(Exception):  # not given back: it expires
+                    await asyncio.shield(self._leases.release(LEASE))
 
     async def scan(self, now: datetime) -> int:
         cutoff = (now - timedelta(seconds=self._timeout)).isoformat(timespec="microseconds")
