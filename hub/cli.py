@@ -135,6 +135,37 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hub.store.engine import open_database
+    from hub.store.purge import Purge
+    from hub.store.retention import Kind
+
+    settings = _load_settings("purge")
+    if settings is None:
+        return 2
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        engine = await open_database(settings.database_url, migrate_schema=settings.migrate_at_start)
+        try:
+            purge = Purge(engine, settings.retention_policy)
+            report = await purge.run(dry_run=args.dry_run)
+            verb = "would delete" if args.dry_run else "deleted"
+            for kind in Kind:
+                days = settings.retention_policy.days(kind)
+                kept = f"kept {days} days" if days else "kept for ever"
+                print(f"{kind:<13} {verb} {report.total(kind):>8}   ({kept})")
+            if not args.dry_run:
+                print(f"space: {await purge.reclaim_space(full=args.vacuum)}")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
 def _replay(_: argparse.Namespace) -> int:
     import asyncio
 
@@ -201,6 +232,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate", help="bring the database's schema to this hub's revision (HUB_DATABASE_URL); safe to run again"
     )
     migrate.set_defaults(run=_migrate)
+
+    purge = commands.add_parser(
+        "purge", help="delete what has outlived its retention (HUB_RETENTION_*); unfinished messages are kept"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    purge.add_argument(
+        "--vacuum", action="store_true", help="SQLite without free-page tracking: rewrite the file (locks it)"
+    )
+    purge.set_defaults(run=_purge)
 
     demo = commands.add_parser("demo", help="embedded broker, hub, simulated hospitals, municipalities and GPs")
     demo.add_argument("--rate", type=float, default=2.0, help="messages per second from the simulated hospitals")

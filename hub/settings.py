@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.store.retention import RetentionPolicy
+
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
@@ -90,10 +92,37 @@ class HubSettings(BaseSettings):
     file_drop_dir: Path | None = Field(default=None, description="watched directory for batch senders; off when unset")
     file_drop_poll_seconds: float = 2.0
 
+    # How long the hub keeps what it stores, in days (0: for ever). A message still unfinished (received,
+    # routed, delivered without its acknowledgement, failed) is never purged, whatever its age.
+    retention_archive_days: int = Field(
+        default=30, ge=0, description="raw bytes of a finished message, after it finished (replay, resend answers)"
+    )
+    retention_tracking_days: int = Field(
+        default=90, ge=0, description="a finished message's tracking rows and timeline (they hold the CPR)"
+    )
+    retention_mailbox_days: int = Field(default=7, ge=0, description="a mailbox item, after its receiver took it")
+    retention_ledger_days: int = Field(
+        default=90, ge=0, description="who has which message, and receivers' acknowledgements (answers to resends)"
+    )
+    retention_dead_letter_days: int = Field(
+        default=90, ge=0, description="a dead letter after it was redriven; one never redriven is kept"
+    )
+    retention_scan_seconds: float = Field(default=3600.0, gt=0, description="how often the retention purge runs")
+
     operator_token: str | None = Field(
         default=None, description="bearer token for /api; required when environment is production"
     )
     log_level: str = "INFO"
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            archive_days=self.retention_archive_days,
+            tracking_days=self.retention_tracking_days,
+            mailbox_days=self.retention_mailbox_days,
+            ledger_days=self.retention_ledger_days,
+            dead_letter_days=self.retention_dead_letter_days,
+        )
 
     @property
     def validation_workers(self) -> int:
@@ -107,6 +136,17 @@ class HubSettings(BaseSettings):
     def _environment_in_any_case(cls, value: Any) -> Any:
         """``Production`` and `` PRODUCTION `` are production; what is not one of the two still refuses."""
         return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _archive_goes_before_tracking(self) -> HubSettings:
+        """Whether a message is finished is read off its tracking row: its raw bytes cannot outlive it."""
+        archive, tracking = self.retention_archive_days, self.retention_tracking_days
+        if tracking and (archive == 0 or archive > tracking):
+            raise ValueError(
+                f"HUB_RETENTION_ARCHIVE_DAYS ({archive or 'for ever'}) must not be longer than "
+                f"HUB_RETENTION_TRACKING_DAYS ({tracking})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_is_locked_down(self) -> HubSettings:

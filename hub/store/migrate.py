@@ -19,6 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.store.tables import metadata
+
 BASELINE = "0001"  # the schema of release 0.1: what a database made before migrations holds
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_KEY = 0x5E670B  # pg_advisory_xact_lock key: one migrating process at a time per PostgreSQL database
@@ -61,6 +63,15 @@ def _has_hub_tables(connection: sa.Connection) -> bool:
     return sa.inspect(connection).has_table("messages")
 
 
+def _add_missing_indexes(connection: sa.Connection) -> None:
+    """A database from before release 0.1's last indexes gets them, so that it is the baseline it is stamped."""
+    inspector = sa.inspect(connection)
+    for table in metadata.sorted_tables:
+        if inspector.has_table(table.name):
+            for index in table.indexes:
+                index.create(connection, checkfirst=True)
+
+
 def _upgrade(connection: sa.Connection) -> Migration:
     if connection.dialect.name == "postgresql":
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
@@ -69,6 +80,7 @@ def _upgrade(connection: sa.Connection) -> Migration:
     before = _current(connection)
     stamped = before is None and _has_hub_tables(connection)
     if stamped:
+        _add_missing_indexes(connection)
         command.stamp(config, BASELINE)
     command.upgrade(config, "head")
     after = _current(connection)
