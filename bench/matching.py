@@ -11,15 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.domain.message import OrganisationRef, read_facts
+from hub.route.criteria import compile_criteria
 from hub.route.patients import PatientEntry, PatientRegister
-from hub.route.subscriptions import (
-    CompiledSubscription,
-    Subscription,
-    SubscriptionFilters,
-    SubscriptionIndex,
-    compile_criteria,
-    match,
-)
+from hub.route.subscription import CompiledSubscription, Subscription, SubscriptionFilters
+from hub.route.subscription_index import SubscriptionIndex
+from hub.route.subscription_matching import match
 from hub.simulate.generator import MessageGenerator
 
 EMERGENCY = "Bundle.entry.resource.ofType(Encounter).class.code = 'EMER'"

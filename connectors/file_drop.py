@@ -18,8 +18,9 @@ When a file is complete: the sender writes under a temporary name (a leading ``.
 As a safety net for senders that write in place, a file is only taken once its size and modification time
 were the same at two polls in a row. Files with other names are refused to ``error/`` once stable.
 
-Each file is published to the ingress topic as it is (connector ``file``, raw bytes unchanged, key = patient),
-then moved to ``done/``. A file is refused to ``error/`` when it is larger than ``max_bytes``, not JSON, not a
+Each file goes through the hub's intake (`connectors.intake`: the checks HTTP ingest makes, archived first) and
+is published to the ingress topic as it is (connector ``file``, raw bytes unchanged, key = patient), then moved
+to ``done/``. A file is refused to ``error/`` when it is larger than ``max_bytes``, not JSON, not a
 Bundle, names another sender, or its directory names no organisation the register knows. Nothing is deleted;
 a name already taken in ``done/`` or ``error/`` gets a number (``name.1.json``).
 
@@ -50,14 +51,10 @@ from typing import IO, Any, Final
 import orjson
 import structlog
 
-from connectors.kafka_producer import TRANSIENT_ERRORS, Publish
-from hub.broker.records import IngressRecord
-from hub.domain.ids import new_tracking_id
-from hub.domain.message import read_facts
+from connectors.intake import Intake, Publish, Refusal, Refused, check, intake_for
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import utc_now
 from hub.route.register import Organisation
-from hub.validate.envelope import read_envelope
 
 log = structlog.get_logger(__name__)
 
@@ -88,15 +85,17 @@ class FileDrop:
         self,
         directory: Path | str,
         *,
-        publish: Publish,
         sender_for: SenderLookup,
+        publish: Publish | None = None,
+        intake: Intake | None = None,
         poll_interval: float = 1.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
+        """`intake` checks and publishes each file (`connectors.intake`); a bare `publish` gets one around it."""
         self.directory = Path(directory)
         self.poll_interval = poll_interval
         self.max_bytes = max_bytes
-        self._publish = publish
+        self._intake = intake_for(intake, publish)
         self._sender_for = sender_for
         self._seen: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime_ns) at the last poll
         self._lock: IO[bytes] | None = None
@@ -204,25 +203,14 @@ class FileDrop:
             )
             return True
         raw = await asyncio.to_thread(path.read_bytes)
-        envelope = read_envelope(raw, max_bytes=self.max_bytes)
-        if not envelope.ok or envelope.document is None:
-            self._refuse(path, list(envelope.issues) or [error("invalid", None, "not a FHIR JSON Bundle")], report)
-            return True
-        facts = read_facts(envelope.document)
-        named = facts.sender.sor if facts.sender else None
-        if named != organisation.sor:
-            self._refuse(
-                path,
-                [
-                    error(
-                        "security",
-                        "Bundle.entry[0].resource.sender",
-                        f"MessageHeader.sender has SOR code {named or '(none)'};"
-                        f" the directory {sender_name!r} is {organisation.id} (SOR {organisation.sor})",
-                    )
-                ],
-                report,
-            )
+        checked = check(
+            raw,
+            sender_sor=organisation.sor,
+            authenticated_as=f"the directory {sender_name!r} is {organisation.id} (SOR {organisation.sor})",
+            max_bytes=self.max_bytes,
+        )
+        if isinstance(checked, Refused):
+            self._refuse(path, list(checked.issues), report)
             return True
 
         marker = self.journal / hashlib.sha256(raw).hexdigest()
@@ -231,26 +219,14 @@ class FileDrop:
             log.info("file published before a restart; moving it", file=where, tracking_id=earlier.get("tracking_id"))
             report.moved_without_publishing.append(path.name)
         else:
-            record = IngressRecord(
-                tracking_id=new_tracking_id(),
-                sender_sor=organisation.sor,
-                received_at=utc_now(),
-                connector="file",
-                raw=raw,
-                key=facts.partition_key.encode(),
-            )
-            try:
-                await self._publish(record)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if isinstance(exc, TRANSIENT_ERRORS):
-                    log.warning("file drop publish failed; the file stays in incoming", file=where, error=repr(exc))
-                else:
-                    log.exception("file drop publish failed; the file stays in incoming", file=where)
+            taken = await self._intake.admit(checked, connector="file")
+            if isinstance(taken, Refused):
+                # every refusal after the checks is one to try again: the file stays, the batch resumes with it
+                _log_not_taken(taken, file=where)
                 return False
-            _write_marker(marker, {"file": where, "tracking_id": record.tracking_id, "published_at": utc_now()})
-            log.info("file published", file=where, tracking_id=record.tracking_id, sender=organisation.id)
+            tracking_id = taken.tracking_id
+            _write_marker(marker, {"file": where, "tracking_id": tracking_id, "published_at": utc_now()})
+            log.info("file published", file=where, tracking_id=tracking_id, sender=organisation.id)
             report.published.append(path.name)
         self._move_to_done(path)
         marker.unlink(missing_ok=True)
@@ -303,6 +279,13 @@ class FileDrop:
             source = self.directory / str(content.get("file", "")) if content else None
             if source is None or not source.is_file():
                 marker.unlink(missing_ok=True)
+
+
+def _log_not_taken(refused: Refused, *, file: str) -> None:
+    if refused.kind is Refusal.UNAVAILABLE:
+        log.warning("file drop publish failed; the file stays in incoming", file=file, error=repr(refused.error))
+    else:
+        log.error("file drop publish failed; the file stays in incoming", file=file, exc_info=refused.error)
 
 
 def _read_marker(marker: Path) -> dict[str, Any] | None:

@@ -1,5 +1,7 @@
-"""Producing straight to the hub's ingress topic: for hospital integrations that speak Kafka, and for the
-hub's own connectors.
+"""Producing straight to the hub's ingress topic: for hospital integrations that speak Kafka.
+
+The hub's own connectors publish through `connectors.intake` (``ingress_publisher``, ``Publish`` and
+``NotAccepting`` are re-exported here from there).
 
 The ingress record contract (`hub.broker.records.IngressRecord`)
 ---------------------------------------------------------------
@@ -37,30 +39,42 @@ Usage (aiokafka)::
     await producer.start()
     tracking_id = await publish_message(producer, "hub.ingress", raw, sender_sor="265161000016000")
 
-``publish_message`` returns once the broker has stored the record (``acks=all``); on an exception the
-message was not accepted and the caller sends it again. The hub recognises resends by MessageHeader.id.
+``publish_message`` first checks the message as the hub's intake does (`connectors.intake.check`: the
+envelope, and a MessageHeader.sender with the given SOR code) and raises `MessageRefused`, a ValueError, without
+sending anything when the hub would refuse it. It returns once the broker has stored the record
+(``acks=all``); on another exception the message was not accepted and the caller sends it again. The hub
+recognises resends by MessageHeader.id.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import orjson
-from aiokafka.errors import KafkaError
-
-from hub.broker.clients import Publisher
+from connectors.intake import (
+    PUBLISH_TIMEOUT_SECONDS,
+    TRANSIENT_ERRORS,
+    Archive,
+    NotAccepting,
+    Publish,
+    Refused,
+    check,
+    ingress_publisher,
+    make_record,
+)
 from hub.broker.records import IngressRecord
-from hub.domain.ids import new_tracking_id
-from hub.domain.message import read_facts
-from hub.domain.tracking import utc_now
-from hub.track.archive import ArchivedMessage
 
-PUBLISH_TIMEOUT_SECONDS = 10.0  # as HTTP ingest: a broker that does not confirm in time has not accepted
-
-Publish = Callable[[IngressRecord], Awaitable[None]]
-"""How connectors hand an accepted message to the hub: returns once the broker has stored it, else raises."""
+__all__ = [
+    "PUBLISH_TIMEOUT_SECONDS",
+    "TRANSIENT_ERRORS",
+    "Archive",
+    "MessageRefused",
+    "NotAccepting",
+    "Producer",
+    "Publish",
+    "ingress_publisher",
+    "ingress_record",
+    "publish_message",
+]
 
 
 class Producer(Protocol):
@@ -71,80 +85,25 @@ class Producer(Protocol):
     ) -> Any: ...
 
 
-class NotAccepting(RuntimeError):
-    """The hub is shutting down and takes no new messages; the sender sends the message again later."""
+class MessageRefused(ValueError):
+    """The hub's intake would refuse the message (`connectors.intake.check`); `refused` says why."""
 
-
-# what a `Publish` raises when the broker (or the hub) does not take a message now: the sender tries again
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (NotAccepting, TimeoutError, ConnectionError, KafkaError)
-
-
-class Archive(Protocol):
-    """Where accepted messages are kept before they are published (`hub.track.archive.MessageArchive`)."""
-
-    async def keep(self, message: ArchivedMessage) -> None: ...
-
-
-def ingress_publisher(
-    publisher: Publisher,
-    topic: str,
-    *,
-    archive: Archive | None = None,
-    timeout: float | None = PUBLISH_TIMEOUT_SECONDS,
-    accepting: Callable[[], bool] | None = None,
-) -> Publish:
-    """A `Publish` for the hub's connectors, with the guarantees HTTP ingest gives.
-
-    The returned function raises `NotAccepting` when `accepting()` is false (the hub is stopping), keeps the
-    message in `archive` (so the hub can publish it again should the broker lose it), then sends the record
-    to `topic` and returns once the broker acknowledged it; it raises TimeoutError after `timeout` seconds.
-    Whatever it raises, the message was not accepted and its sender must send it again.
-    """
-
-    async def publish(record: IngressRecord) -> None:
-        if accepting is not None and not accepting():
-            raise NotAccepting("the hub is shutting down; send the message again")
-        if archive is not None:
-            await archive.keep(
-                ArchivedMessage(
-                    record.tracking_id, record.sender_sor, record.connector, record.received_at, record.key, record.raw
-                )
-            )
-        sending = publisher.send_and_wait(topic, key=record.key, value=record.raw, headers=record.headers())
-        if timeout is None:
-            await sending
-        else:
-            await asyncio.wait_for(sending, timeout)
-
-    return publish
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(refused.text)
+        self.refused = refused
 
 
 def ingress_record(raw: bytes, *, sender_sor: str, connector: str, tracking_id: str | None = None) -> IngressRecord:
     """The ingress record of a MedCom message: keyed by patient (or message), stamped now.
 
-    Raises ValueError when `raw` is not a JSON object, or when its MessageHeader.sender names another SOR
-    code than `sender_sor` (the hub would reject it; failing here tells the producer at once).
+    Raises `MessageRefused` (a ValueError) when the hub's intake would refuse `raw`: not a FHIR JSON Bundle, no
+    one sender SOR code, or a MessageHeader.sender that names another SOR code than `sender_sor` (the hub would
+    reject it; failing here tells the producer at once).
     """
-    try:
-        document = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"the message is not JSON: {exc}") from exc
-    if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
-        raise ValueError("the message is not a FHIR Bundle")
-    facts = read_facts(document)
-    named = facts.sender.sor if facts.sender else None
-    if named != sender_sor:
-        raise ValueError(
-            f"MessageHeader.sender names SOR code {named or '(none)'}; the record would be sent as {sender_sor}"
-        )
-    return IngressRecord(
-        tracking_id=tracking_id or new_tracking_id(),
-        sender_sor=sender_sor,
-        received_at=utc_now(),
-        connector=connector,
-        raw=raw,
-        key=facts.partition_key.encode(),
-    )
+    checked = check(raw, sender_sor=sender_sor, authenticated_as=f"the record would be sent as {sender_sor}")
+    if isinstance(checked, Refused):
+        raise MessageRefused(checked)
+    return make_record(checked, connector=connector, tracking_id=tracking_id)
 
 
 async def publish_message(

@@ -6,43 +6,48 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connectors import http_ingest
 from connectors.file_drop import FileDrop
-from connectors.kafka_producer import ingress_publisher
+from connectors.intake import PUBLISH_TIMEOUT_SECONDS, ingress_publisher
 from connectors.mllp import MllpListener
 from hub import __version__
-from hub.api import dead_letters, health, mailbox, metrics, operator
+from hub.api import dead_letters, health, mailbox, metrics, operator, process_message
 from hub.api import subscriptions as subscriptions_api
 from hub.api.body_limit import BodyLimit
+from hub.api.deps import provide
 from hub.api.refusals import install_refusal_handlers
 from hub.broker.clients import Publisher, consume_batches, consume_concurrently, make_consumer, make_producer
 from hub.broker.embedded import EmbeddedBroker
 from hub.broker.isolation import BatchHandler, Quarantine
 from hub.broker.progress import WorkerProgress
-from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics, ensure_topics
 from hub.deliver.http_push import receiver_session
 from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.mailbox import Mailbox
 from hub.deliver.overdue import AcknowledgementWatch
 from hub.deliver.parking import DeadLetterStore, ParkingLot
 from hub.deliver.policy import RetryPolicy
+from hub.deliver.redrive import Redrive
 from hub.deliver.worker import DeliveryWorker
 from hub.heap import settle_after_start
 from hub.pipeline.ingress import IngressWorker
 from hub.pipeline.recovery import BrokerWatch, replay_unfinished
 from hub.route.patients import PatientRegister, load_patient_register
-from hub.route.register import load_register
+from hub.route.register import Register, load_register
+from hub.route.subscription import Subscription, seed_from_register_file
 from hub.route.subscription_store import SubscriptionService, SubscriptionStore
-from hub.route.subscriptions import seed_from_register_file
 from hub.runtime import Runtime
 from hub.settings import HubSettings
 from hub.store.engine import open_database
+from hub.store.leases import Leases
+from hub.store.purge import Purge, RetentionPurge
 from hub.ticks import ticks
 from hub.track.archive import MessageArchive
 from hub.track.recorder import Recorder
@@ -53,6 +58,33 @@ from hub.validate.validator import Validator
 log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    """The register files, read before anything starts: a faulty file stops the hub at once."""
+
+    register: Register
+    validator: Validator
+    patients: PatientRegister
+    seeds: list[Subscription]
+
+
+@dataclass(frozen=True, slots=True)
+class _Broker:
+    bootstrap: str
+    topics: Topics
+    created: list[str]  # the topics this start created (none when the broker had them all)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stores:
+    engine: AsyncEngine
+    tracking: TrackingStore
+    archive: MessageArchive
+    ledger: DeliveryLedger
+    subscriptions: SubscriptionService
+    leases: Leases
+
+
 @asynccontextmanager
 async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
     """Start everything the hub needs, yield it, and stop it all again in reverse order.
@@ -61,6 +93,26 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
     records come back to the next reader; parked deliveries stay in the database), offsets are committed,
     then clients close.
     """
+    routing = _read_routing(settings)
+    async with AsyncExitStack() as stack:
+        broker = await _open_broker(stack, settings)
+        stores = await _open_stores(stack, settings, routing)
+        runtime = await _build_workers(stack, settings, routing, stores, broker)
+        if broker.topics.ingress in broker.created:
+            # a new (or emptied) broker: whatever was accepted and is unfinished must be published again
+            await replay_unfinished(stores.archive, runtime.publisher, broker.topics)
+        await runtime.delivery.resume_parked()
+        validation = await _start_validation(stack, settings, routing.validator)
+        consumers = await _start_consumers(stack, runtime, validation)
+        _start_watches(runtime, consumers)
+        _start_connectors(runtime)
+        stack.push_async_callback(_stop_workers, runtime)
+        log.info("hub running", bootstrap_servers=broker.bootstrap, organisations=len(routing.register.organisations))
+        yield runtime
+        log.info("hub stopping")
+
+
+def _read_routing(settings: HubSettings) -> _Routing:
     register = load_register(settings.register_file)
     validator = Validator(max_bytes=settings.max_message_bytes)
     patients = (
@@ -69,169 +121,195 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         else PatientRegister()
     )
     seeds = seed_from_register_file(settings.register_file, register=register, known_events=validator.event_codes)
-    async with AsyncExitStack() as stack:
-        bootstrap = settings.kafka_bootstrap_servers
-        if not bootstrap:
-            broker = EmbeddedBroker()
-            await broker.start()
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap_servers
-        topics = Topics(settings.topic_prefix)
-        created = await ensure_topics(bootstrap, topics, partitions=settings.topic_partitions)
+    return _Routing(register, validator, patients, seeds)
 
-        engine = await open_database(settings.database_url)
-        stack.push_async_callback(engine.dispose)
-        store, archive, ledger = TrackingStore(engine), MessageArchive(engine), DeliveryLedger(engine)
-        subscriptions = SubscriptionService(SubscriptionStore(engine), register, validator.event_codes, patients)
-        await subscriptions.start(seeds)
 
-        producer = make_producer(bootstrap, max_request_size=settings.max_message_bytes + 64 * 1024)
-        await producer.start()
-        stack.push_async_callback(producer.stop)
-        publisher = Publisher(producer)
+async def _open_broker(stack: AsyncExitStack, settings: HubSettings) -> _Broker:
+    """The configured Kafka, or an embedded broker when none is; the hub's topics created when missing."""
+    bootstrap = settings.kafka_bootstrap_servers
+    if not bootstrap:
+        broker = EmbeddedBroker()
+        await broker.start()
+        stack.callback(broker.stop)
+        bootstrap = broker.bootstrap_servers
+    topics = Topics(settings.topic_prefix)
+    created = await ensure_topics(bootstrap, topics, partitions=settings.topic_partitions)
+    return _Broker(bootstrap, topics, created)
 
-        client = receiver_session(
-            max_connections=settings.delivery_concurrency, timeout_seconds=settings.delivery_timeout_seconds
+
+async def _open_stores(stack: AsyncExitStack, settings: HubSettings, routing: _Routing) -> _Stores:
+    """The database and the stores over it; the register file's subscriptions stored and loaded."""
+    engine = await open_database(settings.database_url, migrate_schema=settings.migrate_at_start)
+    stack.push_async_callback(engine.dispose)
+    subscriptions = SubscriptionService(
+        SubscriptionStore(engine), routing.register, routing.validator.event_codes, routing.patients
+    )
+    await subscriptions.start(routing.seeds)
+    return _Stores(
+        engine, TrackingStore(engine), MessageArchive(engine), DeliveryLedger(engine), subscriptions, Leases(engine)
+    )
+
+
+async def _build_workers(
+    stack: AsyncExitStack, settings: HubSettings, routing: _Routing, stores: _Stores, broker: _Broker
+) -> Runtime:
+    """The producer, the receivers' HTTP client, the delivery worker and the services the API uses, held
+    together by the Runtime; each closed again when the hub stops."""
+    producer = make_producer(broker.bootstrap, max_request_size=settings.max_message_bytes + 64 * 1024)
+    await producer.start()
+    stack.push_async_callback(producer.stop)
+    publisher = Publisher(producer)
+
+    client = receiver_session(
+        max_connections=settings.delivery_concurrency, timeout_seconds=settings.delivery_timeout_seconds
+    )
+    stack.push_async_callback(client.close)
+
+    progress = {name: WorkerProgress(name) for name in ("ingress", "delivery", "recorder")}
+    delivery = DeliveryWorker(
+        register=routing.register,
+        store=stores.tracking,
+        ledger=stores.ledger,
+        parking=ParkingLot(stores.engine),
+        dead_letters=DeadLetterStore(stores.engine),
+        publisher=publisher,
+        topics=broker.topics,
+        client=client,
+        policy=RetryPolicy(
+            base_delay=settings.delivery_base_delay_seconds,
+            max_delay=settings.delivery_max_delay_seconds,
+            retry_window=settings.delivery_retry_seconds,
+        ),
+        progress=progress["delivery"],
+    )
+    stack.push_async_callback(lambda: delivery.close(timeout=settings.delivery_timeout_seconds + 1))
+    return Runtime(
+        settings=settings,
+        register=routing.register,
+        store=stores.tracking,
+        archive=stores.archive,
+        ledger=stores.ledger,
+        dead_letters=delivery.dead_letters,
+        delivery=delivery,
+        publisher=publisher,
+        topics=broker.topics,
+        validator=routing.validator,
+        bootstrap_servers=broker.bootstrap,
+        subscriptions=stores.subscriptions,
+        mailbox=Mailbox(stores.tracking.mailbox, publisher, broker.topics),
+        redrive=Redrive(delivery.dead_letters, publisher, broker.topics),
+        leases=stores.leases,
+        progress=progress,
+    )
+
+
+async def _start_validation(stack: AsyncExitStack, settings: HubSettings, validator: Validator) -> Validation:
+    """Validation in this process, or in a pool of ``validation_workers`` processes when configured."""
+    if not settings.validation_workers:
+        return InProcess(validator)
+    pool = ValidationPool(validator, processes=settings.validation_workers)
+    await pool.start()
+    stack.push_async_callback(pool.close)
+    return pool
+
+
+async def _start_consumers(stack: AsyncExitStack, runtime: Runtime, validation: Validation) -> list[AIOKafkaConsumer]:
+    """One consumer and one task per worker that reads the broker: ingress, delivery, recorder."""
+    settings, topics, progress = runtime.settings, runtime.topics, runtime.progress
+    ingress = IngressWorker(
+        validation=validation,
+        register=runtime.register,
+        ledger=runtime.ledger,
+        publisher=runtime.publisher,
+        topics=topics,
+        subscriptions=runtime.subscriptions.live,
+    )
+    recorder = Recorder(runtime.store)
+
+    def in_batches(
+        name: str, handle: BatchHandler, quarantine: Quarantine
+    ) -> Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]:
+        return lambda c: consume_batches(
+            c, handle, name=name, stop=runtime.stop, quarantine=quarantine, progress=progress[name]
         )
-        stack.push_async_callback(client.close)
 
-        progress = {name: WorkerProgress(name) for name in ("ingress", "delivery", "recorder")}
-        delivery = DeliveryWorker(
-            register=register,
-            store=store,
-            ledger=ledger,
-            parking=ParkingLot(engine),
-            dead_letters=DeadLetterStore(engine),
-            publisher=publisher,
-            topics=topics,
-            client=client,
-            policy=RetryPolicy(
-                base_delay=settings.delivery_base_delay_seconds,
-                max_delay=settings.delivery_max_delay_seconds,
-                retry_window=settings.delivery_retry_seconds,
+    workers: dict[str, tuple[str, Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]]] = {
+        # a record whose handling raises every time goes to the worker's quarantine (hub.broker.isolation)
+        "ingress": (topics.ingress, in_batches("ingress", ingress.handle, ingress.quarantine)),
+        "delivery": (
+            topics.outbox,
+            lambda c: consume_concurrently(
+                c,
+                runtime.delivery.take,
+                name="delivery",
+                stop=runtime.stop,
+                grace_seconds=settings.shutdown_grace_seconds,
+                quarantine=runtime.delivery.quarantine,
+                progress=progress["delivery"],
             ),
-            progress=progress["delivery"],
+        ),
+        "recorder": (topics.events, in_batches("recorder", recorder.handle, recorder.quarantine)),
+    }
+    consumers: list[AIOKafkaConsumer] = []
+    for name, (topic, run) in workers.items():
+        consumer = make_consumer(
+            runtime.bootstrap_servers,
+            topic,
+            group_id=f"{settings.consumer_group}-{name}",
+            session_timeout_ms=settings.consumer_session_timeout_ms,
         )
-        stack.push_async_callback(lambda: delivery.close(timeout=settings.delivery_timeout_seconds + 1))
-        runtime = Runtime(
-            settings=settings,
-            register=register,
-            store=store,
-            archive=archive,
-            ledger=ledger,
-            dead_letters=delivery.dead_letters,
-            delivery=delivery,
-            publisher=publisher,
-            topics=topics,
-            validator=validator,
-            bootstrap_servers=bootstrap,
-            subscriptions=subscriptions,
-            progress=progress,
-        )
-        if topics.ingress in created:
-            # a new (or emptied) broker: whatever was accepted and is unfinished must be published again
-            await replay_unfinished(archive, publisher, topics)
-        await delivery.resume_parked()
-
-        validation: Validation = InProcess(validator)
-        if settings.validation_workers:
-            pool = ValidationPool(validator, processes=settings.validation_workers)
-            await pool.start()
-            stack.push_async_callback(pool.close)
-            validation = pool
-        ingress = IngressWorker(
-            validation=validation,
-            register=register,
-            ledger=ledger,
-            publisher=publisher,
-            topics=topics,
-            subscriptions=subscriptions.live,
-        )
-        recorder = Recorder(store)
-
-        def in_batches(
-            name: str, handle: BatchHandler, quarantine: Quarantine
-        ) -> Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]:
-            return lambda c: consume_batches(
-                c, handle, name=name, stop=runtime.stop, quarantine=quarantine, progress=progress[name]
-            )
-
-        workers: dict[str, tuple[str, Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]]] = {
-            # a record whose handling raises every time goes to the worker's quarantine (hub.broker.isolation)
-            "ingress": (topics.ingress, in_batches("ingress", ingress.handle, ingress.quarantine)),
-            "delivery": (
-                topics.outbox,
-                lambda c: consume_concurrently(
-                    c,
-                    _outbox_submitter(delivery),
-                    name="delivery",
-                    stop=runtime.stop,
-                    grace_seconds=settings.shutdown_grace_seconds,
-                    quarantine=delivery.quarantine,
-                    progress=progress["delivery"],
-                ),
-            ),
-            "recorder": (topics.events, in_batches("recorder", recorder.handle, recorder.quarantine)),
-        }
-        consumers: list[AIOKafkaConsumer] = []
-        for name, (topic, run) in workers.items():
-            consumer = make_consumer(
-                bootstrap,
-                topic,
-                group_id=f"{settings.consumer_group}-{name}",
-                session_timeout_ms=settings.consumer_session_timeout_ms,
-            )
-            await consumer.start()
-            consumers.append(consumer)
-            stack.push_async_callback(consumer.stop)
-            runtime.workers[name] = asyncio.create_task(run(consumer), name=f"hub-{name}")
-        watch = BrokerWatch(
-            bootstrap_servers=bootstrap,
-            topics=topics,
-            partitions=settings.topic_partitions,
-            archive=archive,
-            publisher=publisher,
-            on_lost=lambda: _rewind(consumers),
-        )
-        runtime.workers["broker-watch"] = asyncio.create_task(watch.run(runtime.stop), name="hub-broker-watch")
-        acknowledgements = AcknowledgementWatch(
-            store=store,
-            archive=archive,
-            publisher=publisher,
-            topics=topics,
-            timeout_seconds=settings.acknowledgement_timeout_seconds,
-            redeliveries=settings.acknowledgement_redeliveries,
-            interval=settings.acknowledgement_scan_seconds,
-        )
-        runtime.workers["acknowledgement-watch"] = asyncio.create_task(
-            acknowledgements.run(runtime.stop), name="hub-acknowledgement-watch"
-        )
-        runtime.workers["subscription-refresh"] = asyncio.create_task(
-            _refresh_subscriptions(subscriptions, runtime.stop, settings.subscription_refresh_seconds),
-            name="hub-subscription-refresh",
-        )
-        _start_connectors(runtime, archive)
-        stack.push_async_callback(_stop_workers, runtime)
-        log.info("hub running", bootstrap_servers=bootstrap, organisations=len(register.organisations))
-        yield runtime
-        log.info("hub stopping")
+        await consumer.start()
+        consumers.append(consumer)
+        stack.push_async_callback(consumer.stop)
+        runtime.workers[name] = asyncio.create_task(run(consumer), name=f"hub-{name}")
+    return consumers
 
 
-def _outbox_submitter(delivery: DeliveryWorker) -> Callable[[ConsumerRecord[bytes, bytes], Callable[[], None]], None]:
-    def submit(record: ConsumerRecord[bytes, bytes], done: Callable[[], None]) -> None:
-        delivery.submit(OutboxRecord.from_kafka(record.key, record.value or b"", record.headers), done)
+def _start_watches(runtime: Runtime, consumers: list[AIOKafkaConsumer]) -> None:
+    """The tasks that look around on a timer: a lost broker, overdue acknowledgements, data past its retention,
+    other processes' subscription changes. Those that change shared rows run in one process at a time, the
+    holder of their lease."""
+    settings = runtime.settings
+    watch = BrokerWatch(
+        bootstrap_servers=runtime.bootstrap_servers,
+        topics=runtime.topics,
+        partitions=settings.topic_partitions,
+        archive=runtime.archive,
+        publisher=runtime.publisher,
+        on_lost=lambda: _rewind(consumers),
+    )
+    runtime.workers["broker-watch"] = asyncio.create_task(watch.run(runtime.stop), name="hub-broker-watch")
+    acknowledgements = AcknowledgementWatch(
+        store=runtime.store,
+        archive=runtime.archive,
+        publisher=runtime.publisher,
+        topics=runtime.topics,
+        timeout_seconds=settings.acknowledgement_timeout_seconds,
+        redeliveries=settings.acknowledgement_redeliveries,
+        interval=settings.acknowledgement_scan_seconds,
+        leases=runtime.leases,
+    )
+    runtime.workers["acknowledgement-watch"] = asyncio.create_task(
+        acknowledgements.run(runtime.stop), name="hub-acknowledgement-watch"
+    )
+    purge = RetentionPurge(
+        Purge(runtime.store.engine, settings.retention_policy), runtime.leases, interval=settings.retention_scan_seconds
+    )
+    runtime.workers["retention-purge"] = asyncio.create_task(purge.run(runtime.stop), name="hub-retention-purge")
+    runtime.workers["subscription-refresh"] = asyncio.create_task(
+        _refresh_subscriptions(runtime.subscriptions, runtime.stop, settings.subscription_refresh_seconds),
+        name="hub-subscription-refresh",
+    )
 
-    return submit
 
-
-def _start_connectors(runtime: Runtime, archive: MessageArchive) -> None:
+def _start_connectors(runtime: Runtime) -> None:
     """MLLP and file drop, when configured: they publish like HTTP ingest (archived first, then the broker)."""
     settings, register = runtime.settings, runtime.register
     publish = ingress_publisher(
         runtime.publisher,
         runtime.topics.ingress,
-        archive=archive,
-        timeout=http_ingest.PUBLISH_TIMEOUT_SECONDS,
+        archive=runtime.archive,
+        timeout=PUBLISH_TIMEOUT_SECONDS,
         accepting=lambda: runtime.accepting,
     )
     if settings.mllp_port is not None:
@@ -290,7 +368,7 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with running_hub(settings) as runtime:
-            app.state.runtime = runtime
+            provide(app.state, runtime)  # each route takes only the services it uses (hub.api.deps)
             settle_after_start()
             yield
 
@@ -300,7 +378,7 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
         description="Validates, routes, delivers and tracks MedCom FHIR messages between Danish health sectors.",
         lifespan=lifespan,
     )
-    app.include_router(http_ingest.router)
+    app.include_router(process_message.router)
     app.include_router(operator.router)
     app.include_router(subscriptions_api.router)
     app.include_router(dead_letters.router)

@@ -1,22 +1,36 @@
-"""What a running hub holds: built once by the app's lifespan, handed to routes through ``deps``."""
+"""What a running hub holds: built once by the app's lifespan (hub.app), which puts the services the routes
+need on ``app.state`` one by one (hub.api.deps.provide); no route is handed the whole of it."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from hub.broker.clients import Publisher
 from hub.broker.progress import WorkerProgress
 from hub.broker.topics import Topics
 from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.mailbox import Mailbox
 from hub.deliver.parking import DeadLetterStore
+from hub.deliver.redrive import Redrive
 from hub.deliver.worker import DeliveryWorker
 from hub.route.register import Register
 from hub.route.subscription_store import SubscriptionService
 from hub.settings import HubSettings
+from hub.store.leases import Leases
 from hub.track.archive import MessageArchive
 from hub.track.store import TrackingStore
 from hub.validate.validator import Validator
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What readiness looks at: the store answers, and the workers run without stalling."""
+
+    ping: Callable[[], Awaitable[None]]
+    stopped_workers: Callable[[], list[str]]
+    stalled_workers: Callable[[], list[str]]
 
 
 @dataclass
@@ -33,6 +47,9 @@ class Runtime:
     validator: Validator
     bootstrap_servers: str
     subscriptions: SubscriptionService
+    mailbox: Mailbox
+    redrive: Redrive
+    leases: Leases  # for the work one hub process does at a time
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # the heartbeats of the workers that take records from the broker (ingress, delivery, recorder)
@@ -46,3 +63,6 @@ class Runtime:
         """Workers that have held records for longer than ``worker_stall_seconds`` without finishing any."""
         threshold = self.settings.worker_stall_seconds
         return [name for name, progress in self.progress.items() if progress.stalled(threshold)]
+
+    def health(self) -> Health:
+        return Health(self.store.ping, self.stopped_workers, self.stalled_workers)

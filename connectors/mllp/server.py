@@ -10,7 +10,8 @@ Each connection is served in order, one message at a time (HL7 "original mode" a
    trigger gets **AR**; a message that cannot be mapped gets **AE**, with every reason in MSA-3 and one ERR
    segment each; a message MedCom sends no notification for (an outpatient visit, a transfer within the
    hospital) gets **AA** with the reason in MSA-3, and nothing is published;
-4. the Bundle is published as an `IngressRecord` (connector ``mllp``, the sender's SOR code, key = CPR)
+4. the Bundle goes through the hub's intake (`connectors.intake`: checked like any message, archived, published
+   as an `IngressRecord` with connector ``mllp``, the sender's SOR code, key = CPR)
    and only **after the broker has stored it** the answer is **AA** (MSA-3 names the tracking id). If
    publishing fails the answer is **AE** "not accepted, resend": the sender keeps the message and sends it
    again; nothing is lost.
@@ -38,17 +39,14 @@ from typing import Final
 import orjson
 import structlog
 
-from connectors.kafka_producer import TRANSIENT_ERRORS, Publish
+from connectors.intake import Intake, Publish, Refusal, Refused, intake_for
 from connectors.mllp.framing import DEFAULT_MAX_FRAME_BYTES, Frame, MllpDecoder, Oversized, encode_frame
-from hub.broker.records import IngressRecord
-from hub.domain.ids import new_tracking_id
+from hub.domain.hl7v2 import DATA_TYPE_ERROR
 from hub.domain.message import OrganisationRef
-from hub.domain.tracking import utc_now
 from hub.messages import builder
 from hub.route.register import Organisation
 from mappings.hl7v2.adt_to_notification import (
     DANISH_TIME,
-    DATA_TYPE_ERROR,
     Problem,
     map_adt,
 )
@@ -207,7 +205,8 @@ def _codec(original: Message | None) -> str:
 class MllpListener:
     """An asyncio MLLP server that maps ADT messages and publishes them to the ingress topic.
 
-    `publish` must return only once the broker has stored the record (raise otherwise); `sender_for` looks an
+    `intake` checks, archives and publishes the mapped Bundles (`connectors.intake`); given a bare `publish`
+    instead, it must return only once the broker has stored the record (raise otherwise). `sender_for` looks an
     organisation up by SOR code (the register's ``by_sor``): the sender must be known, and known
     organisations get their name and GLN in the mapped message.
     """
@@ -217,8 +216,9 @@ class MllpListener:
         *,
         host: str = "127.0.0.1",
         port: int = 2575,
-        publish: Publish,
         sender_for: SenderLookup,
+        publish: Publish | None = None,
+        intake: Intake | None = None,
         now: Callable[[], datetime] = danish_now,
         new_id: builder.IdFactory = builder.random_id,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
@@ -227,7 +227,7 @@ class MllpListener:
     ) -> None:
         self.host = host
         self._port = port
-        self._publish = publish
+        self._intake = intake_for(intake, publish)
         self._sender_for = sender_for
         self._now = now
         self._new_id = new_id
@@ -377,39 +377,42 @@ class MllpListener:
             return Answer(code, result.control_id or control_id, "; ".join(result.errors), result.problems)
         if result.bundle is None or result.sender_sor is None or result.patient_cpr is None:
             return Answer(ACCEPT, result.control_id, f"accepted; no MedCom notification: {result.skipped}")
-        tracking_id = new_tracking_id()
-        record = IngressRecord(
-            tracking_id=tracking_id,
+        taken = await self._intake.take(
+            orjson.dumps(result.bundle),
             sender_sor=result.sender_sor,
-            received_at=utc_now(),
+            authenticated_as=f"the sending facility (MSH-4) is SOR {result.sender_sor}",
             connector="mllp",
-            raw=orjson.dumps(result.bundle),
-            key=result.patient_cpr.encode(),
         )
-        try:
-            await self._publish(record)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if isinstance(exc, TRANSIENT_ERRORS):
-                log.warning(
-                    "mllp publish failed; the sender is asked to resend", control_id=result.control_id, error=repr(exc)
-                )
-            else:
-                log.exception("mllp publish failed; the sender is asked to resend", control_id=result.control_id)
-            problem = Problem(
-                None,
-                f"not accepted, resend: the hub could not store the message ({type(exc).__name__})",
-                INTERNAL_ERROR,
-            )
-            return Answer(ERROR, result.control_id, problem.text, (problem,))
+        if isinstance(taken, Refused):
+            return self._not_taken(taken, result.control_id)
         return Answer(
             ACCEPT,
             result.control_id,
-            f"accepted as {result.notification}; tracking id {tracking_id}",
-            tracking_id=tracking_id,
+            f"accepted as {result.notification}; tracking id {taken.tracking_id}",
+            tracking_id=taken.tracking_id,
             notification=result.notification,
         )
+
+    @staticmethod
+    def _not_taken(refused: Refused, control_id: str) -> Answer:
+        """AE for a mapped message the intake did not take; "resend" when sending it again may succeed."""
+        if refused.retryable:
+            if refused.kind is Refusal.UNAVAILABLE:
+                log.warning(
+                    "mllp publish failed; the sender is asked to resend",
+                    control_id=control_id,
+                    error=repr(refused.error),
+                )
+            else:
+                log.error(
+                    "mllp publish failed; the sender is asked to resend", control_id=control_id, exc_info=refused.error
+                )
+            text = f"not accepted, resend: the hub could not store the message ({refused.error_name})"
+        else:  # the hub's own mapping made a message its intake refuses: the hub's fault, not the sender's
+            log.error("mllp mapped message refused by the intake", control_id=control_id, reasons=refused.text)
+            text = f"not accepted: the hub mapped the message to one it cannot take: {refused.text}"
+        problem = Problem(None, text, INTERNAL_ERROR)
+        return Answer(ERROR, control_id, problem.text, (problem,))
 
     def _directory(self, sor: str) -> OrganisationRef | None:
         organisation = self._sender_for(sor)

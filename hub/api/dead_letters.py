@@ -6,14 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import OperatorDep, RuntimeDep
+from hub.api.deps import DeadLettersDep, OperatorDep, RedriveDep
 from hub.api.operator import utc_text
 from hub.api.params import DeadLetterId, Instant, PageLimit, RedriveLimit
 from hub.api.responses import OutcomeError
 from hub.deliver.parking import DeadLetterQuery
 from hub.domain.identifiers import mask_cpr_everywhere
-from hub.domain.tracking import Step, TrackingEvent
-from hub.runtime import Runtime
 
 router = APIRouter(prefix="/api/dead-letters", tags=["dead letters"])
 
@@ -23,7 +21,7 @@ Until = Annotated[Instant | None, Query(description="dead before (ISO 8601)")]
 
 @router.get("")
 async def list_dead_letters(
-    runtime: RuntimeDep,
+    dead_letters: DeadLettersDep,
     _: OperatorDep,
     receiver: str | None = None,
     event: str | None = None,
@@ -44,21 +42,21 @@ async def list_dead_letters(
         limit=limit,
     )
     # no CPR number in what operators see: the reasons and attempts may quote a receiver's answer
-    return {"dead_letters": mask_cpr_everywhere(await runtime.dead_letters.find(query))}
+    return {"dead_letters": mask_cpr_everywhere(await dead_letters.find(query))}
 
 
 @router.post("/{dead_letter_id}/redrive")
-async def redrive_one(dead_letter_id: DeadLetterId, runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
+async def redrive_one(dead_letter_id: DeadLetterId, redrive: RedriveDep, _: OperatorDep) -> dict[str, Any]:
     """Send one dead letter back to delivery."""
-    found = await runtime.dead_letters.take_by_id(dead_letter_id)
-    if found is None:
+    redriven = await redrive.one(dead_letter_id)
+    if redriven is None:
         raise OutcomeError(404, "not-found", None, f"no dead letter {dead_letter_id} waiting for redrive")
-    return {"redriven": await _redrive(runtime, [found])}
+    return {"redriven": [redriven.as_json()]}
 
 
 @router.post("/redrive")
 async def redrive_many(
-    runtime: RuntimeDep,
+    redrive: RedriveDep,
     _: OperatorDep,
     receiver: str | None = None,
     event: str | None = None,
@@ -68,24 +66,7 @@ async def redrive_many(
 ) -> dict[str, Any]:
     """Send every matching dead letter back to delivery (all of one receiver, say), oldest first, so the
     order per receiver and patient holds."""
-    taken = await runtime.dead_letters.take_for_redrive(
+    redriven = await redrive.matching(
         DeadLetterQuery(receiver=receiver, event=event, since=utc_text(since), until=utc_text(until), limit=limit)
     )
-    return {"redriven": await _redrive(runtime, taken)}
-
-
-async def _redrive(runtime: Runtime, taken: list[tuple[int, Any]]) -> list[dict[str, Any]]:
-    records = []
-    for dead_letter_id, item in taken:
-        event = TrackingEvent(
-            Step.REDRIVEN,
-            item.tracking_id,
-            message_id=item.message_id,
-            event=item.event,
-            receiver=item.receiver_id,
-            detail={"dead_letter": dead_letter_id},
-        )
-        records.append((runtime.topics.events, event.key, event.to_bytes(), None))
-        records.append((runtime.topics.outbox, item.key, item.raw, item.headers()))
-    await runtime.publisher.send_all(records)
-    return [{"dead_letter": i, "tracking_id": item.tracking_id, "receiver": item.receiver_id} for i, item in taken]
+    return {"redriven": [r.as_json() for r in redriven]}

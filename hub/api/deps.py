@@ -1,4 +1,7 @@
-"""Dependencies of the HTTP routes, as Annotated aliases.
+"""Dependencies of the HTTP routes, as Annotated aliases: each route asks for the few services it uses.
+
+The app's lifespan puts the running hub's services on ``app.state`` one by one (``provide``); each dependency
+below takes one of them off again. Only the HTTP ingest route still takes the whole ``Runtime`` (``RuntimeDep``).
 
 They are coroutines although they never wait: FastAPI runs a plain function dependency in a worker thread,
 two thread hops per request on the ingest path."""
@@ -6,13 +9,39 @@ two thread hops per request on the ingest path."""
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from hub.api.responses import OutcomeError
-from hub.route.register import Organisation
-from hub.runtime import Runtime
+from hub.broker.progress import WorkerProgress
+from hub.deliver.mailbox import Mailbox
+from hub.deliver.parking import DeadLetterStore
+from hub.deliver.redrive import Redrive
+from hub.route.register import Organisation, Register
+from hub.route.subscription_store import SubscriptionService
+from hub.runtime import Health, Runtime
+from hub.settings import HubSettings
+from hub.track.store import TrackingStore
+
+Circuits = Callable[[], dict[str, dict[str, Any]]]  # each receiver's delivery circuit (DeliveryWorker.circuits)
+
+
+def provide(state: State, runtime: Runtime) -> None:
+    """Put the running hub's services on ``app.state``, one attribute per dependency below."""
+    state.runtime = runtime  # the HTTP ingest route's (RuntimeDep); no other route takes it
+    state.settings = runtime.settings
+    state.register = runtime.register
+    state.tracking = runtime.store
+    state.mailbox = runtime.mailbox
+    state.dead_letters = runtime.dead_letters
+    state.redrive = runtime.redrive
+    state.subscriptions = runtime.subscriptions
+    state.circuits = runtime.delivery.circuits
+    state.progress = runtime.progress
+    state.health = runtime.health()
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -20,7 +49,67 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+async def get_settings(request: Request) -> HubSettings:
+    settings: HubSettings = request.app.state.settings
+    return settings
+
+
+async def get_register(request: Request) -> Register:
+    register: Register = request.app.state.register
+    return register
+
+
+async def get_tracking(request: Request) -> TrackingStore:
+    tracking: TrackingStore = request.app.state.tracking
+    return tracking
+
+
+async def get_mailbox(request: Request) -> Mailbox:
+    mailbox: Mailbox = request.app.state.mailbox
+    return mailbox
+
+
+async def get_dead_letters(request: Request) -> DeadLetterStore:
+    dead_letters: DeadLetterStore = request.app.state.dead_letters
+    return dead_letters
+
+
+async def get_redrive(request: Request) -> Redrive:
+    redrive: Redrive = request.app.state.redrive
+    return redrive
+
+
+async def get_subscriptions(request: Request) -> SubscriptionService:
+    subscriptions: SubscriptionService = request.app.state.subscriptions
+    return subscriptions
+
+
+async def get_circuits(request: Request) -> Circuits:
+    circuits: Circuits = request.app.state.circuits
+    return circuits
+
+
+async def get_progress(request: Request) -> Mapping[str, WorkerProgress]:
+    progress: Mapping[str, WorkerProgress] = request.app.state.progress
+    return progress
+
+
+async def get_health(request: Request) -> Health:
+    health: Health = request.app.state.health
+    return health
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SettingsDep = Annotated[HubSettings, Depends(get_settings)]
+RegisterDep = Annotated[Register, Depends(get_register)]
+TrackingDep = Annotated[TrackingStore, Depends(get_tracking)]
+MailboxDep = Annotated[Mailbox, Depends(get_mailbox)]
+DeadLettersDep = Annotated[DeadLetterStore, Depends(get_dead_letters)]
+RedriveDep = Annotated[Redrive, Depends(get_redrive)]
+SubscriptionsDep = Annotated[SubscriptionService, Depends(get_subscriptions)]
+CircuitsDep = Annotated[Circuits, Depends(get_circuits)]
+ProgressDep = Annotated[Mapping[str, WorkerProgress], Depends(get_progress)]
+HealthDep = Annotated[Health, Depends(get_health)]
 
 REALM = "sektor-hub"
 
@@ -52,8 +141,8 @@ def _unknown_token(diagnostics: str) -> OutcomeError:
     )
 
 
-async def authenticated_organisation(request: Request, runtime: RuntimeDep) -> Organisation:
-    organisation = runtime.register.by_token(bearer_token(request))
+async def authenticated_organisation(request: Request, register: RegisterDep) -> Organisation:
+    organisation = register.by_token(bearer_token(request))
     if organisation is None:
         raise _unknown_token("the bearer token belongs to no organisation in the register")
     return organisation
@@ -62,15 +151,15 @@ async def authenticated_organisation(request: Request, runtime: RuntimeDep) -> O
 OrganisationDep = Annotated[Organisation, Depends(authenticated_organisation)]
 
 
-async def operator(request: Request, runtime: RuntimeDep) -> None:
+async def operator(request: Request, settings: SettingsDep, register: RegisterDep) -> None:
     """The operator token, when one is set: 401 for no token or an unknown one, 403 for an organisation's."""
-    expected = runtime.settings.operator_token
+    expected = settings.operator_token
     if expected is None:
         return  # development: the API listens on loopback only unless configured otherwise
     token = bearer_token(request)
     if hmac.compare_digest(token.encode(), expected.encode()):
         return
-    organisation = runtime.register.by_token(token)
+    organisation = register.by_token(token)
     if organisation is None:
         raise _unknown_token("the bearer token is not the operator token")
     raise OutcomeError(

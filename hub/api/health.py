@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from hub.api.deps import RuntimeDep
+from hub.api.deps import HealthDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,16 +19,16 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(health: HealthDep) -> JSONResponse:
     """The hub can take messages: the store answers, every worker is running, and none is stalled (holds
     records it has not finished for longer than ``HUB_WORKER_STALL_SECONDS``)."""
     checks: dict[str, Any] = {}
     try:
-        await runtime.store.ping()
+        await health.ping()
         checks["store"] = "ok"
     except Exception as exc:  # any database failure means not ready
         checks["store"] = f"failing: {type(exc).__name__}"
-    checks["workers"] = workers_check(runtime.stopped_workers(), runtime.stalled_workers())
+    checks["workers"] = workers_check(health.stopped_workers(), health.stalled_workers())
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503

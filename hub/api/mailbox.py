@@ -7,18 +7,17 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from hub.api.deps import OrganisationDep, RuntimeDep
+from hub.api.deps import MailboxDep, OrganisationDep
 from hub.api.params import MailboxItemId, PageLimit
 from hub.api.responses import FHIR_JSON, OutcomeError
-from hub.domain.tracking import Step, TrackingEvent
 
 router = APIRouter(prefix="/mailbox", tags=["mailbox"])
 
 
 @router.get("")
-async def list_mailbox(organisation: OrganisationDep, runtime: RuntimeDep, limit: PageLimit = 100) -> dict[str, Any]:
+async def list_mailbox(organisation: OrganisationDep, mailbox: MailboxDep, limit: PageLimit = 100) -> dict[str, Any]:
     """Messages waiting for the authenticated organisation, oldest first; only its own."""
-    items = await runtime.store.mailbox_items(organisation.id, limit=limit)
+    items = await mailbox.items(organisation.id, limit=limit)
     return {
         "receiver": organisation.id,
         "items": [
@@ -37,27 +36,17 @@ async def list_mailbox(organisation: OrganisationDep, runtime: RuntimeDep, limit
 
 
 @router.get("/{item_id}")
-async def get_mailbox_item(item_id: MailboxItemId, organisation: OrganisationDep, runtime: RuntimeDep) -> Response:
+async def get_mailbox_item(item_id: MailboxItemId, organisation: OrganisationDep, mailbox: MailboxDep) -> Response:
     """The message exactly as the sender sent it."""
-    item = await runtime.store.mailbox_item(organisation.id, item_id)
+    item = await mailbox.item(organisation.id, item_id)
     if item is None:
         raise OutcomeError(404, "not-found", None, f"mailbox of {organisation.id} has no item {item_id}")
     return Response(item.body, media_type=FHIR_JSON, headers={"X-Hub-Tracking-Id": item.tracking_id})
 
 
 @router.post("/{item_id}/ack", status_code=204)
-async def confirm_mailbox_item(item_id: MailboxItemId, organisation: OrganisationDep, runtime: RuntimeDep) -> Response:
+async def confirm_mailbox_item(item_id: MailboxItemId, organisation: OrganisationDep, mailbox: MailboxDep) -> Response:
     """The receiver has the message safely in its own system; it leaves the mailbox."""
-    item = await runtime.store.confirm_mailbox_item(organisation.id, item_id)
-    if item is None:
+    if await mailbox.confirm(organisation.id, item_id) is None:
         raise OutcomeError(404, "not-found", None, f"mailbox of {organisation.id} has no item {item_id}")
-    event = TrackingEvent(
-        Step.FETCHED,
-        item.tracking_id,
-        message_id=item.message_id,
-        event=item.event,
-        receiver=organisation.id,
-        detail={"mailbox_item": item.id},
-    )
-    await runtime.publisher.send_and_wait(runtime.topics.events, key=event.key, value=event.to_bytes())
     return Response(status_code=204)

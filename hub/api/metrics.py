@@ -6,15 +6,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
-from hub.api.deps import RuntimeDep
+from hub.api.deps import CircuitsDep, DeadLettersDep, ProgressDep, TrackingDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics")
-async def metrics(runtime: RuntimeDep) -> Response:
-    counts = await runtime.store.counts()
-    dead = await runtime.dead_letters.pending_count()
+async def metrics(
+    tracking: TrackingDep, dead_letters: DeadLettersDep, circuits: CircuitsDep, progress: ProgressDep
+) -> Response:
+    counts = await tracking.counts()
+    dead = await dead_letters.pending_count()
     registry = CollectorRegistry()
     messages = Gauge("hub_messages", "tracked messages by status", ["status"], registry=registry)
     for status, n in counts["messages"].items():
@@ -30,7 +32,7 @@ async def metrics(runtime: RuntimeDep) -> Response:
     circuit = Gauge(
         "hub_circuit_open", "1 while a receiver's delivery circuit is open", ["receiver"], registry=registry
     )
-    for receiver, state in runtime.delivery.circuits().items():
+    for receiver, state in circuits().items():
         parked.labels(receiver).set(state["parked"])
         circuit.labels(receiver).set(1 if state["circuit"] == "open" else 0)
     poison = Counter(
@@ -45,7 +47,7 @@ async def metrics(runtime: RuntimeDep) -> Response:
         ["worker"],
         registry=registry,
     )
-    for worker, progress in runtime.progress.items():
-        poison.labels(worker).inc(progress.poisoned)
-        stalled.labels(worker).set(progress.stalled_for())
+    for worker, heartbeat in progress.items():
+        poison.labels(worker).inc(heartbeat.poisoned)
+        stalled.labels(worker).set(heartbeat.stalled_for())
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import OperatorDep, RuntimeDep
+from hub.api.deps import CircuitsDep, OperatorDep, RegisterDep, TrackingDep
 from hub.api.params import Instant, PageLimit, PageOffset
 from hub.api.responses import OutcomeError
 from hub.domain.identifiers import mask_cpr_everywhere
@@ -32,7 +32,7 @@ def utc_text(value: datetime | None) -> str | None:
 
 @router.get("/messages")
 async def list_messages(
-    runtime: RuntimeDep,
+    tracking: TrackingDep,
     _: OperatorDep,
     status: MessageStatus | None = None,
     event: str | None = None,
@@ -47,7 +47,7 @@ async def list_messages(
     offset: PageOffset = 0,
 ) -> dict[str, Any]:
     """Messages, newest first. Patients are shown masked (birth date only)."""
-    total, found = await runtime.store.find_messages(
+    total, found = await tracking.find_messages(
         MessageQuery(
             status=str(status) if status else None,
             event=event,
@@ -66,9 +66,9 @@ async def list_messages(
 
 
 @router.get("/messages/{tracking_id}")
-async def get_message(tracking_id: str, runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
+async def get_message(tracking_id: str, tracking: TrackingDep, _: OperatorDep) -> dict[str, Any]:
     """One message: its receivers, their deliveries and acknowledgements, and the timeline of every step."""
-    found = await runtime.store.get_message(tracking_id)
+    found = await tracking.get_message(tracking_id)
     if found is None:
         raise OutcomeError(404, "not-found", None, f"no message with tracking id {tracking_id}")
     masked: dict[str, Any] = mask_cpr_everywhere(found)
@@ -76,12 +76,12 @@ async def get_message(tracking_id: str, runtime: RuntimeDep, _: OperatorDep) -> 
 
 
 @router.get("/receivers")
-async def list_receivers(runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
+async def list_receivers(register: RegisterDep, circuits: CircuitsDep, _: OperatorDep) -> dict[str, Any]:
     """The endpoint register as loaded (credentials left out), with each receiver's delivery circuit."""
-    circuits = runtime.delivery.circuits()
+    states = circuits()
     closed = {"circuit": "closed", "parked": 0, "in_flight": 0}
     return {
-        "hub": {"name": runtime.register.hub.name, "sor": runtime.register.hub.sor},
+        "hub": {"name": register.hub.name, "sor": register.hub.sor},
         "organisations": [
             {
                 "id": o.id,
@@ -92,8 +92,8 @@ async def list_receivers(runtime: RuntimeDep, _: OperatorDep) -> dict[str, Any]:
                 "municipality_code": o.municipality_code,
                 "endpoint": {"kind": str(o.endpoint.kind), "url": o.endpoint.url},
                 "accepts": sorted(o.accepts),
-                "delivery": circuits.get(o.id, closed),
+                "delivery": states.get(o.id, closed),
             }
-            for o in runtime.register.organisations
+            for o in register.organisations
         ],
     }

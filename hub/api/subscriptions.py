@@ -8,28 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import OperatorDep
+from hub.api.deps import OperatorDep, SubscriptionsDep
 from hub.api.responses import OutcomeError
-from hub.route.subscription_store import SubscriptionExists, SubscriptionService
-from hub.route.subscriptions import (
+from hub.route.subscription import (
     Subscription,
     SubscriptionError,
     SubscriptionStatus,
     subscription_from_dict,
 )
+from hub.route.subscription_store import SubscriptionExists, SubscriptionService
 
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
-
-
-def get_subscriptions(request: Request) -> SubscriptionService:
-    service: SubscriptionService = request.app.state.runtime.subscriptions
-    return service
-
-
-SubscriptionsDep = Annotated[SubscriptionService, Depends(get_subscriptions)]
 
 
 class FiltersBody(BaseModel):

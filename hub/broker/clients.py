@@ -1,4 +1,6 @@
-"""Kafka clients as the hub uses them: one producer that waits for the broker, consumers that commit by hand."""
+"""Kafka clients as the hub uses them: one producer that waits for the broker, consumers that commit by hand;
+and the consume loops that drive a consumer (any ``hub.broker.port.RecordConsumer``: Kafka's, or the in-memory
+one of ``hub.broker.memory``)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from hub.broker.isolation import BatchHandler, Isolation, Quarantine, handle_with_tries, isolate
 from hub.broker.offsets import OffsetTracker
+from hub.broker.outcomes import reason_of
+from hub.broker.poison import is_poison
+from hub.broker.port import Outgoing, Partition, Record, RecordConsumer
 from hub.broker.progress import WorkerProgress
 from hub.broker.records import Headers
 from hub.faults import fault_kind, fault_place
@@ -55,7 +60,8 @@ def make_consumer(
 
 
 class Publisher:
-    """Sends records and waits for the broker's acknowledgement of all of them together."""
+    """Sends records and waits for the broker's acknowledgement of all of them together (a
+    ``hub.broker.port.RecordPublisher`` over aiokafka)."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
@@ -64,7 +70,7 @@ class Publisher:
         """Queue one record; returns a future that resolves when the broker has it."""
         return await self._producer.send(topic, value=value, key=key, headers=headers or [])
 
-    async def send_all(self, records: Sequence[tuple[str, bytes, bytes, Headers | None]]) -> None:
+    async def send_all(self, records: Sequence[Outgoing]) -> None:
         futures = [
             await self.send(topic, key=key, value=value, headers=headers) for topic, key, value, headers in records
         ]
@@ -76,7 +82,7 @@ class Publisher:
 
 
 async def consume_batches(
-    consumer: AIOKafkaConsumer,
+    consumer: RecordConsumer,
     handle: BatchHandler,
     *,
     name: str,
@@ -94,7 +100,9 @@ async def consume_batches(
     `quarantine` (which rejects or dead-letters it with its reason), and its offset is passed. Failures that
     look like an outage of the broker or database (``hub.broker.poison``) set nothing aside unless records
     after the failing one go through: in an outage the batch is read again, from its first unfinished record,
-    after a pause that grows with each outage. Without a `quarantine`, a poison record is read again.
+    after a pause that grows with each outage. Without a `quarantine`, a poison record is read again. A handler
+    may say what its failure is by raising an outcome (``hub.broker.outcomes``): a DeadLetter is set aside at
+    once, a RetryLater is read again until it goes through.
 
     `progress` is the worker's heartbeat for ``/readyz``: it has work from a fetch to its commit.
     """
@@ -106,7 +114,7 @@ async def consume_batches(
             batches = await consumer.getmany(timeout_ms=batch_timeout_ms)
         except KafkaError as exc:  # the broker is away or the group rebalances: ask again
             log.warning("fetch failed", worker=name, error=type(exc).__name__)
-            await _pause(stop, 1.0)
+            await _pause(stop, policy.fetch_retry_delay)
             continue
         records = [record for partition in batches.values() for record in partition]
         if not records:
@@ -122,8 +130,11 @@ async def consume_batches(
                 records=len(records),
                 error=fault_kind(failure),
                 at=fault_place(failure),
+                reason=reason_of(failure),
             )
-            unfinished = await isolate(records, handle, quarantine=quarantine, policy=policy, progress=progress)
+            unfinished = await isolate(
+                records, handle, quarantine=quarantine, policy=policy, progress=progress, failure=failure
+            )
             if unfinished:
                 outages += 1
                 await _read_again_from(consumer, batches, unfinished, name)
@@ -148,8 +159,8 @@ async def _pause(stop: asyncio.Event, seconds: float) -> None:
 
 
 def resume_positions(
-    batches: Mapping[Any, Sequence[ConsumerRecord[bytes, bytes]]], unfinished: Sequence[ConsumerRecord[bytes, bytes]]
-) -> dict[Any, int]:
+    batches: Mapping[Partition, Sequence[Record]], unfinished: Sequence[Record]
+) -> dict[Partition, int]:
     """Per partition of the batch, where to read from again: its first unfinished record, or just after its
     last record when all of that partition's records are finished. (Also the offsets that may be committed.)"""
     pending: dict[tuple[str, int], int] = {}
@@ -167,9 +178,9 @@ def resume_positions(
 
 
 async def _read_again_from(
-    consumer: AIOKafkaConsumer,
-    batches: Mapping[Any, Sequence[ConsumerRecord[bytes, bytes]]],
-    unfinished: Sequence[ConsumerRecord[bytes, bytes]],
+    consumer: RecordConsumer,
+    batches: Mapping[Partition, Sequence[Record]],
+    unfinished: Sequence[Record],
     name: str,
 ) -> None:
     """Commit what finished and move back to the first unfinished record, partition by partition (not to the
@@ -186,11 +197,11 @@ async def _read_again_from(
             log.warning("cannot read the batch again here", worker=name, error=type(exc).__name__)
 
 
-Submit = Callable[[ConsumerRecord[bytes, bytes], Callable[[], None]], None]
+Submit = Callable[[Record, Callable[[], None]], None]
 
 
 async def consume_concurrently(
-    consumer: AIOKafkaConsumer,
+    consumer: RecordConsumer,
     submit: Submit,
     *,
     name: str,
@@ -199,19 +210,21 @@ async def consume_concurrently(
     grace_seconds: float = 10.0,
     quarantine: Quarantine | None = None,
     progress: WorkerProgress | None = None,
+    fetch_retry_delay: float = 1.0,
 ) -> None:
     """Hand each record to `submit` with a callback to call when its work is durable; records may finish
     in any order, and offsets are committed up to the first unfinished one. On `stop`, fetching ends,
     work in flight gets `grace_seconds` to finish, and what finished is committed.
 
     `submit` owns each record's failures from then on (the delivery worker dead-letters what it cannot
-    deliver); a record `submit` itself refuses by raising (one it cannot read) goes to `quarantine` and is
-    finished, or, without a quarantine or when that fails too, stays unfinished (its offset is not passed).
+    deliver); a record `submit` itself refuses by raising (one it cannot read: a DeadLetter) goes to
+    `quarantine` and is finished, or, without a quarantine, when that fails too, or when `submit` said
+    RetryLater, stays unfinished (its offset is not passed; it is read again after a restart or rebalance).
     `progress` is the worker's heartbeat for ``/readyz``: it has work while records are in flight."""
-    tracker = OffsetTracker()
+    tracker = OffsetTracker[Partition]()
     progress = progress or WorkerProgress(name)
 
-    def finisher(partition: Any, offset: int) -> Callable[[], None]:
+    def finisher(partition: Partition, offset: int) -> Callable[[], None]:
         def finish() -> None:
             tracker.finish(partition, offset)
             progress.advanced()
@@ -226,7 +239,7 @@ async def consume_concurrently(
                 batches = await consumer.getmany(timeout_ms=100, max_records=max_in_flight - tracker.in_flight)
             except KafkaError as exc:
                 log.warning("fetch failed", worker=name, error=type(exc).__name__)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(fetch_retry_delay)
                 continue
             for partition, records in batches.items():
                 for record in records:
@@ -249,17 +262,26 @@ async def consume_concurrently(
 
 
 async def _refused(
-    record: ConsumerRecord[bytes, bytes],
+    record: Record,
     failure: Exception,
     done: Callable[[], None],
     quarantine: Quarantine | None,
     progress: WorkerProgress,
 ) -> None:
     where = {"partition": record.partition, "offset": record.offset}
+    if not is_poison(failure, others_went_through=True):  # the worker said RetryLater
+        log.warning("record refused for now: it stays unfinished", worker=progress.name, reason=reason_of(failure))
+        return
     if quarantine is None:
         log.error("record refused, and no quarantine: it stays unfinished", worker=progress.name, **where)
         return
-    log.error("record refused; set aside", worker=progress.name, error=fault_kind(failure), at=fault_place(failure))
+    log.error(
+        "record refused; set aside",
+        worker=progress.name,
+        error=fault_kind(failure),
+        at=fault_place(failure),
+        reason=reason_of(failure),
+    )
     try:
         await quarantine(record, failure)
     except Exception as exc:  # it stays unfinished: its offset is not passed, it is read again after a restart
@@ -269,7 +291,7 @@ async def _refused(
     done()
 
 
-async def _commit(consumer: AIOKafkaConsumer, tracker: OffsetTracker, name: str) -> None:
+async def _commit(consumer: RecordConsumer, tracker: OffsetTracker[Partition], name: str) -> None:
     positions = tracker.committable()
     if not positions:
         return

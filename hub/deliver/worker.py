@@ -19,10 +19,10 @@ from typing import Any
 import aiohttp
 import orjson
 import structlog
-from aiokafka import ConsumerRecord
 
-from hub.broker.clients import Publisher
-from hub.broker.poison import is_outage
+from hub.broker.outcomes import DeadLetter, reason_of
+from hub.broker.poison import worth_another_try
+from hub.broker.port import Record, RecordPublisher
 from hub.broker.progress import WorkerProgress
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
@@ -41,17 +41,17 @@ RETRY, GIVE_UP = "retry", "give up"
 
 
 def after_failure(exc: BaseException, failures: int, attempts: int) -> str:
-    """What follows a delivery step that raised: an outage (hub.broker.poison) is waited out, retried with
-    backoff for as long as it lasts; any other failure is tried `attempts` times, then the delivery is given
-    up as a dead letter, so it is never retried for ever and never holds up the records after it."""
-    if is_outage(exc) or failures < attempts:
-        return RETRY
-    return GIVE_UP
+    """What follows a delivery step that raised (hub.broker.poison decides): an outage, or a RetryLater, is
+    waited out, retried with backoff for as long as it lasts; a DeadLetter is given up at once; any other
+    failure is tried `attempts` times, then the delivery is given up as a dead letter, so it is never retried
+    for ever and never holds up the records after it."""
+    return RETRY if worth_another_try(exc, tries=failures, attempts=attempts) else GIVE_UP
 
 
 def undeliverable_reason(failure: BaseException) -> str:
-    """The dead letter's reason: the exception's type only (its text may quote the message)."""
-    return f"the hub could not deliver this message: {fault_kind(failure)}"
+    """The dead letter's reason: the one a DeadLetter gave, else the exception's type only (its text may quote
+    the message)."""
+    return reason_of(failure) or f"the hub could not deliver this message: {fault_kind(failure)}"
 
 
 class DeliveryWorker:
@@ -63,7 +63,7 @@ class DeliveryWorker:
         ledger: DeliveryLedger,
         parking: ParkingLot,
         dead_letters: DeadLetterStore,
-        publisher: Publisher,
+        publisher: RecordPublisher,
         topics: Topics,
         client: aiohttp.ClientSession,
         policy: RetryPolicy,
@@ -105,7 +105,17 @@ class DeliveryWorker:
     def submit(self, item: OutboxRecord, done: Callable[[], None]) -> None:
         self.lane(item.receiver_id).submit(item, done)
 
-    async def quarantine(self, record: ConsumerRecord[bytes, bytes], failure: BaseException) -> None:
+    def take(self, record: Record, done: Callable[[], None]) -> None:
+        """An outbox record from the consume loop (hub.broker.clients.consume_concurrently): read as a delivery
+        and submitted; `done` is called once it is delivered, parked or a dead letter. One that cannot be read is
+        refused with DeadLetter (it reads the same every time), and the loop sets it aside through `quarantine`."""
+        try:
+            item = OutboxRecord.from_kafka(record.key, record.value or b"", record.headers)
+        except Exception as exc:
+            raise DeadLetter(undeliverable_reason(exc)) from exc
+        self.submit(item, done)
+
+    async def quarantine(self, record: Record, failure: BaseException) -> None:
         """An outbox record that cannot even be read as a delivery (consume_concurrently): onto the dead-letter
         topic with its reason, as it came."""
         reason = undeliverable_reason(failure)
@@ -134,7 +144,7 @@ class DeliveryWorker:
         if receiver is None:
             return AttemptResult(AttemptOutcome.GIVE_UP, error="the receiver is no longer in the register")
         if receiver.endpoint.kind is EndpointKind.MAILBOX:
-            await self.store.put_in_mailbox(
+            await self.store.mailbox.put(
                 receiver=receiver.id,
                 tracking_id=item.tracking_id,
                 message_id=item.message_id,
@@ -261,7 +271,7 @@ class ReceiverLane:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not is_outage(exc) and tries >= worker.poison_attempts:
+                if not worth_another_try(exc, tries=tries, attempts=worker.poison_attempts):
                     # it cannot even be made a dead letter: said in the log (without content), and passed
                     log.error(
                         "delivery given up; it could not be made a dead letter",

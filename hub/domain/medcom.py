@@ -1,28 +1,64 @@
-"""Systems and codes of the MedCom FHIR messaging contract (MedCom terminology 1.4.0, messaging 2.x)."""
+"""Systems and codes of the MedCom FHIR messaging contract (MedCom terminology 1.4.0, messaging 2.x).
+
+The one place the hub defines them: the validator, the message builders, the HL7 v2 mapping, the connectors
+and the simulator import them from here.
+"""
 
 from typing import Final
 
-SOR_SYSTEM: Final = "urn:oid:1.2.208.176.1.1"
-CPR_SYSTEM: Final = "urn:oid:1.2.208.176.1.2"
+# --- identifiers ------------------------------------------------------------------------------------------------
+
+SOR_OID: Final = "1.2.208.176.1.1"
+SOR_SYSTEM: Final = f"urn:oid:{SOR_OID}"
+CPR_OID: Final = "1.2.208.176.1.2"
+CPR_SYSTEM: Final = f"urn:oid:{CPR_OID}"
 # Replacement CPR numbers (erstatnings-CPR): the national eCPR system and locally assigned ones.
 REPLACEMENT_CPR_SYSTEMS: Final = frozenset({"urn:oid:1.2.208.176.1.6.1.1", "urn:oid:1.2.208.176.1.6.1.3"})
-GLN_SYSTEMS: Final = frozenset({"https://www.gs1.org/gln", "http://www.gs1.org/gln"})
+# GLN (EAN-13 location number): the spelling every MedCom package uses, and the one also seen in the wild.
+GLN_SYSTEM: Final = "https://www.gs1.org/gln"
+GLN_SYSTEMS: Final = frozenset({GLN_SYSTEM, "http://www.gs1.org/gln"})
+# SOR organisations are addressed by their SOR2 lookup URL in MessageHeader source and destination endpoints.
+SOR_ENDPOINT_PREFIX: Final = "https://sor2.sum.dsdn.dk/#id="
+
+# --- event codes ------------------------------------------------------------------------------------------------
 
 EVENT_CODE_SYSTEM: Final = "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-messaging-eventCodes"
+HOSPITAL_NOTIFICATION_EVENT: Final = "hospital-notification-message"
+CARE_COMMUNICATION_EVENT: Final = "care-communication-message"
+ACKNOWLEDGEMENT_EVENT: Final = "acknowledgement-message"
+
+# --- MessageHeader, Provenance, acknowledgement -----------------------------------------------------------------
+
 DESTINATION_USE_EXTENSION: Final = (
     "http://medcomfhir.dk/ig/messaging/StructureDefinition/medcom-messaging-destinationUseExtension"
 )
 DESTINATION_USE_SYSTEM: Final = "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-messaging-destinationUse"
 ACTIVITY_CODE_SYSTEM: Final = "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-messaging-activityCodes"
+# Provenance activity codes (medcom-messaging-activityCodes) of messages that are not HospitalNotifications
+NEW_MESSAGE_ACTIVITY: Final = "new-message"
+MODIFIED_MESSAGE_ACTIVITY: Final = "modified-message"
+RETRACT_MESSAGE_ACTIVITY: Final = "retract-message"
+ACKNOWLEDGEMENT_ACTIVITY: Final = "acknowledgement"
+# MessageHeader.response.code of an acknowledgement
+RESPONSE_CODES: Final = ("ok", "transient-error", "fatal-error")
 
-ACKNOWLEDGEMENT_EVENT: Final = "acknowledgement-message"
+# --- profiles ---------------------------------------------------------------------------------------------------
 
+CORE_PROFILES: Final = "http://medcomfhir.dk/ig/core/StructureDefinition/"
+HOSPITAL_NOTIFICATION_PROFILES: Final = "http://medcomfhir.dk/ig/hospitalnotification/StructureDefinition/"
+CARE_COMMUNICATION_PROFILES: Final = "http://medcomfhir.dk/ig/carecommunication/StructureDefinition/"
+
+CORE_PATIENT_PROFILE: Final = f"{CORE_PROFILES}medcom-core-patient"
+CORE_PRACTITIONER_PROFILE: Final = f"{CORE_PROFILES}medcom-core-practitioner"
+CORE_PRACTITIONER_ROLE_PROFILE: Final = f"{CORE_PROFILES}medcom-core-practitionerrole"
 ACKNOWLEDGEMENT_PROFILE: Final = (
     "http://medcomfhir.dk/ig/acknowledgement/StructureDefinition/medcom-messaging-acknowledgement"
 )
 ACKNOWLEDGEMENT_HEADER_PROFILE: Final = (
     "http://medcomfhir.dk/ig/acknowledgement/StructureDefinition/medcom-messaging-acknowledgementHeader"
 )
+# The canonical URL of the OperationOutcome profile as published in the acknowledgement 2.0.3 package
+# (StructureDefinition-medcom-acknowledgement-operationoutcome.json) and used by its examples.
 ACKNOWLEDGEMENT_OUTCOME_PROFILE: Final = (
     "http://medcomfhir.dk/ig/acknowledgement/StructureDefinition/medcom-acknowledgement-operationoutcome"
 )
@@ -32,3 +68,49 @@ MESSAGING_PROVENANCE_PROFILE: Final = (
 MESSAGING_ORGANIZATION_PROFILE: Final = (
     "http://medcomfhir.dk/ig/messaging/StructureDefinition/medcom-messaging-organization"
 )
+
+# --- HospitalNotification ---------------------------------------------------------------------------------------
+
+HOSPITAL_NOTIFICATION_MESSAGE_PROFILE: Final = f"{HOSPITAL_NOTIFICATION_PROFILES}medcom-hospitalNotification-message"
+HOSPITAL_NOTIFICATION_HEADER_PROFILE: Final = (
+    f"{HOSPITAL_NOTIFICATION_PROFILES}medcom-hospitalNotification-messageHeader"
+)
+HOSPITAL_NOTIFICATION_ENCOUNTER_PROFILE: Final = (
+    f"{HOSPITAL_NOTIFICATION_PROFILES}medcom-hospitalNotification-encounter"
+)
+# "hospitalnotifiation" is how the HospitalNotification 3.0 package spells it
+LEAVE_PERIOD_EXTENSION: Final = f"{HOSPITAL_NOTIFICATION_PROFILES}medcom-hospitalnotifiation-leave-period-extension"
+REPORT_OF_ADMISSION_EXTENSION: Final = f"{HOSPITAL_NOTIFICATION_PROFILES}medcom-messaging-reportOfAdmissionExtension"
+REPORT_OF_ADMISSION_RECIPIENT_EXTENSION: Final = (
+    f"{HOSPITAL_NOTIFICATION_PROFILES}medcom-messaging-reportOfAdmissionRecipientExtension"
+)
+
+# --- CareCommunication ------------------------------------------------------------------------------------------
+
+CARE_COMMUNICATION_MESSAGE_PROFILE: Final = f"{CARE_COMMUNICATION_PROFILES}medcom-careCommunication-message"
+CARE_COMMUNICATION_HEADER_PROFILE: Final = f"{CARE_COMMUNICATION_PROFILES}medcom-careCommunication-messageHeader"
+CARE_COMMUNICATION_PROVENANCE_PROFILE: Final = f"{CARE_COMMUNICATION_PROFILES}medcom-careCommunication-provenance"
+CARE_COMMUNICATION_COMMUNICATION_PROFILE: Final = f"{CARE_COMMUNICATION_PROFILES}medcom-careCommunication-communication"
+# the extensions of a Communication.payload segment
+PAYLOAD_DATETIME_EXTENSION: Final = f"{CORE_PROFILES}medcom-core-datetime-extension"
+PAYLOAD_IDENTIFIER_EXTENSION: Final = f"{CORE_PROFILES}medcom-core-identifier-extension"
+PAYLOAD_AUTHOR_EXTENSION: Final = f"{CORE_PROFILES}medcom-core-practitioner-extension"
+PAYLOAD_CONTACT_EXTENSION: Final = f"{CORE_PROFILES}medcom-core-contact-extension"
+
+CARE_COMMUNICATION_DEFINITION: Final = (
+    "http://medcomfhir.dk/ig/messagedefinitions/MessageDefinition/MedComCareCommunicationMessageDefinition|5.0"
+)
+CARE_COMMUNICATION_CATEGORY_SYSTEM: Final = (
+    "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-careCommunication-categoryCodes"
+)
+PRACTITIONER_ROLE_SYSTEM: Final = (
+    "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-core-PractitionerRolesSKSadministrativ"
+)
+
+# --- terminologies of other publishers that the hub's messages use ---------------------------------------------
+
+# Encounter.class of a HospitalNotification: IMP (admitted) or EMER (acute ambulant)
+ENCOUNTER_CLASS_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+LOINC_SYSTEM: Final = "http://loinc.org"
+SNOMED_CT_SYSTEM: Final = "http://snomed.info/sct"
+ATC_SYSTEM: Final = "http://www.whocc.no/atc"

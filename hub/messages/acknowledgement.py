@@ -17,12 +17,6 @@ from hub.domain.message import MessageFacts, OrganisationRef
 from hub.domain.outcome import Issue, Severity, operation_outcome
 from hub.messages import builder
 
-RESPONSE_CODES: Final = frozenset({"ok", "transient-error", "fatal-error"})
-ACKNOWLEDGEMENT_ACTIVITY: Final = "acknowledgement"
-# The canonical URL of the OperationOutcome profile as published in the acknowledgement 2.0.3 package
-# (StructureDefinition-medcom-acknowledgement-operationoutcome.json) and used by its examples.
-OUTCOME_PROFILE: Final = medcom.ACKNOWLEDGEMENT_OUTCOME_PROFILE
-
 # What an error acknowledgement says when the caller gives no issue of its own.
 _DEFAULT_ISSUES: Final = {
     "transient-error": Issue(
@@ -40,7 +34,7 @@ def acknowledgement_outcome(code: str, issues: Sequence[Issue], *, resource_id: 
     return {
         "resourceType": "OperationOutcome",
         "id": resource_id,
-        "meta": {"profile": [OUTCOME_PROFILE]},
+        "meta": {"profile": [medcom.ACKNOWLEDGEMENT_OUTCOME_PROFILE]},
         "issue": outcome["issue"],
     }
 
@@ -71,8 +65,8 @@ def build_acknowledgement(
     `message_id` keeps the acknowledgement's MessageHeader.id when the same acknowledgement is sent again
     (a duplicate is answered with the same acknowledgement); ids are otherwise new uuid4s from `new_id`.
     """
-    if code not in RESPONSE_CODES:
-        raise ValueError(f"response.code is one of {sorted(RESPONSE_CODES)}, not {code!r}")
+    if code not in medcom.RESPONSE_CODES:
+        raise ValueError(f"response.code is one of {sorted(medcom.RESPONSE_CODES)}, not {code!r}")
     if not original.message_id:
         raise ValueError("the acknowledged message has no MessageHeader.id to answer")
     sender = builder.organization(responder, resource_id=new_id())
@@ -88,7 +82,7 @@ def build_acknowledgement(
         bundle_profile=medcom.ACKNOWLEDGEMENT_PROFILE,
         header_profile=medcom.ACKNOWLEDGEMENT_HEADER_PROFILE,
         event=medcom.ACKNOWLEDGEMENT_EVENT,
-        activity=ACKNOWLEDGEMENT_ACTIVITY,
+        activity=medcom.ACKNOWLEDGEMENT_ACTIVITY,
         sender=sender,
         receivers=[(receiver, "primary")],
         content=content,

@@ -15,16 +15,10 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from hub.domain import medcom
+from hub.domain import medcom, sektorhub
 from hub.domain.message import OrganisationRef, identifier_value
-from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM, SEKTORHUB_EVENTS
 
 BASE_URL = "https://sektor-hub.example/fhir"
-# SOR organisations are addressed by their SOR2 lookup URL in MessageHeader source and destination endpoints.
-SOR_ENDPOINT_PREFIX = "https://sor2.sum.dsdn.dk/#id="
-GLN_SYSTEM = "https://www.gs1.org/gln"  # the spelling used by every MedCom package
-
-CORE_PATIENT_PROFILE = "http://medcomfhir.dk/ig/core/StructureDefinition/medcom-core-patient"
 
 Resource = dict[str, Any]
 IdFactory = Callable[[], str]
@@ -53,7 +47,7 @@ def coding(system: str, code: str) -> dict[str, str]:
 
 def event_coding(event: str) -> dict[str, str]:
     """MessageHeader.eventCoding of `event`: a MedCom event code, or one of the hub's own in its own CodeSystem."""
-    return coding(SEKTORHUB_EVENT_CODE_SYSTEM if event in SEKTORHUB_EVENTS else medcom.EVENT_CODE_SYSTEM, event)
+    return coding(sektorhub.EVENT_CODE_SYSTEM if event in sektorhub.EVENTS else medcom.EVENT_CODE_SYSTEM, event)
 
 
 def reference(resource: Resource) -> dict[str, str]:
@@ -68,7 +62,7 @@ def full_url(resource: Resource) -> str:
 def sor_endpoint(organisation: Resource) -> str:
     """The endpoint URL of an Organization as MedCom messages write it: its SOR2 entry."""
     sor = identifier_value(organisation, medcom.SOR_SYSTEM)
-    return f"{SOR_ENDPOINT_PREFIX}{sor}" if sor else BASE_URL
+    return f"{medcom.SOR_ENDPOINT_PREFIX}{sor}" if sor else BASE_URL
 
 
 def _with_profile(resource_type: str, resource_id: str, profile: str | None) -> Resource:
@@ -83,7 +77,7 @@ def organization(org: OrganisationRef, *, resource_id: str) -> Resource:
     resource = _with_profile("Organization", resource_id, medcom.MESSAGING_ORGANIZATION_PROFILE)
     identifiers = []
     if org.gln:
-        identifiers.append({"system": GLN_SYSTEM, "value": org.gln})
+        identifiers.append({"system": medcom.GLN_SYSTEM, "value": org.gln})
     if org.sor:
         identifiers.append({"system": medcom.SOR_SYSTEM, "value": org.sor})
     resource["identifier"] = identifiers
@@ -101,7 +95,7 @@ def patient(
     deceased: bool | None = None,
 ) -> Resource:
     """A MedCom core Patient identified by CPR number, with an official name when one is given."""
-    resource = _with_profile("Patient", resource_id, CORE_PATIENT_PROFILE)
+    resource = _with_profile("Patient", resource_id, medcom.CORE_PATIENT_PROFILE)
     resource["identifier"] = [{"system": medcom.CPR_SYSTEM, "value": cpr}]
     if family or given:
         name: dict[str, Any] = {"use": "official"}

@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 import structlog
-from aiokafka import ConsumerRecord
 
-from hub.broker.clients import Publisher
-from hub.broker.records import Headers, IngressRecord
+from hub.broker.outcomes import Rejected, reason_of
+from hub.broker.port import Outgoing, Record, RecordPublisher
+from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics
 from hub.deliver.ledger import DeliveryLedger, KeptAcknowledgement
 from hub.domain.message import MessageFacts, read_facts
@@ -19,8 +19,8 @@ from hub.domain.outcome import Issue, Severity, operation_outcome
 from hub.domain.tracking import Step, TrackingEvent
 from hub.faults import fault_kind, fault_place
 from hub.pipeline.plan import EarlierAcknowledgement, plan
+from hub.route.live_subscriptions import LiveSubscriptions
 from hub.route.register import Register
-from hub.route.subscriptions import LiveSubscriptions
 from hub.validate.pool import Validation
 from hub.validate.validator import Verdict
 
@@ -34,7 +34,7 @@ class IngressWorker:
         validation: Validation,
         register: Register,
         ledger: DeliveryLedger,
-        publisher: Publisher,
+        publisher: RecordPublisher,
         topics: Topics,
         subscriptions: LiveSubscriptions | None = None,
     ) -> None:
@@ -45,10 +45,13 @@ class IngressWorker:
         self._topics = topics
         self._subscriptions = subscriptions
 
-    async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        out: list[tuple[str, bytes, bytes, Headers | None]] = []
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Validate, plan and publish a batch (run by hub.broker.clients.consume_batches, which commits after it).
+        A record that can never be read is refused with Rejected: consume_batches sets it aside through
+        `quarantine` at once, and handles the batch's other records without it."""
+        out: list[Outgoing] = []
         now = datetime.now(UTC)
-        incoming_records = [IngressRecord.from_kafka(r.key, r.value or b"", r.headers) for r in records]
+        incoming_records = [_incoming(r) for r in records]
         verdicts = await self._validation.validate_all([incoming.raw for incoming in incoming_records])
         checked = list(zip(incoming_records, verdicts, strict=True))
         earlier = await self._remember_acknowledgements(checked)
@@ -79,16 +82,17 @@ class IngressWorker:
                 )
         await self._publisher.send_all(out)
 
-    async def quarantine(self, record: ConsumerRecord[bytes, bytes], failure: BaseException) -> None:
-        """A poison record (its handling raised every time, hub.broker.isolation): rejected like any invalid
-        message, with one `exception` issue, so it is tracked and its sender gets a fatal-error
-        acknowledgement; and put on the dead-letter topic with its reason, for an operator. Should planning fail
-        on it too, it is still tracked as rejected, from what the record's headers say."""
+    async def quarantine(self, record: Record, failure: BaseException) -> None:
+        """A poison record (its handling raised every time, or said DeadLetter or Rejected: hub.broker.isolation):
+        rejected like any invalid message, with the issues a Rejected gave or else one `exception` issue, so it
+        is tracked and its sender gets a fatal-error acknowledgement; and put on the dead-letter topic with its
+        reason, for an operator. Should planning fail on it too, it is still tracked as rejected, from what the
+        record's headers say."""
         reason = poison_reason(failure)
         incoming = _readable(record)
-        issue = Issue(Severity.ERROR, "exception", None, f"{reason}; it is rejected")
+        issues = _issues_of(failure) or (Issue(Severity.ERROR, "exception", None, f"{reason}; it is rejected"),)
         now = datetime.now(UTC)
-        out: list[tuple[str, bytes, bytes, Headers | None]] = [
+        out: list[Outgoing] = [
             (
                 self._topics.dead_letters,
                 incoming.key,
@@ -99,7 +103,7 @@ class IngressWorker:
         result = None
         for facts in (_facts_of(incoming.raw), None):  # without the message's facts when they were the trouble
             try:
-                result = plan(incoming, Verdict((issue,), facts, None), self._register, now=now)
+                result = plan(incoming, Verdict(issues, facts, None), self._register, now=now)
                 break
             except Exception as exc:
                 log.error("a poison record could not be planned", error=fault_kind(exc), at=fault_place(exc))
@@ -107,7 +111,7 @@ class IngressWorker:
             out.extend((self._topics.outbox, d.key, d.raw, d.headers()) for d in result.outbox)
             events = result.events
         else:
-            events = rejected_events(incoming, issue, sender=self._register.name_of(incoming.sender_sor), now=now)
+            events = rejected_events(incoming, issues, sender=self._register.name_of(incoming.sender_sor), now=now)
         out.extend((self._topics.events, event.key, event.to_bytes(), None) for event in events)
         await self._publisher.send_all(out)
         log.warning("poison message rejected", tracking_id=incoming.tracking_id, reason=reason)
@@ -142,11 +146,27 @@ class IngressWorker:
 
 
 def poison_reason(failure: BaseException) -> str:
-    """Why a poison message was rejected: the exception's type only (its text may quote the message)."""
-    return f"the hub could not process this message: {fault_kind(failure)}"
+    """Why a poison message was rejected: the reason its handler gave (DeadLetter, Rejected), or the exception's
+    type only (its text may quote the message)."""
+    return reason_of(failure) or f"the hub could not process this message: {fault_kind(failure)}"
 
 
-def _readable(record: ConsumerRecord[bytes, bytes]) -> IngressRecord:
+def _issues_of(failure: BaseException) -> tuple[Issue, ...]:
+    """The issues a Rejected refused the message with."""
+    if isinstance(failure, Rejected):
+        return tuple(issue for issue in failure.outcome if isinstance(issue, Issue))
+    return ()
+
+
+def _incoming(record: Record) -> IngressRecord:
+    """The record as the connector published it; one whose headers are not UTF-8 is refused for good."""
+    try:
+        return IngressRecord.from_kafka(record.key, record.value or b"", record.headers)
+    except UnicodeDecodeError as exc:  # the same every time it is read: no point trying again
+        raise Rejected(poison_reason(exc)) from exc
+
+
+def _readable(record: Record) -> IngressRecord:
     """The record as IngressRecord.from_kafka reads it, or, when its headers are not UTF-8, read leniently."""
     try:
         return IngressRecord.from_kafka(record.key, record.value or b"", record.headers)
@@ -175,7 +195,9 @@ def _facts_of(raw: bytes) -> MessageFacts | None:
         return None
 
 
-def rejected_events(incoming: IngressRecord, issue: Issue, *, sender: str, now: datetime) -> list[TrackingEvent]:
+def rejected_events(
+    incoming: IngressRecord, issues: Sequence[Issue], *, sender: str, now: datetime
+) -> list[TrackingEvent]:
     """The least a poison message is tracked with, when even planning its rejection failed: received, rejected."""
     at = incoming.received_at or now.isoformat()
     return [
@@ -183,6 +205,6 @@ def rejected_events(incoming: IngressRecord, issue: Issue, *, sender: str, now: 
             Step.RECEIVED, incoming.tracking_id, sender=sender, at=at, detail={"connector": incoming.connector}
         ),
         TrackingEvent(
-            Step.REJECTED, incoming.tracking_id, sender=sender, detail={"outcome": operation_outcome([issue])}
+            Step.REJECTED, incoming.tracking_id, sender=sender, detail={"outcome": operation_outcome(list(issues))}
         ),
     ]

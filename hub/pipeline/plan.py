@@ -18,9 +18,10 @@ from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import Step, TrackingEvent
 from hub.messages.acknowledgement import build_acknowledgement
+from hub.route.live_subscriptions import LiveSubscriptions
 from hub.route.register import Register
 from hub.route.router import route
-from hub.route.subscriptions import LiveSubscriptions, merge
+from hub.route.subscription_matching import merge
 from hub.validate.validator import Verdict
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hub.broker.clients import Publisher
+from hub.broker.port import Outgoing, RecordPublisher
 from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics, ensure_topics
 from hub.ticks import ticks
@@ -23,12 +23,12 @@ log = structlog.get_logger(__name__)
 
 
 async def replay_unfinished(
-    archive: MessageArchive, publisher: Publisher, topics: Topics, *, recent_since: str | None = None
+    archive: MessageArchive, publisher: RecordPublisher, topics: Topics, *, recent_since: str | None = None
 ) -> int:
     """Publish every accepted, unfinished message (and, with `recent_since`, every one received since then) to
     the ingress topic again; returns how many. Safe to overdo: the ledger and the projection are idempotent."""
     count = 0
-    batch: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = []
+    batch: list[Outgoing] = []
     async for message in archive.unfinished(recent_since=recent_since):
         record = IngressRecord(
             tracking_id=message.tracking_id,
@@ -61,7 +61,7 @@ class BrokerWatch:
         topics: Topics,
         partitions: int,
         archive: MessageArchive,
-        publisher: Publisher,
+        publisher: RecordPublisher,
         on_lost: Callable[[], Awaitable[None]] | None = None,
         interval: float = 2.0,
         replay_window_seconds: float = 600.0,

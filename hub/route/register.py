@@ -106,7 +106,7 @@ class RegisterFile(BaseModel):
 
     hub: HubIdentity
     organisations: tuple[Organisation, ...]
-    subscriptions: list[dict[str, Any]] = []  # parsed by hub.route.subscriptions.seed_from_register_file
+    subscriptions: list[dict[str, Any]] = []  # parsed by hub.route.subscription.seed_from_register_file
 
     @model_validator(mode="after")
     def _unique(self) -> RegisterFile:

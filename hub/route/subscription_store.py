@@ -15,16 +15,11 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.route.live_subscriptions import LiveSubscriptions
 from hub.route.patients import PatientRegister
 from hub.route.register import Register
-from hub.route.subscriptions import (
-    LiveSubscriptions,
-    Subscription,
-    SubscriptionIndex,
-    SubscriptionStatus,
-    filters_from_dict,
-    validate_subscription,
-)
+from hub.route.subscription import Subscription, SubscriptionStatus, filters_from_dict, validate_subscription
+from hub.route.subscription_index import SubscriptionIndex
 from hub.store.engine import writing
 from hub.store.tables import subscriptions
 

@@ -19,21 +19,24 @@ from datetime import datetime
 from html import escape
 from typing import Final, Literal
 
+from hub.domain import medcom
+from hub.domain.medcom import ATC_SYSTEM as ATC
+from hub.domain.medcom import LOINC_SYSTEM as LOINC
+from hub.domain.medcom import SNOMED_CT_SYSTEM as SNOMED
 from hub.domain.message import OrganisationRef
+from hub.domain.sektorhub import DISCHARGE_LETTER_EVENT, MEDICATION_UPDATE_EVENT, REFERRAL_EVENT
+from hub.domain.sektorhub import MESSAGE_DEFINITIONS as MESSAGE_DEFINITION
+from hub.domain.sektorhub import PROFILES as SD
 from hub.messages import builder
 from hub.messages.builder import IdFactory, Resource
 
-SD: Final = "http://sektorhub.dk/fhir/StructureDefinition/"
-MESSAGE_DEFINITION: Final = "http://sektorhub.dk/fhir/MessageDefinition/"
-LOINC: Final = "http://loinc.org"
-ATC: Final = "http://www.whocc.no/atc"
-SNOMED: Final = "http://snomed.info/sct"
 XHTML: Final = "http://www.w3.org/1999/xhtml"
-DISCHARGE_LETTER_EVENT: Final = "sektorhub-discharge-letter-message"
-REFERRAL_EVENT: Final = "sektorhub-referral-message"
-MEDICATION_UPDATE_EVENT: Final = "sektorhub-medication-update-message"
 ReferralEvent = Literal["new", "update", "cancel"]
-REFERRAL_ACTIVITIES: Final = {"new": "new-message", "update": "modified-message", "cancel": "retract-message"}
+REFERRAL_ACTIVITIES: Final = {
+    "new": medcom.NEW_MESSAGE_ACTIVITY,
+    "update": medcom.MODIFIED_MESSAGE_ACTIVITY,
+    "cancel": medcom.RETRACT_MESSAGE_ACTIVITY,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,7 @@ def discharge_letter(
         bundle_profile=f"{SD}sektorhub-dischargeLetter-message",
         header_profile=f"{SD}sektorhub-dischargeLetter-messageHeader",
         event=DISCHARGE_LETTER_EVENT,
-        activity="new-message",
+        activity=medcom.NEW_MESSAGE_ACTIVITY,
         sender=hospital,
         receivers=[(gp_org, "primary"), (municipality_org, "cc")],
         content=[letter, patient],
@@ -230,7 +233,7 @@ def medication_update(
         bundle_profile=f"{SD}sektorhub-medicationUpdate-message",
         header_profile=f"{SD}sektorhub-medicationUpdate-messageHeader",
         event=MEDICATION_UPDATE_EVENT,
-        activity="new-message",
+        activity=medcom.NEW_MESSAGE_ACTIVITY,
         sender=hospital,
         receivers=[(gp_org, "primary"), (municipality_org, "cc")],
         content=[medication_list, *statements, patient],

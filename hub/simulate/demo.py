@@ -1,7 +1,11 @@
-"""``hub demo``: the embedded broker, the hub, simulated hospitals, municipalities and GPs, in one process.
+"""``hub demo``: the embedded broker, the hub, simulated hospitals, municipalities and GPs.
 
-Everything runs until Ctrl-C (or SIGTERM); the broker is a child process that is stopped on the way out
-and is told by the kernel to die with this process, so nothing is left behind.
+The hub runs as it does anywhere: a child process (``python -m hub serve``) configured through HUB_* environment
+variables, against the embedded broker (another child process). The simulated hospitals and receivers run in
+this process. Everything runs until Ctrl-C (or SIGTERM): the simulators stop, the hub is stopped with SIGTERM
+(SIGKILL when it has not finished in time), then the broker. Both children run in their own sessions, so a
+Ctrl-C in the terminal reaches only the demo, which stops them in that order, and both are told by the kernel to
+die with this process, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -11,17 +15,19 @@ import contextlib
 import os
 import random
 import signal
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
-from hub.app import create_app
+import hub
 from hub.broker.clients import make_producer
-from hub.broker.embedded import EmbeddedBroker, free_port
+from hub.broker.embedded import EmbeddedBroker, _die_with_parent, free_port
 from hub.broker.topics import Topics
 from hub.route.patients import generate_patient_register, write_patient_register
 from hub.route.register import Register, load_register
-from hub.serving import make_server
 from hub.settings import SCHEMAS_DIR, HubSettings
 from hub.simulate.hospital import SimulatedHospitals
 from hub.simulate.receivers import SimulatedReceivers
@@ -69,16 +75,89 @@ def _banner(hub_url: str, register: Register, *, mllp_port: int, file_drop: Path
     return "\n".join(lines)
 
 
-async def _wait_ready(url: str, *, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    async with httpx.AsyncClient() as client:
-        while loop.time() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"the hub at {url} did not become ready within {timeout:.0f} s")
+class HubProcess:
+    """The hub as a child process: ``python -m hub serve`` with `environment` (its HUB_* settings)."""
+
+    def __init__(self, environment: Mapping[str, str], *, url: str, stop_seconds: float) -> None:
+        self._environment = dict(environment)
+        self.url = url
+        self._stop_seconds = stop_seconds  # how long a graceful stop may take before SIGKILL
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hub",
+            "serve",
+            env=self._environment,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+            # its own session: a Ctrl-C in the terminal reaches the demo, which stops the simulators first
+            start_new_session=True,
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._process is None else self._process.returncode
+
+    async def wait(self) -> int:
+        assert self._process is not None
+        return await self._process.wait()
+
+    async def wait_ready(self, *, timeout: float = 60.0) -> None:
+        """Until /readyz answers 200; raises RuntimeError when the hub exits first or takes longer than `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with httpx.AsyncClient() as client:
+            while loop.time() < deadline:
+                if self.returncode is not None:
+                    raise RuntimeError(f"the hub exited with code {self.returncode} before it was ready")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"the hub at {self.url} did not become ready within {timeout:.0f} s")
+
+    async def stop(self) -> int | None:
+        """SIGTERM, and SIGKILL when the hub has not stopped within its time; returns its exit code."""
+        process = self._process
+        if process is None:
+            return None
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), self._stop_seconds)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+        return await process.wait()
+
+
+def hub_environment(base: Mapping[str, str], **settings: str) -> dict[str, str]:
+    """The environment of the hub's process: `base` with the demo's HUB_* `settings` (and the broker's address)
+    in place of any the user set, and this hub's code first on the path, so that the child runs the same hub."""
+    env = {k: v for k, v in base.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "HUB_KAFKA_BOOTSTRAP_SERVERS")}
+    source_root = str(Path(hub.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (source_root, env.get("PYTHONPATH"))))
+    env.update(settings)
+    return env
+
+
+async def _ready_or_stopped(hub_process: HubProcess, stop: asyncio.Event) -> bool:
+    """Wait until the hub is ready (True) or the demo is told to stop first (False)."""
+    ready = asyncio.create_task(hub_process.wait_ready())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not ready.done():
+        ready.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ready
+        return False
+    ready.result()  # raises when the hub did not come up
+    return True
 
 
 async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/demo")) -> None:
@@ -112,34 +191,41 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
         # the national registers' part: where the simulated patients live and which GP they are listed with
         patients_file = workdir / "patients.yaml"
         write_patient_register(patients_file, generate_patient_register(register, hospitals.patients, random.Random(7)))
-        settings = base.model_copy(
-            update={
-                "kafka_bootstrap_servers": broker.bootstrap_servers,
-                "register_file": DEMO_REGISTER,
-                "database_url": f"sqlite+aiosqlite:///{database}",
-                "consumer_session_timeout_ms": 6000,
-                "mllp_port": mllp_port,
-                "file_drop_dir": file_drop,
-                "patient_register_file": patients_file,
-            }
+        hub_process = HubProcess(
+            hub_environment(
+                os.environ,
+                KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+                HUB_HOST=base.host,
+                HUB_PORT=str(base.port),
+                HUB_REGISTER_FILE=str(DEMO_REGISTER),
+                HUB_DATABASE_URL=f"sqlite+aiosqlite:///{database.resolve()}",
+                HUB_CONSUMER_SESSION_TIMEOUT_MS="6000",
+                HUB_MLLP_PORT=str(mllp_port),
+                HUB_FILE_DROP_DIR=str(file_drop.resolve()),
+                HUB_PATIENT_REGISTER_FILE=str(patients_file.resolve()),
+                HUB_LOG_LEVEL="WARNING",
+            ),
+            url=hub_url,
+            stop_seconds=base.shutdown_grace_seconds + 15,
         )
         receivers = SimulatedReceivers(register=register, hub_url=hub_url, tokens=tokens)
         await receivers.start(port=receivers_port)
-        server = make_server(
-            create_app(settings), host=settings.host, port=settings.port, grace_seconds=settings.shutdown_grace_seconds
-        )
-        serving = asyncio.create_task(server.serve())
         background: list[asyncio.Task[None]] = []
         try:
-            await _wait_ready(hub_url)
-            background = [
-                asyncio.create_task(hospitals.run(rate=rate)),
-                asyncio.create_task(receivers.poll_mailboxes_forever(interval=1.0)),
-            ]
-            print(_banner(hub_url, register, mllp_port=settings.mllp_port or 0, file_drop=file_drop), flush=True)
-            stop_waiting = asyncio.create_task(stop.wait())
-            await asyncio.wait({stop_waiting, serving}, return_when=asyncio.FIRST_COMPLETED)
-            stop_waiting.cancel()
+            await hub_process.start()
+            if await _ready_or_stopped(hub_process, stop):
+                background = [
+                    asyncio.create_task(hospitals.run(rate=rate)),
+                    asyncio.create_task(receivers.poll_mailboxes_forever(interval=1.0)),
+                ]
+                print(_banner(hub_url, register, mllp_port=mllp_port, file_drop=file_drop), flush=True)
+                stop_waiting = asyncio.create_task(stop.wait())
+                hub_exit = asyncio.create_task(hub_process.wait())
+                await asyncio.wait({stop_waiting, hub_exit}, return_when=asyncio.FIRST_COMPLETED)
+                stop_waiting.cancel()
+                hub_exit.cancel()
+                if hub_process.returncode is not None:
+                    print(f"The hub stopped by itself (exit code {hub_process.returncode}).", flush=True)
         finally:
             print("Stopping the demo ...", flush=True)
             for task in background:
@@ -149,9 +235,7 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
                     await task
             await hospitals.close()
             await producer.stop()
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await serving
+            await hub_process.stop()
             await receivers.stop()
         channels = ", ".join(f"{n} over {c}" for c, n in hospitals.by_channel.items())
         print(f"Stopped. The hub accepted {hospitals.sent} messages from the simulated hospitals ({channels}).")

@@ -7,17 +7,29 @@ reproducible; without one, every id is a fresh random UUID.
 
 from __future__ import annotations
 
+import base64
 import random
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from hub.domain.message import OrganisationRef
-from hub.messages import builder
-from hub.simulate import parts, samples
-from hub.simulate.parts import CC, HN, HOSPITAL_NOTIFICATION_EVENTS, StayEvent
+from hub.messages import builder, care_communication, hospital_notification
+from hub.messages.hospital_notification import HOSPITAL_NOTIFICATION_EVENTS, StayEvent
+from hub.simulate import samples
 
 _FIRST_BIRTHDAY: Final = date(1960, 1, 1)
 _LAST_BIRTHDAY: Final = date(2009, 12, 31)
+
+
+def pdf_attachment(*, title: str, text: str, now: datetime) -> dict[str, Any]:
+    """A small PDF-like attachment (PDF header, the text, trailer): enough to look like a document."""
+    content = f"%PDF-1.4\n% Sektor-hub demo attachment\n({title})\n({text})\n%%EOF\n".encode()
+    return {
+        "contentType": "application/pdf",
+        "data": base64.b64encode(content).decode("ascii"),
+        "title": title,
+        "creation": builder.fhir_datetime(now),
+    }
 
 
 class MessageGenerator:
@@ -52,7 +64,7 @@ class MessageGenerator:
         municipality = builder.organization(receiver, resource_id=self._new_id())
         patient = self._patient(patient_cpr, deceased=True if stay.deceased else None)
         period, leave = self._stay_times(stay, now)
-        encounter = parts.encounter(
+        encounter = hospital_notification.encounter(
             resource_id=self._new_id(),
             stay=stay,
             encounter_class=encounter_class,
@@ -63,18 +75,16 @@ class MessageGenerator:
             leave=leave,
         )
         admission = not (stay.ended or stay.leave)
-        return builder.message(
+        return hospital_notification.build_hospital_notification(
             new_id=self._new_id,
             now=now,
-            bundle_profile=f"{HN}medcom-hospitalNotification-message",
-            header_profile=f"{HN}medcom-hospitalNotification-messageHeader",
-            event="hospital-notification-message",
-            activity=stay.activity_for(encounter_class),
-            sender=hospital,
-            receivers=[(municipality, "primary")],
-            content=[patient, encounter],
-            focus=encounter,
-            header_extensions=[parts.report_of_admission(self._rng.random() < 0.3)] if admission else (),
+            stay=stay,
+            encounter_class=encounter_class,
+            hospital=hospital,
+            municipality=municipality,
+            patient=patient,
+            encounter=encounter,
+            report_of_admission=self._rng.random() < 0.3 if admission else None,
         )
 
     def care_communication(
@@ -90,19 +100,19 @@ class MessageGenerator:
         author_org = builder.organization(sender, resource_id=self._new_id())
         recipient_org = builder.organization(receiver, resource_id=self._new_id())
         patient = self._patient(patient_cpr)
-        practitioner = parts.practitioner(
+        practitioner = care_communication.practitioner(
             resource_id=self._new_id(),
             family=self._rng.choice(samples.FAMILY_NAMES),
             given=self._rng.choice(samples.GIVEN_NAMES_FEMALE + samples.GIVEN_NAMES_MALE),
         )
-        author = parts.practitioner_role(
+        author = care_communication.practitioner_role(
             resource_id=self._new_id(), practitioner=practitioner, role=self._rng.choice(samples.ROLES)
         )
         note = self._rng.choice(samples.CARE_NOTES)
         text = note.text.format(given=patient["name"][0]["given"][0])
         segment_ids = [f"urn:uuid:{self._new_id()}" for _ in range(2 if with_attachment else 1)]
         payloads = [
-            parts.payload(
+            care_communication.payload(
                 identifier=segment_ids[0],
                 organisation=author_org,
                 author=author,
@@ -112,12 +122,12 @@ class MessageGenerator:
             | {"contentString": text}
         ]
         if with_attachment:
-            attachment = parts.pdf_attachment(title=note.attachment_title, text=text, now=now)
+            attachment = pdf_attachment(title=note.attachment_title, text=text, now=now)
             payloads.append(
-                parts.payload(identifier=segment_ids[1], organisation=author_org, author=author, now=now)
+                care_communication.payload(identifier=segment_ids[1], organisation=author_org, author=author, now=now)
                 | {"contentAttachment": attachment}
             )
-        communication = parts.communication(
+        communication = care_communication.communication(
             resource_id=self._new_id(),
             identifier=f"urn:uuid:{self._new_id()}",
             category=note.category,
@@ -125,20 +135,16 @@ class MessageGenerator:
             payloads=payloads,
             topic=note.topic,
         )
-        return builder.message(
+        return care_communication.build_care_communication(
             new_id=self._new_id,
             now=now,
-            bundle_profile=f"{CC}medcom-careCommunication-message",
-            header_profile=f"{CC}medcom-careCommunication-messageHeader",
-            event="care-communication-message",
-            activity="new-message",
             sender=author_org,
-            receivers=[(recipient_org, "primary")],
-            content=[patient, communication, author, practitioner],
-            focus=communication,
-            definition=parts.CARE_COMMUNICATION_DEFINITION,
-            provenance_profile=f"{CC}medcom-careCommunication-provenance",
-            entities=[parts.source_entity(segment_id) for segment_id in segment_ids],
+            receiver=recipient_org,
+            patient=patient,
+            communication=communication,
+            author=author,
+            practitioner=practitioner,
+            segment_ids=segment_ids,
         )
 
     def _phone(self) -> str:

@@ -13,6 +13,8 @@ import orjson
 import structlog
 
 from connectors.kafka_producer import publish_message
+from hub.domain.hl7v2 import APPLICATION_ACCEPT
+from hub.domain.medcom import CARE_COMMUNICATION_EVENT, HOSPITAL_NOTIFICATION_EVENT
 from hub.route.register import Organisation, OrganisationKind, Register
 from hub.simulate.adt import adt_message, send_over_mllp
 from hub.simulate.generator import MessageGenerator
@@ -60,15 +62,13 @@ class SimulatedHospitals:
         now = datetime.now(UTC)
         patient = self._rng.choice(self.patients)
         if self._rng.random() < 0.7:
-            municipality = self._rng.choice(
-                self._of_kind(OrganisationKind.MUNICIPALITY, "hospital-notification-message")
-            )
+            municipality = self._rng.choice(self._of_kind(OrganisationKind.MUNICIPALITY, HOSPITAL_NOTIFICATION_EVENT))
             message = self._generator.hospital_notification(
                 sender=hospital.ref, receiver=municipality.ref, patient_cpr=patient, now=now
             )
         else:
-            receivers = self._of_kind(OrganisationKind.GP, "care-communication-message") + self._of_kind(
-                OrganisationKind.MUNICIPALITY, "care-communication-message"
+            receivers = self._of_kind(OrganisationKind.GP, CARE_COMMUNICATION_EVENT) + self._of_kind(
+                OrganisationKind.MUNICIPALITY, CARE_COMMUNICATION_EVENT
             )
             message = self._generator.care_communication(
                 sender=hospital.ref,
@@ -114,7 +114,7 @@ class SimulatedHospitals:
         stay = self._stays.pop(patient, None)
         if stay is None:
             hospitals = [o for o in self._register.organisations if o.kind is OrganisationKind.HOSPITAL]
-            municipalities = self._of_kind(OrganisationKind.MUNICIPALITY, "hospital-notification-message")
+            municipalities = self._of_kind(OrganisationKind.MUNICIPALITY, HOSPITAL_NOTIFICATION_EVENT)
             hospital, municipality = self._rng.choice(hospitals), self._rng.choice(municipalities)
             visit = f"V{self._rng.randrange(10**8):08d}"
             self._stays[patient] = (hospital, municipality, visit, now)
@@ -135,9 +135,9 @@ class SimulatedHospitals:
         )
         host, port = self._mllp
         code = await send_over_mllp(host, port, text)
-        if code != "AA":
+        if code != APPLICATION_ACCEPT:
             log.warning("simulated hospital's ADT refused", code=code)
-        return code == "AA"
+        return code == APPLICATION_ACCEPT
 
     async def run(self, *, rate: float) -> None:
         interval = 1.0 / rate if rate > 0 else 1.0

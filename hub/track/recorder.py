@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import structlog
-from aiokafka import ConsumerRecord
+from sqlalchemy.exc import DataError
 
+from hub.broker.outcomes import DeadLetter, underlying
 from hub.broker.poison import is_outage
+from hub.broker.port import Record
 from hub.domain.tracking import TrackingEvent
 from hub.faults import fault_kind, fault_place
 from hub.track.store import TrackingStore
@@ -19,7 +22,10 @@ class Recorder:
     def __init__(self, store: TrackingStore) -> None:
         self._store = store
 
-    async def handle(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Record a batch of events (run by hub.broker.clients.consume_batches, which commits after it). Values
+        the store refuses are refused for good (DeadLetter): consume_batches then records the batch's other
+        events without the one refused, which `quarantine` records in a reduced form."""
         events = []
         for record in records:
             try:
@@ -27,9 +33,12 @@ class Recorder:
             except (ValueError, KeyError, TypeError):
                 # not a hub event: keep going, the events topic is the audit trail and stays as it is
                 log.error("unreadable tracking event skipped", partition=record.partition, offset=record.offset)
-        await self._store.record(events)
+        try:
+            await self._store.record(events)
+        except DataError as exc:  # a value the database refuses: refused again however often it is tried
+            raise DeadLetter(f"the tracking store refused a value ({fault_kind(exc)})") from exc
 
-    async def quarantine(self, record: ConsumerRecord[bytes, bytes], failure: BaseException) -> None:
+    async def quarantine(self, record: Record, failure: BaseException) -> None:
         """An event the store cannot write even alone (hub.broker.isolation) is recorded in a reduced form: its
         step, ids and time, with a note instead of its detail, so the message still shows in its timeline. If
         even that cannot be written it is skipped; it stays on the events topic, the audit trail. (A failure of
@@ -40,7 +49,8 @@ class Recorder:
         except Exception:
             log.error("unreadable tracking event skipped", **where)
             return
-        note = f"the hub could not record this step in full ({fault_kind(failure)}); it is kept on the events topic"
+        kind = fault_kind(underlying(failure))
+        note = f"the hub could not record this step in full ({kind}); it is kept on the events topic"
         reduced = dataclasses.replace(event, patient=None, detail={"note": note})
         try:
             await self._store.record([reduced])
@@ -60,6 +70,6 @@ class Recorder:
             "tracking event recorded in a reduced form",
             step=str(event.step),
             tracking_id=event.tracking_id,
-            error=fault_kind(failure),
+            error=kind,
             **where,
         )

@@ -1,4 +1,4 @@
-"""The tracking store: a projection of the events topic (SQLite by default, PostgreSQL at scale) and mailboxes.
+"""The tracking store: a projection of the events topic (SQLite by default, PostgreSQL at scale).
 
 SQLAlchemy Core keeps one code path for both databases. The projection is idempotent: every event has an
 id, and an event seen twice (the events topic is read at least once) changes nothing the second time. A batch
@@ -16,13 +16,14 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hub.deliver.mailbox import MailboxStore
 from hub.domain.identifiers import mask_cpr
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.status import DeliveryStatus
 from hub.domain.tracking import TrackingEvent, utc_now
 from hub.store.engine import chunks, open_database, writing
 from hub.store.fitting import fit_rows, storable
-from hub.store.tables import deliveries, mailbox, messages, steps
+from hub.store.tables import deliveries, messages, steps
 from hub.track import projection
 
 
@@ -51,19 +52,11 @@ class OverdueDelivery:
     times_flagged: int
 
 
-@dataclass(frozen=True, slots=True)
-class MailboxItem:
-    id: int
-    tracking_id: str
-    message_id: str
-    event: str | None
-    created_at: str
-    body: bytes
-
-
 class TrackingStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # the mailboxes share the database; the delivery worker reaches them through its tracking store
+        self.mailbox = MailboxStore(engine)
 
     @classmethod
     async def open(cls, url: str) -> TrackingStore:
@@ -308,69 +301,6 @@ class TrackingStore:
                 "overdue": {"acknowledgements": int(overdue or 0)},
             }
 
-    # --- mailboxes ----------------------------------------------------------------------------------
-
-    async def put_in_mailbox(
-        self, *, receiver: str, tracking_id: str, message_id: str, event: str | None, body: bytes
-    ) -> None:
-        """Idempotent: a redelivered outbox record does not put a second copy in the mailbox."""
-        async with writing(self.engine) as connection:
-            exists = await connection.scalar(
-                sa.select(mailbox.c.id).where(mailbox.c.receiver == receiver, mailbox.c.tracking_id == tracking_id)
-            )
-            if exists is None:
-                await connection.execute(
-                    mailbox.insert().values(
-                        receiver=receiver,
-                        tracking_id=tracking_id,
-                        message_id=message_id,
-                        event=event,
-                        body=body,
-                        created_at=utc_now(),
-                    )
-                )
-
-    async def mailbox_items(self, receiver: str, *, limit: int = 100) -> list[MailboxItem]:
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                sa.select(mailbox)
-                .where(mailbox.c.receiver == receiver, mailbox.c.fetched_at.is_(None))
-                .order_by(mailbox.c.id)
-                .limit(limit)
-            )
-            return [_mailbox_item(r) for r in rows.mappings()]
-
-    async def mailbox_item(self, receiver: str, item_id: int) -> MailboxItem | None:
-        async with self.engine.connect() as connection:
-            row = (
-                (
-                    await connection.execute(
-                        sa.select(mailbox).where(mailbox.c.receiver == receiver, mailbox.c.id == item_id)
-                    )
-                )
-                .mappings()
-                .one_or_none()
-            )
-        return _mailbox_item(row) if row else None
-
-    async def confirm_mailbox_item(self, receiver: str, item_id: int) -> MailboxItem | None:
-        """Mark an item taken; returns it, or None when the receiver has no such item."""
-        async with writing(self.engine) as connection:
-            row = (
-                (
-                    await connection.execute(
-                        sa.select(mailbox).where(mailbox.c.receiver == receiver, mailbox.c.id == item_id)
-                    )
-                )
-                .mappings()
-                .one_or_none()
-            )
-            if row is None:
-                return None
-            if row["fetched_at"] is None:
-                await connection.execute(mailbox.update().where(mailbox.c.id == item_id).values(fetched_at=utc_now()))
-        return _mailbox_item(row)
-
 
 _IN_LIMIT = 500  # values in one IN (...) list
 
@@ -409,17 +339,6 @@ _UPDATE_DELIVERY = (
     )
     .values({k: sa.bindparam(f"b_{k}") for k in _DELIVERY_CHANGES if k not in ("tracking_id", "receiver")})
 )
-
-
-def _mailbox_item(row: Any) -> MailboxItem:
-    return MailboxItem(
-        id=row["id"],
-        tracking_id=row["tracking_id"],
-        message_id=row["message_id"],
-        event=row["event"],
-        created_at=row["created_at"],
-        body=row["body"],
-    )
 
 
 def _message_view(row: Any, receivers: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,21 +17,17 @@ import orjson
 
 from hub.domain import medcom
 from hub.domain.identifiers import cpr_problem, gln_problem, mask_cpr, sor_problem
+from hub.domain.medcom import RESPONSE_CODES
 from hub.domain.message import BundleIndex, message_header
 from hub.domain.outcome import Issue, error
+from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
+from hub.domain.sektorhub import EVENTS as SEKTORHUB_EVENTS
 from hub.validate import paths
 
 HEADER: Final = "Bundle.entry[0].resource"
-# The event codes of the hub's own message types (discharge letter, referral, medication update), for which MedCom
-# has no FHIR standard: schemas/sektorhub/CodeSystem-sektorhub-eventCodes.json
-SEKTORHUB_EVENT_CODE_SYSTEM: Final = "http://sektorhub.dk/fhir/CodeSystem/sektorhub-eventCodes"
-SEKTORHUB_EVENTS: Final = frozenset(
-    {"sektorhub-discharge-letter-message", "sektorhub-referral-message", "sektorhub-medication-update-message"}
-)
-RESPONSE_CODES: Final = ("ok", "transient-error", "fatal-error")
 # events whose message is about a patient, who must then be in the Bundle
 PATIENT_REQUIRED_EVENTS: Final = frozenset(
-    {"hospital-notification-message", "care-communication-message", *SEKTORHUB_EVENTS}
+    {medcom.HOSPITAL_NOTIFICATION_EVENT, medcom.CARE_COMMUNICATION_EVENT, *SEKTORHUB_EVENTS}
 )
 # Provenance.target and Provenance.entity.what point into the message history: the MessageHeaders of earlier
 # messages of the thread (or an EDIFACT/OIOXML letter), which the Bundle does not carry (MedCom Messaging,

@@ -40,6 +40,11 @@ class Invariant:
     check: Callable[[Any, Any, Any, str], bool] | None  # (node, resource, root, type) -> holds; None: not evaluable
 
 
+def _no_shortcut(value: Any) -> bool:
+    """ElementRule.accept of an element without a quick test (shape OTHER_SHAPE): the walker's full path decides."""
+    return False
+
+
 @dataclass(slots=True)
 class ElementRule:
     name: str
@@ -62,7 +67,7 @@ class ElementRule:
     # value (or an item of a list) -> true when it needs no issue and nothing more (a valid primitive without HTML,
     # in the value set; set only for elements that are no choice and have no invariants); false sends it through
     # the full path, which also words any problem
-    accept: Callable[[Any], Any] | None = None  # (a truthy or falsy result)
+    accept: Callable[[Any], Any] = _no_shortcut  # (a truthy or falsy result)
     shape: int = 0  # SINGLE_VALUE (with accept), SINGLE_OBJECT, OBJECTS: a common case the walker takes first
 
 
@@ -183,6 +188,11 @@ def _describe(value: Any) -> str:
 
 def describe(value: Any) -> str:
     return _describe(value)
+
+
+def quote(text: str, limit: int = 40) -> str:
+    """A text from the message as an issue quotes it: its repr, shortened to limit characters."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -423,9 +433,8 @@ class _Fhirpath:
         self.failed: list[tuple[str, str, str]] = []
 
     def __call__(self, key: str, expression: str) -> Callable[[Any, Any, Any, str], bool] | None:
-        from fhirpathpy.engine.nodes import ResourceNode
-
         from hub.validate.fhirpath import compile_invariant
+        from hub.validate.fhirpath.upstream import make_node
 
         # the same evaluation as below, compiled to closures (or native for the frequent MedCom invariants)
         fast = compile_invariant(expression, _user_functions(), _no_trace)
@@ -440,7 +449,7 @@ class _Fhirpath:
 
         def check(node: Any, resource: Any, root: Any, type_path: str) -> bool:
             try:
-                start: Any = node if "resourceType" in node else ResourceNode(node, type_path)
+                start: Any = node if "resourceType" in node else make_node(node, type_path)
                 result = compiled(start, {"resource": resource, "rootResource": root})
             except Exception:  # an expression fhirpathpy cannot evaluate on this content: not held against it
                 return True
@@ -590,12 +599,10 @@ def _prepare(
                 rule.check = primitives[rule.type]
                 rule.text = rule.type in ("string", "markdown")
                 rule.url = rule.type in ("uri", "url")
-                if rule.choice is None and not rule.invariants:
-                    rule.accept = accepts.get(rule.type)
-                    if rule.accept is not None and rule.codes is not None:
-                        rule.accept = _in_codes(rule.accept, rule.codes)
-                    if rule.accept is not None:
-                        rule.shape = VALUES if rule.is_list else SINGLE_VALUE
+                accept = accepts.get(rule.type) if rule.choice is None and not rule.invariants else None
+                if accept is not None:
+                    rule.accept = accept if rule.codes is None else _in_codes(accept, rule.codes)
+                    rule.shape = VALUES if rule.is_list else SINGLE_VALUE
             elif rule.kind == COMPLEX:
                 rule.target = types.get(rule.type)
                 if rule.target is not None and rule.choice is None and rule.pairs is None and not rule.invariants:

@@ -26,10 +26,11 @@ import structlog
 from hub.domain import medcom
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, Severity
+from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.faults import fault_kind, fault_place
 from hub.validate.core import check_resource
 from hub.validate.envelope import read_envelope
-from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM, check_messaging
+from hub.validate.messaging import check_messaging
 from hub.validate.positions import locate
 from hub.validate.profiles import check_profiles
 from hub.validate.rules import CHECK_FAILED, Rules, load_rules

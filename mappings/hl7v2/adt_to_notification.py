@@ -2,7 +2,7 @@
 
 `map_adt(text, now=..., new_id=...)` is a pure function: the same message, clock and id factory give the same
 Bundle. Which ADT event becomes which notification is data, in :mod:`mappings.hl7v2.rules`; the message is
-built with the hub's own builders (`hub.messages.builder`, `hub.simulate.parts`).
+built with the hub's own builders (`hub.messages.builder`, `hub.messages.hospital_notification`).
 
 The contract with the sending hospital: what an ADT message must carry
 ------------------------------------------------------------------------
@@ -58,39 +58,38 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from hub.domain import medcom
+from hub.domain.hl7v2 import (
+    DATA_TYPE_ERROR,
+    REQUIRED_FIELD_MISSING,
+    UNKNOWN_KEY_IDENTIFIER,
+    UNSUPPORTED_EVENT_CODE,
+    UNSUPPORTED_MESSAGE_TYPE,
+)
 from hub.domain.identifiers import cpr_problem, mask_cpr, sor_problem
 from hub.domain.message import OrganisationRef
-from hub.messages import builder
-from hub.simulate import parts
-from hub.simulate.parts import HN, StayEvent
+from hub.messages import builder, hospital_notification
+from hub.messages.hospital_notification import StayEvent
 from mappings.hl7v2 import rules
 from mappings.hl7v2.parse import Hl7ParseError, Message, Segment, parse_message
 
 DANISH_TIME: Final = ZoneInfo("Europe/Copenhagen")
-CPR_OID: Final = "1.2.208.176.1.2"
-CPR_NAMES: Final = frozenset({"CPR", "DK-CPR", CPR_OID})
+# PID-3.4 assigning authorities (and PID-3.5 identifier types) that mark a CPR number
+CPR_NAMES: Final = frozenset({"CPR", "DK-CPR", medcom.CPR_OID})
 # Name-based (v5) UUIDs: MessageHeader.id of a mapped message, and the episode-of-care id of a stay
 MESSAGE_ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://sektor-hub.example/hl7v2/message")
 EPISODE_ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://sektor-hub.example/hl7v2/episode-of-care")
-REPORT_OF_ADMISSION_RECIPIENT: Final = f"{HN}medcom-messaging-reportOfAdmissionRecipientExtension"
 
 _TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.\d{1,4})?)?(?:([+-])(\d{2})(\d{2}))?$")
 _DASHED_CPR = re.compile(r"^(\d{6})-(\d{4})$")
-
-# HL7 table 0357 (message error condition codes), as the ACK's ERR-3 reports them
-REQUIRED_FIELD_MISSING: Final = "101"
-DATA_TYPE_ERROR: Final = "102"
-TABLE_VALUE_NOT_FOUND: Final = "103"
-UNSUPPORTED_MESSAGE_TYPE: Final = "200"
-UNSUPPORTED_EVENT_CODE: Final = "201"
-UNKNOWN_KEY_IDENTIFIER: Final = "204"
 
 Directory = Callable[[str], OrganisationRef | None]
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Why a message cannot be mapped: where (``PID-3``), what, and the HL7 error condition code."""
+    """Why a message cannot be mapped: where (``PID-3``), what, and the HL7 error condition code (table 0357,
+    hub.domain.hl7v2)."""
 
     location: str | None
     text: str
@@ -281,7 +280,7 @@ def _build(
     municipality = builder.organization(receiver, resource_id=new_id())
     given, family = name
     patient = builder.patient(cpr, resource_id=new_id(), family=family, given=given, deceased=notification.deceased)
-    encounter = parts.encounter(
+    encounter = hospital_notification.encounter(
         resource_id=new_id(),
         stay=stay,
         encounter_class=encounter_class,
@@ -291,23 +290,18 @@ def _build(
         period=period,
         leave=leave,
     )
-    extensions: list[dict[str, Any]] = []
-    if notification.report_of_admission:
-        # the admission report goes to the sending hospital unit
-        extensions.append(parts.report_of_admission(True))
-        extensions.append({"url": REPORT_OF_ADMISSION_RECIPIENT, "valueReference": builder.reference(hospital)})
-    return builder.message(
+    return hospital_notification.build_hospital_notification(
         new_id=new_id,
         now=now,
-        bundle_profile=f"{HN}medcom-hospitalNotification-message",
-        header_profile=f"{HN}medcom-hospitalNotification-messageHeader",
-        event="hospital-notification-message",
-        activity=stay.activity_for(encounter_class),
-        sender=hospital,
-        receivers=[(municipality, "primary")],
-        content=[patient, encounter],
-        focus=encounter,
-        header_extensions=extensions,
+        stay=stay,
+        encounter_class=encounter_class,
+        hospital=hospital,
+        municipality=municipality,
+        patient=patient,
+        encounter=encounter,
+        report_of_admission=True if notification.report_of_admission else None,
+        # the admission report goes to the sending hospital unit
+        report_recipient=hospital if notification.report_of_admission else None,
         message_id=message_id,
     )
 

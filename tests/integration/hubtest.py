@@ -187,17 +187,39 @@ async def running_hub(
     *, bootstrap_servers: str, workdir: Path, topic_prefix: str, behaviour: Behaviour | None = None, **settings: str
 ) -> AsyncIterator[HubUnderTest]:
     """A hub process with its own register, receivers, database, topics and consumer groups."""
+    async with running_hubs(
+        1,
+        bootstrap_servers=bootstrap_servers,
+        workdir=workdir,
+        topic_prefix=topic_prefix,
+        behaviour=behaviour,
+        **settings,
+    ) as hubs:
+        yield hubs[0]
+
+
+@asynccontextmanager
+async def running_hubs(
+    count: int,
+    *,
+    bootstrap_servers: str,
+    workdir: Path,
+    topic_prefix: str,
+    behaviour: Behaviour | None = None,
+    **settings: str,
+) -> AsyncIterator[list[HubUnderTest]]:
+    """`count` hub processes as production runs them side by side: one register, database, set of topics and
+    consumer group, and one set of receivers (whose acknowledgements go to the first process)."""
     workdir.mkdir(parents=True, exist_ok=True)
     tokens = {spec["id"]: f"tok-{spec['id']}-{secrets.token_hex(8)}" for spec in TEST_ORGANISATIONS}
-    receivers_port, hub_port = free_port(), free_port()
+    receivers_port, hub_ports = free_port(), [free_port() for _ in range(count)]
     register_file = workdir / "register.yaml"
     write_register(register_file, f"http://127.0.0.1:{receivers_port}", tokens)
     register = load_register(register_file)
-    url = f"http://127.0.0.1:{hub_port}"
-    receivers = SimulatedReceivers(register=register, hub_url=url, tokens=tokens, behaviour=behaviour)
+    urls = [f"http://127.0.0.1:{port}" for port in hub_ports]
+    receivers = SimulatedReceivers(register=register, hub_url=urls[0], tokens=tokens, behaviour=behaviour)
     await receivers.start(port=receivers_port)
     environment = {
-        "HUB_PORT": str(hub_port),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "HUB_REGISTER_FILE": str(register_file),
         "HUB_DATABASE_URL": new_database_url(workdir),
@@ -211,13 +233,25 @@ async def running_hub(
         "HUB_DELIVERY_TIMEOUT_SECONDS": "5",
         **settings,
     }
-    process = HubProcess(hub_environment(**environment), url, workdir / "hub.log")
+    processes = [
+        HubProcess(
+            hub_environment(**environment, HUB_PORT=str(port)),
+            url,
+            workdir / ("hub.log" if count == 1 else f"hub-{number}.log"),
+        )
+        for number, (port, url) in enumerate(zip(hub_ports, urls, strict=True), start=1)
+    ]
     try:
-        await process.start()
-        yield HubUnderTest(url, register, tokens, receivers, bootstrap_servers, Topics(topic_prefix), process)
+        for process in processes:  # one after the other: the first migrates the new database
+            await process.start()
+        yield [
+            HubUnderTest(url, register, tokens, receivers, bootstrap_servers, Topics(topic_prefix), process)
+            for url, process in zip(urls, processes, strict=True)
+        ]
     finally:
-        if process.process is not None and process.process.poll() is None:
-            await process.terminate(timeout=30)
+        for process in processes:
+            if process.process is not None and process.process.poll() is None:
+                await process.terminate(timeout=30)
         await receivers.stop()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -32,9 +31,9 @@ def small_register() -> Register:
 
 def app_with(operator_token: str | None) -> FastAPI:
     app = FastAPI()
-    app.state.runtime = SimpleNamespace(
-        register=small_register(), settings=HubSettings(operator_token=operator_token, _env_file=None)
-    )
+    # the two services the bearer dependencies use (hub.api.deps): no Runtime needed
+    app.state.register = small_register()
+    app.state.settings = HubSettings(operator_token=operator_token, _env_file=None)
 
     @app.get("/api/thing")
     async def thing(_: OperatorDep) -> dict[str, str]:

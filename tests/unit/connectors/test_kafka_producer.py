@@ -64,9 +64,9 @@ async def test_without_a_trace_id_a_tracking_id_is_made() -> None:
 @pytest.mark.parametrize(
     ("raw", "sender_sor", "reason"),
     [
-        (b"not json", HOSPITAL.sor, "not JSON"),
-        (b'{"resourceType": "Patient"}', HOSPITAL.sor, "not a FHIR Bundle"),
-        (message(), MUNICIPALITY.sor, "MessageHeader.sender names SOR code 265161000016000"),
+        (b"not json", HOSPITAL.sor, "not valid JSON"),
+        (b'{"resourceType": "Patient"}', HOSPITAL.sor, "expected a FHIR Bundle"),
+        (message(), MUNICIPALITY.sor, "MessageHeader.sender has SOR code 265161000016000"),
     ],
 )
 async def test_what_the_hub_would_reject_is_refused_before_sending(raw: bytes, sender_sor: str, reason: str) -> None:

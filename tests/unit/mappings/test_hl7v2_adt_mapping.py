@@ -18,7 +18,7 @@ from hub.domain.message import OrganisationRef, read_facts
 from hub.messages import builder
 from hub.validate.validator import Validator
 from mappings.hl7v2 import map_adt, rules
-from mappings.hl7v2.adt_to_notification import REPORT_OF_ADMISSION_RECIPIENT, MappingResult, parse_timestamp
+from mappings.hl7v2.adt_to_notification import MappingResult, parse_timestamp
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "medcom"
 ACTIVITY_CODES = (
@@ -159,8 +159,8 @@ def test_an_admission_asks_for_an_admission_report_to_the_sending_unit() -> None
     header = result.bundle["entry"][0]["resource"]
     sender = header["sender"]
     assert _extension(header, REPORT_OF_ADMISSION) == {"url": REPORT_OF_ADMISSION, "valueBoolean": True}
-    assert _extension(header, REPORT_OF_ADMISSION_RECIPIENT) == {
-        "url": REPORT_OF_ADMISSION_RECIPIENT,
+    assert _extension(header, medcom.REPORT_OF_ADMISSION_RECIPIENT_EXTENSION) == {
+        "url": medcom.REPORT_OF_ADMISSION_RECIPIENT_EXTENSION,
         "valueReference": sender,
     }
     for later in (adt("A03", discharged="202405081015"), adt("A02", prior_facility=OTHER_HOSPITAL_SOR)):
@@ -233,7 +233,7 @@ def test_known_organisations_get_their_names_and_glns() -> None:
     assert VALIDATOR.validate(orjson.dumps(result.bundle)).valid
     organisations = [e["resource"] for e in result.bundle["entry"] if e["resource"]["resourceType"] == "Organization"]
     assert [o["name"] for o in organisations] == ["Hjerteafdelingen, Herlev og Gentofte", "Plejecenter Herlev"]
-    assert {"system": builder.GLN_SYSTEM, "value": "5790000209354"} in organisations[0]["identifier"]
+    assert {"system": medcom.GLN_SYSTEM, "value": "5790000209354"} in organisations[0]["identifier"]
 
 
 @pytest.mark.parametrize(

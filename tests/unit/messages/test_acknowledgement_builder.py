@@ -15,7 +15,7 @@ from hub.domain import medcom
 from hub.domain.message import BundleIndex, MessageFacts, OrganisationRef, read_facts
 from hub.domain.outcome import Issue, Severity, error
 from hub.messages import builder
-from hub.messages.acknowledgement import OUTCOME_PROFILE, build_acknowledgement
+from hub.messages.acknowledgement import build_acknowledgement
 from hub.simulate import MessageGenerator
 
 NOW = datetime(2025, 3, 4, 10, 15, 30, tzinfo=timezone(timedelta(hours=1)))
@@ -90,7 +90,7 @@ def test_acknowledgement_has_the_medcom_shape() -> None:
         assert entry["fullUrl"] == f"{builder.BASE_URL}/{resource['resourceType']}/{resource['id']}"
     for organisation in _resources(ack, "Organization"):
         assert organisation["meta"]["profile"] == [medcom.MESSAGING_ORGANIZATION_PROFILE]
-        assert {i["system"] for i in organisation["identifier"]} == {medcom.SOR_SYSTEM, builder.GLN_SYSTEM}
+        assert {i["system"] for i in organisation["identifier"]} == {medcom.SOR_SYSTEM, medcom.GLN_SYSTEM}
 
 
 def test_provenance_answers_the_original_message() -> None:
@@ -121,7 +121,7 @@ def test_error_acknowledgement_carries_the_issues(code: str) -> None:
     header = ack["entry"][0]["resource"]
     [outcome] = _resources(ack, "OperationOutcome")
     assert header["response"]["details"] == {"reference": f"OperationOutcome/{outcome['id']}"}
-    assert outcome["meta"]["profile"] == [OUTCOME_PROFILE]
+    assert outcome["meta"]["profile"] == [medcom.ACKNOWLEDGEMENT_OUTCOME_PROFILE]
     assert outcome["issue"] == [
         {
             "severity": "error",

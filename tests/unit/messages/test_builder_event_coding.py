@@ -6,8 +6,9 @@ import pytest
 
 from hub.domain import medcom
 from hub.domain.message import OrganisationRef
+from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
+from hub.domain.sektorhub import EVENTS as SEKTORHUB_EVENTS
 from hub.messages import builder
-from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM, SEKTORHUB_EVENTS
 
 
 @pytest.mark.parametrize(

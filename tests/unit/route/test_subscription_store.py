@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.domain.message import MessageFacts
 from hub.route.patients import PatientEntry, PatientRegister
+from hub.route.subscription import Subscription, SubscriptionError, SubscriptionFilters, SubscriptionStatus
 from hub.route.subscription_store import SubscriptionExists, SubscriptionService, SubscriptionStore
-from hub.route.subscriptions import Subscription, SubscriptionError, SubscriptionFilters, SubscriptionStatus
 from hub.store.engine import open_database
 
 EVENTS = frozenset({"hospital-notification-message", "care-communication-message", "acknowledgement-message"})

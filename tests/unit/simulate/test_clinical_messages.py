@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from hub.domain.message import OrganisationRef, read_facts
+from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.messages import builder
 from hub.simulate import clinical
 from hub.validate import Validator
-from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM
 
 NOW = datetime(2025, 3, 4, 10, 30, tzinfo=UTC)
 CPR = "0101701234"

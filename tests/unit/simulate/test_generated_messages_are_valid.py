@@ -11,12 +11,12 @@ import orjson
 import pytest
 
 from hub.domain.message import OrganisationRef, read_facts
+from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.messages import builder
 from hub.messages.acknowledgement import build_acknowledgement
 from hub.simulate import HOSPITAL_NOTIFICATION_EVENTS, MessageGenerator, clinical, samples
 from hub.simulate.adt import adt_message
 from hub.validate import Validator
-from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.validate.profiles import check_profiles, profiles_for
 from mappings.hl7v2 import map_adt
 

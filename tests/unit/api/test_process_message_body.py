@@ -8,7 +8,7 @@ import pytest
 from starlette.requests import Request
 from starlette.types import Message
 
-from connectors.http_ingest import read_body
+from hub.api.process_message import read_body
 from hub.api.responses import OutcomeError
 
 CHUNK = b"x" * 65_536

@@ -1,0 +1,279 @@
+"""The subscription: who else gets a message (in the spirit of FHIR R5 / the Subscriptions Backport IG).
+
+A subscription names a receiver, a topic (a MedCom event code, or ``*`` for any event but acknowledgements)
+and filters that must all hold: the patient's municipality of residence, the GP practice the patient is
+listed at (both from the patient register), the sending organisation, the message's Provenance activity,
+and a FHIRPath criterion on the Bundle.
+
+Here: the model, reading it from its JSON/YAML form (the API, the register file's ``subscriptions:``), and
+validating it against the endpoint register, which compiles its criterion (:class:`CompiledSubscription`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import structlog
+import yaml
+
+from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
+from hub.route.criteria import CriteriaError, Criterion, compile_criteria
+from hub.route.patients import normalise_municipality_code
+from hub.route.register import OrganisationKind, Register
+
+log = structlog.get_logger(__name__)
+
+WILDCARD = "*"
+SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ACTIVITY_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+FILTER_FIELDS = ("municipality_code", "gp_list", "sender", "activity", "criteria")
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class SubscriptionError(ValueError):
+    """A subscription that cannot be used; `field` names the faulty part (``filters.criteria``, ...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionFilters:
+    """All filters given must hold (AND); a filter left out does not restrict."""
+
+    municipality_code: str | None = None  # the patient lives in this municipality (kommunekode)
+    gp_list: str | None = None  # the patient is listed at this GP practice (register id)
+    sender: str | None = None  # register id of the sending organisation
+    activity: frozenset[str] = frozenset()  # Provenance activity codes of the message (any of them)
+    criteria: str | None = None  # FHIRPath on the Bundle; matches when it yields a non-empty, non-false result
+
+    def __post_init__(self) -> None:
+        if self.municipality_code is not None:  # "0101" and "101" are the same municipality
+            code = normalise_municipality_code(self.municipality_code)
+            if code is not None:
+                object.__setattr__(self, "municipality_code", code)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set, JSON-ready."""
+        out: dict[str, Any] = {}
+        for name in FILTER_FIELDS:
+            value = getattr(self, name)
+            if value:
+                out[name] = sorted(value) if isinstance(value, frozenset) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    receiver_id: str
+    topic: str  # a MedCom event code, or "*" for every event except acknowledgements
+    filters: SubscriptionFilters = field(default_factory=SubscriptionFilters)
+    status: SubscriptionStatus = SubscriptionStatus.ACTIVE
+    reason: str = ""  # why the subscriber wants these messages (FHIR Subscription.reason)
+    created_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status is SubscriptionStatus.ACTIVE
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "receiver": self.receiver_id,
+            "topic": self.topic,
+            "filters": self.filters.as_dict(),
+            "status": str(self.status),
+            "reason": self.reason,
+            "created_at": self.created_at,
+        }
+
+
+# --- validation -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSubscription:
+    """A validated subscription with its criterion compiled: what the index holds."""
+
+    subscription: Subscription
+    criterion: Criterion | None
+
+    @property
+    def id(self) -> str:
+        return self.subscription.id
+
+
+def validate_subscription(
+    subscription: Subscription, register: Register, known_events: Iterable[str]
+) -> CompiledSubscription:
+    """Check a subscription against the register and the known event codes, and compile its criterion.
+
+    Raises :class:`SubscriptionError` naming the first faulty field.
+    """
+    if not SUBSCRIPTION_ID.match(subscription.id):
+        raise SubscriptionError("id", f"{subscription.id!r} is not 1-64 letters, digits, '.', '_' or '-'")
+    receiver = register.by_id(subscription.receiver_id)
+    if receiver is None:
+        raise SubscriptionError("receiver", f"{subscription.receiver_id!r} is not in the endpoint register")
+    topic = subscription.topic
+    if topic == ACKNOWLEDGEMENT_EVENT:
+        raise SubscriptionError("topic", "acknowledgements go only to the sender they answer; they have no topic")
+    events = frozenset(known_events)
+    if topic != WILDCARD and topic not in events:
+        raise SubscriptionError(
+            "topic", f"{topic!r} is not a known event code; use '*' or one of {', '.join(sorted(events))}"
+        )
+    if topic != WILDCARD and topic not in receiver.accepts:
+        log.info("subscription to an event its receiver does not accept", subscription=subscription.id, topic=topic)
+    filters = subscription.filters
+    if filters.municipality_code is not None and normalise_municipality_code(filters.municipality_code) is None:
+        raise SubscriptionError("filters.municipality_code", f"{filters.municipality_code!r} is not a kommunekode")
+    if filters.gp_list is not None:
+        practice = register.by_id(filters.gp_list)
+        if practice is None:
+            raise SubscriptionError("filters.gp_list", f"{filters.gp_list!r} is not in the endpoint register")
+        if practice.kind is not OrganisationKind.GP:
+            raise SubscriptionError("filters.gp_list", f"{filters.gp_list!r} is a {practice.kind}, not a GP practice")
+    if filters.sender is not None and register.by_id(filters.sender) is None:
+        raise SubscriptionError("filters.sender", f"{filters.sender!r} is not in the endpoint register")
+    for code in filters.activity:
+        if not _ACTIVITY_CODE.match(code):
+            raise SubscriptionError("filters.activity", f"{code!r} is not an activity code")
+    criterion = None
+    if filters.criteria is not None:
+        try:
+            criterion = compile_criteria(filters.criteria)
+        except CriteriaError as exc:
+            raise SubscriptionError("filters.criteria", str(exc)) from exc
+    return CompiledSubscription(subscription, criterion)
+
+
+# --- parsing ----------------------------------------------------------------------------------------------
+
+
+def _optional_text(data: Mapping[str, Any], name: str, where: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise SubscriptionError(f"{where}{name}", "expected non-empty text")
+    return value.strip()
+
+
+def filters_from_dict(data: Mapping[str, Any], *, where: str = "filters.") -> SubscriptionFilters:
+    activity = data.get("activity") or ()
+    if isinstance(activity, str):
+        activity = [activity]
+    if not isinstance(activity, list | tuple | set | frozenset) or not all(isinstance(a, str) for a in activity):
+        raise SubscriptionError(f"{where}activity", "expected a list of activity codes")
+    municipality = _optional_text(data, "municipality_code", where)
+    if municipality is not None:  # "0101", "101" and YAML's number 101 are all Copenhagen: "101"
+        municipality = normalise_municipality_code(municipality) or municipality
+    return SubscriptionFilters(
+        municipality_code=municipality,
+        gp_list=_optional_text(data, "gp_list", where),
+        sender=_optional_text(data, "sender", where),
+        activity=frozenset(activity),
+        criteria=_optional_text(data, "criteria", where),
+    )
+
+
+_TOP_FIELDS = frozenset({"id", "receiver", "topic", "filters", "status", "reason", "created_at"})
+
+
+def subscription_from_dict(data: Any, *, where: str = "") -> Subscription:
+    """A subscription from its JSON/YAML form: filters nested under ``filters`` or given at the top level.
+
+    ``gp_list: self`` means the receiver's own practice.
+    """
+    if not isinstance(data, Mapping):
+        raise SubscriptionError(where or "subscription", "expected an object")
+    unknown = set(data) - _TOP_FIELDS - set(FILTER_FIELDS)
+    if unknown:
+        raise SubscriptionError(f"{where}{sorted(map(str, unknown))[0]}", "unknown field")
+    nested = data.get("filters") or {}
+    if not isinstance(nested, Mapping):
+        raise SubscriptionError(f"{where}filters", "expected an object")
+    flat = {k: data[k] for k in FILTER_FIELDS if k in data}
+    both = set(flat) & set(nested)
+    if both:
+        raise SubscriptionError(f"{where}{sorted(both)[0]}", "given both at the top level and under filters")
+    filters = filters_from_dict({**nested, **flat}, where=f"{where}filters.")
+    subscription_id = _optional_text(data, "id", where)
+    receiver = _optional_text(data, "receiver", where)
+    topic = _optional_text(data, "topic", where)
+    if subscription_id is None:
+        raise SubscriptionError(f"{where}id", "is missing")
+    if receiver is None:
+        raise SubscriptionError(f"{where}receiver", "is missing")
+    if topic is None:
+        raise SubscriptionError(f"{where}topic", "is missing")
+    if filters.gp_list == "self":
+        filters = replace(filters, gp_list=receiver)
+    status_text = _optional_text(data, "status", where) or SubscriptionStatus.ACTIVE
+    try:
+        status = SubscriptionStatus(status_text)
+    except ValueError:
+        raise SubscriptionError(f"{where}status", f"{status_text!r} is not active or paused") from None
+    reason = data.get("reason") or ""
+    if not isinstance(reason, str):
+        raise SubscriptionError(f"{where}reason", "expected text")
+    created_at = data.get("created_at")
+    return Subscription(
+        id=subscription_id,
+        receiver_id=receiver,
+        topic=topic,
+        filters=filters,
+        status=status,
+        reason=reason,
+        created_at=created_at if isinstance(created_at, str) else None,
+    )
+
+
+def seed_from_register_file(
+    path: Path, *, register: Register | None = None, known_events: Iterable[str] | None = None
+) -> list[Subscription]:
+    """The subscriptions the register file lists under ``subscriptions:`` (none when the key is absent).
+
+    With a register (and the known event codes), each is validated too. Errors name the file and entry.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SubscriptionError("subscriptions", f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SubscriptionError("subscriptions", f"{path} is not valid YAML: {exc}") from exc
+    entries = data.get("subscriptions") if isinstance(data, dict) else None
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise SubscriptionError("subscriptions", f"{path}: expected a list")
+    seeds: list[Subscription] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(entries):
+        where = f"{path}: subscriptions[{number}]."
+        subscription = subscription_from_dict(entry, where=where)
+        if subscription.id in seen:
+            raise SubscriptionError(f"{where}id", f"{subscription.id!r} is listed twice")
+        seen.add(subscription.id)
+        if register is not None:
+            try:
+                validate_subscription(subscription, register, known_events or ())
+            except SubscriptionError as exc:
+                raise SubscriptionError(f"{where}{exc.field}", exc.message) from exc
+        seeds.append(subscription)
+    return seeds

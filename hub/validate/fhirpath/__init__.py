@@ -1,0 +1,53 @@
+"""FHIRPath invariants compiled to Python closures that behave exactly as fhirpathpy evaluates them, faster.
+
+fhirpathpy interprets its parse tree anew at every evaluation: per node a dispatch by type name, per function
+call a merge of its whole function table, a regular expression per identifier, paths spelled as strings for
+every element it visits. Here each node of the same parse tree becomes a closure once, when the rules are
+loaded: names, literals, type specifiers and table look-ups are resolved then. At run time the closures do what
+fhirpathpy's evaluators, doInvoke, make_param and infix_invoke do, in the same order and with the same
+(mutable) context, and call fhirpathpy's own functions (where, exists, =, is, startsWith, ...), so a result,
+and any exception (which the validator takes as "holds"), is the one fhirpathpy gives. Member navigation is
+re-implemented without the strings fhirpathpy builds but never reads (propName), and with a memo of the child
+paths; each node is still a fhirpathpy ResourceNode, so types resolve as there. The most frequent invariants
+are not compiled but spelled out natively.
+
+compile_invariant returns None for a parse tree with a construct not handled here (the caller then uses
+fhirpathpy itself); tests/unit/validate/test_validate_fhirpath.py compares both on every invariant.
+
+The modules: upstream (all that is taken from fhirpathpy, typed), tree (the parse tree), environment (the
+evaluation context and the check around a compiled body), literals and compiler (nodes to closures), navigation
+(member navigation), functions (where, exists, is, ofType re-implemented), pairs and natives (the native
+invariants).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hub.validate.fhirpath.compiler import Compiler
+from hub.validate.fhirpath.environment import Check, checker, holds
+from hub.validate.fhirpath.natives import NATIVE as _NATIVE  # (by this name the tests read the table)
+from hub.validate.fhirpath.natives import guarded
+from hub.validate.fhirpath.tree import always_raises
+from hub.validate.fhirpath.upstream import R4_MODEL, parse
+
+__all__ = ["compile_invariant"]
+
+
+def compile_invariant(expression: str, user_functions: dict[str, Any], trace: Callable[..., None]) -> Check | None:
+    """The check (node, resource, root, type path) -> holds for expression, or None when not compilable here."""
+    native = _NATIVE.get(expression)
+    if native is not None:
+        return guarded(native)
+    try:
+        tree = parse(expression)
+        compiler = Compiler(R4_MODEL, user_functions, tree)
+        if always_raises(tree["children"][0], compiler.registry):
+            # fhirpathpy fails on every input (it reaches a function it does not have, such as resolve()), and
+            # a failure counts as "holds"
+            return holds
+        body = compiler.expression(tree["children"][0])
+    except Exception:  # Unsupported, or a parse tree of another shape than expected: fhirpathpy evaluates it
+        return None
+    return checker(body, compiler.model, compiler.user_table, compiler.uses_clock, trace)

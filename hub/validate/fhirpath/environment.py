@@ -1,0 +1,91 @@
+"""The environment a compiled expression is evaluated in, as fhirpathpy's apply_parsed_path sets it up.
+
+The context (ctx: the data root, the variables %context, %resource, %rootResource and %ucum, the model, the user
+functions, the trace function), the check built around a compiled body (an exception counts as holding), the test
+of the final result, and fhirpathpy's conventions for collections (None and [] are empty).
+"""
+
+from __future__ import annotations
+
+from collections import abc
+from collections.abc import Callable
+from typing import Any
+
+from hub.validate.fhirpath.upstream import FP_Type, Invocation, ResourceNode, make_node, reset_clock
+
+Closure = Callable[[dict[str, Any], Any], Any]  # (ctx, the input collection) -> the result collection
+Check = Callable[[Any, Any, Any, str], bool]  # (node, resource, root, type path) -> the invariant holds
+
+
+def is_some(x: Any) -> bool:
+    return x is not None and not (isinstance(x, list) and len(x) == 0)
+
+
+def is_nullable(x: Any) -> bool:
+    return x is None or (isinstance(x, list) and len(x) == 0)
+
+
+def arraify(x: Any) -> list[Any]:
+    if isinstance(x, list):
+        return x
+    if is_some(x):
+        return [x]
+    return []
+
+
+def holds(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    return True
+
+
+def checker(
+    body: Closure,
+    model: dict[str, Any],
+    user_table: dict[str, Invocation],
+    uses_clock: bool,
+    trace: Callable[..., None],
+) -> Check:
+    """The check of a compiled body: a fresh ctx per evaluation (the clock reset first when the expression reads
+    it), and the result held unless it is the single boolean false."""
+    reset = reset_clock
+
+    def check(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+        # as rules._Fhirpath's check around fhirpathpy's apply_parsed_path (without returnRawData)
+        try:
+            start: Any = node if "resourceType" in node else make_node(node, type_path)
+            if uses_clock:
+                reset()
+            data_root = start if isinstance(start, list) else ([start] if is_some(start) else [])
+            ctx = {
+                "dataRoot": data_root,
+                "vars": {
+                    "context": start,
+                    "ucum": "http://unitsofmeasure.org",
+                    "resource": resource,
+                    "rootResource": root,
+                },
+                "model": model,
+                "userInvocationTable": user_table,
+                "traceFn": trace,
+            }
+            result = body(ctx, data_root)
+            return not single_false(result)
+        except Exception:  # fhirpathpy fails on this content: not held against it (as rules._Fhirpath)
+            return True
+
+    return check
+
+
+def single_false(result: Any) -> bool:
+    """fhirpathpy's final conversion of the result (visit) keeps exactly one item, the boolean false."""
+    if not isinstance(result, list):
+        data = result.data if isinstance(result, ResourceNode) else result
+        return data is False  # pragma: no cover - evaluators always return lists
+    kept = []
+    for item in result:
+        data = item.data if isinstance(item, ResourceNode) else item
+        if isinstance(data, abc.Mapping) and not isinstance(data, FP_Type) and list(data.keys()) == ["extension"]:
+            continue  # fhirpathpy drops primitive extension parts from its results
+        kept.append(data)
+        if len(kept) > 1:
+            return False
+    return len(kept) == 1 and kept[0] is False

@@ -1,0 +1,300 @@
+"""The frequent invariants, spelled out in Python over (JSON value, path) pairs; NATIVE maps each expression to it.
+
+The MedCom profile invariants run on every message, most of them over all entries of the Bundle. For them the
+expression is spelled out here step by step as fhirpathpy takes it (the steps of hub.validate.fhirpath.pairs:
+the same navigation, type tests, equality, three-valued logic and exceptions), without ResourceNode objects or
+closures per step. The expression text is the key: an edited definition is compiled instead (compiler).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hub.validate.fhirpath.environment import Check
+from hub.validate.fhirpath.pairs import (
+    PLAIN,
+    TYPES,
+    UNKNOWN,
+    Item,
+    Raises,
+    equals,
+    is_mapping,
+    named,
+    nav,
+    pair_is,
+    pairs_of_type,
+    path_of,
+    set_model,
+    single_string,
+    starts_with,
+    type_named,
+)
+
+
+def _root(node: Any, type_path: str) -> tuple[bool, list[Item]]:
+    """Whether the check starts from the raw resource (else from a ResourceNode), and the root as an item."""
+    raw = "resourceType" in node
+    if raw:
+        return True, [(node, node["resourceType"] if is_mapping(node) else None)]
+    return False, [(node, type_path)]
+
+
+def _top(node: Any, type_path: str) -> list[Item]:
+    """The root as an item."""
+    return _root(node, type_path)[1]
+
+
+def _count_is_one(resource_type: str) -> Check:
+    """entry.where(resource.is(T)).count() = 1"""
+    target = type_named(resource_type)
+
+    def native(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+        top = _top(node, type_path)
+        usual = _usual_entry_resources(top)
+        if usual is not None:  # each entry has at most one resource: the criterion never raises
+            if top[0][0].get("entry"):
+                set_model()
+            return len(pairs_of_type(usual, target)) == 1
+        count = 0
+        for entry in nav(top, "entry"):
+            set_model()
+            found = nav([entry], "resource")
+            if not found:
+                continue
+            if len(found) > 1:
+                raise Raises("is() on more than one item")
+            if pair_is(found[0], target):
+                count += 1
+        return count == 1
+
+    return native
+
+
+def _entry_resources(top: list[Item]) -> list[Item]:
+    """entry.resource: nav(nav(top, "entry"), "resource")."""
+    found = _usual_entry_resources(top)
+    return nav(nav(top, "entry"), "resource") if found is None else found
+
+
+def _usual_entry_resources(top: list[Item]) -> list[Item] | None:
+    """entry.resource directly, for a Bundle of the usual shape (entries that are objects with at most one
+    resource, an object); None for any other shape."""
+    if len(top) == 1:
+        bundle, path = top[0]
+        entry_path = PLAIN.get((path, "entry"), UNKNOWN) if type(path) is str else None
+        resource_path = PLAIN.get((entry_path, "resource"), UNKNOWN) if type(entry_path) is str else None
+        entries = bundle.get("entry") if type(bundle) is dict and "_entry" not in bundle else None
+        if type(entries) is list and type(resource_path) is str:
+            found: list[Item] = []
+            for entry in entries:
+                if type(entry) is not dict or "resourceType" in entry or "_resource" in entry:
+                    break  # an entry of another shape: navigate
+                resource = entry.get("resource")
+                if type(resource) is dict:
+                    found.append((resource, resource.get("resourceType", resource_path)))
+                elif resource is not None:
+                    break
+            else:
+                return found
+    return None
+
+
+def _entries_of_type(top: list[Item], type_info: Any) -> list[Item]:
+    """entry.ofType(T): pairs_of_type(nav(top, "entry"), T); at once for entries that are all objects
+    without a resourceType (their path is the same, and so is their type: none is T but a supertype of it)."""
+    if len(top) == 1:
+        data, path = top[0]
+        if type(data) is dict and type(path) is str and "_entry" not in data:
+            target = PLAIN.get((path, "entry"))
+            entries = data.get("entry")
+            if (
+                type(target) is str
+                and type(entries) is list
+                and all(type(entry) is dict and "resourceType" not in entry for entry in entries)
+            ):
+                if not entries or not pair_is((entries[0], target), type_info):
+                    return []
+                return [(entry, target) for entry in entries]
+    return pairs_of_type(nav(top, "entry"), type_info)
+
+
+def _first_entry(top: list[Item]) -> list[Item]:
+    """entry[0]: nav(top, "entry")[:1], without navigating every entry."""
+    if len(top) == 1:
+        data, path = top[0]
+        if type(data) is dict and type(path) is str:
+            target = PLAIN.get((path, "entry"))
+            entries = data.get("entry")
+            if type(target) is str and type(entries) is list and entries:
+                return [(entries[0], path_of(entries[0], target))]
+    return nav(top, "entry")[:1]
+
+
+def _resources(top: list[Item], resource_type: str) -> list[Item]:
+    """entry.resource.ofType(T)"""
+    return pairs_of_type(_entry_resources(top), TYPES[resource_type])
+
+
+def _hn_1(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # entry.ofType(MessageHeader).all(resource.conformsTo(...)): conformsTo gives true per item, all() needs one
+    top = _top(node, type_path)
+    headers = _entries_of_type(top, TYPES["MessageHeader"])
+    return all(len(nav([entry], "resource")) == 1 for entry in headers)
+
+
+def _hn_3(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # entry.ofType(Provenance).all(resource.activity.memberOf(...)): likewise
+    top = _top(node, type_path)
+    return all(
+        len(nav(nav([entry], "resource"), "activity")) == 1 for entry in _entries_of_type(top, TYPES["Provenance"])
+    )
+
+
+def _hn_4(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    top = _top(node, type_path)
+    systems = nav(nav(_resources(top, "Patient"), "identifier"), "system")
+    return equals(systems, "urn:oid:1.2.208.176.1.2") is not False
+
+
+def _hn_5(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    raw, top = _root(node, type_path)
+    headers = pairs_of_type(_entry_resources(named(raw, top, "Bundle")), TYPES["MessageHeader"])
+    codes = nav(nav(nav(nav(headers, "destination"), "extension"), "value"), "code")
+    return equals(codes, "primary") is not False
+
+
+def _hn_6(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # where(status = 'onleave').extension.value.start.exists() or status != 'onleave'
+    top = _top(node, type_path)
+    on_leave = equals(nav(top, "status"), "onleave")
+    kept = top if on_leave else []
+    left = bool(nav(nav(nav(kept, "extension"), "value"), "start"))
+    if on_leave is None:  # status is empty, so != is empty: (left or {}) is true or empty
+        return True
+    return left or not on_leave
+
+
+def _cc_1(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    top = _top(node, type_path)
+    first = _first_entry(top)
+    headers = pairs_of_type(nav(first, "resource"), TYPES["MessageHeader"])
+    profiles = nav(nav(headers, "meta"), "profile")
+    prefix = "http://medcomfhir.dk/ig/carecommunication/StructureDefinition/medcom-careCommunication-messageHeader"
+    return starts_with(profiles, prefix) is not False
+
+
+def _cc_3(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    top = _top(node, type_path)
+    prefix = "http://medcomfhir.dk/ig/carecommunication/StructureDefinition/medcom-careCommunication-provenance"
+    for provenance in _resources(top, "Provenance"):
+        if starts_with(nav(nav([provenance], "meta"), "profile"), prefix) is not True:
+            return False
+    return True
+
+
+def _cc_4(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    top = _top(node, type_path)
+    return bool(nav(_resources(top, "Practitioner"), "name"))
+
+
+def _cc_5(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # where(category.coding.code != 'regarding-referral').priority.empty()
+    top = _top(node, type_path)
+    referral = equals(nav(nav(nav(top, "category"), "coding"), "code"), "regarding-referral")
+    if referral is None or referral:
+        return True
+    return not nav(top, "priority")
+
+
+def _cc_6(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # iif(category.coding.code != 'other', true, category.coding.code = 'other' and topic.exists())
+    top = _top(node, type_path)
+    other = equals(nav(nav(nav(top, "category"), "coding"), "code"), "other")
+    if other is False:
+        return True
+    return bool(nav(top, "topic"))  # ({} and b) is empty when b, else false; (true and b) is b
+
+
+def _cc_13(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    raw, top = _root(node, type_path)
+    roles = pairs_of_type(_entry_resources(named(raw, top, "Bundle")), TYPES["PractitionerRole"])
+    return bool(nav(nav(roles, "practitioner"), "reference"))
+
+
+def _cc_15(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # iif(encounter.exists(), Communication.encounter.reference.exists(), Communication.encounter.exists().not())
+    raw, top = _root(node, type_path)
+    encounters = nav(named(raw, top, "Communication"), "encounter")
+    if nav(top, "encounter"):
+        return bool(nav(encounters, "reference"))
+    return not encounters
+
+
+_UUID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.DOTALL)
+
+
+def _uuid_value(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    top = _top(node, type_path)
+    values = nav(top, "value")
+    if not values:
+        return True
+    return _UUID.search(single_string(values)) is not None
+
+
+def _holds_cc_9(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # iif(encounter.exists().not(), true, encounter.reference.resolve()...): true without an encounter, and
+    # with one fhirpathpy raises at resolve(), which it does not have
+    return True
+
+
+def _not_home(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # where(use = 'home').empty()
+    top = _top(node, type_path)
+    return not equals(nav(top, "use"), "home")
+
+
+def _pat_1(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    top = _top(node, type_path)
+    return any(nav(top, key) for key in ("name", "telecom", "address", "organization"))
+
+
+NATIVE: dict[str, Check] = {
+    "entry.where(resource.is(Patient)).count() = 1": _count_is_one("Patient"),
+    "entry.ofType(MessageHeader).all(resource.conformsTo('http://medcomfhir.dk/fhir/hospitalnotification/"
+    "StructureDefinition/medcom-hospitalNotification-messageHeader'))": _hn_1,
+    "entry.ofType(Provenance).all(resource.activity.memberOf('http://medcomfhir.dk/fhir/dk-medcom-terminology/"
+    "ValueSet/medcom-hospitalNotification-messageActivities'))": _hn_3,
+    "entry.resource.ofType(Patient).identifier.system = 'urn:oid:1.2.208.176.1.2'": _hn_4,
+    "Bundle.entry.resource.ofType(MessageHeader).destination.extension.value.code = 'primary'": _hn_5,
+    "where(status = 'onleave').extension.value.start.exists() or status != 'onleave'": _hn_6,
+    "entry[0].resource.ofType(MessageHeader).meta.profile.startsWith('http://medcomfhir.dk/ig/carecommunication/"
+    "StructureDefinition/medcom-careCommunication-messageHeader')": _cc_1,
+    "entry.resource.ofType(Provenance).all(meta.profile.startsWith('http://medcomfhir.dk/ig/carecommunication/"
+    "StructureDefinition/medcom-careCommunication-provenance'))": _cc_3,
+    "entry.resource.ofType(Practitioner).name.exists()": _cc_4,
+    "where(category.coding.code != 'regarding-referral').priority.empty()": _cc_5,
+    "iif(category.coding.code != 'other', true, category.coding.code = 'other' and topic.exists())": _cc_6,
+    "Bundle.entry.resource.ofType(PractitionerRole).practitioner.reference.exists()": _cc_13,
+    "iif(encounter.exists(), Communication.encounter.reference.exists(), Communication.encounter.exists().not())": (
+        _cc_15
+    ),
+    "value.matches('urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')": _uuid_value,
+    "where(use = 'home').empty()": _not_home,
+    "iif(encounter.exists().not(), true, encounter.reference.resolve().episodeOfCare.identifier.exists())": (
+        _holds_cc_9
+    ),
+    "name.exists() or telecom.exists() or address.exists() or organization.exists()": _pat_1,
+}
+
+
+def guarded(fn: Check) -> Check:
+    """A native check that holds where it raises (where fhirpathpy raises, as rules._Fhirpath takes it)."""
+
+    def check(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+        try:
+            return fn(node, resource, root, type_path)
+        except Exception:  # where fhirpathpy raises: not held against the content (as rules._Fhirpath)
+            return True
+
+    return check

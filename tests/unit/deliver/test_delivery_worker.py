@@ -1,0 +1,390 @@
+"""The delivery worker on the in-memory broker, as the hub runs it (hub.broker.clients.consume_concurrently), with
+its database (SQLite) and scripted receivers: deliveries arrive per receiver and patient in order, an offset is
+committed only once every delivery up to it is done, a restart hands back what was not, an unreadable record and
+a delivery that fails for good become dead letters with their reason while the others go on, and an outage is
+waited out without burying anything.
+
+The receivers stand in for the push (DeliveryWorker.attempt), the one step that leaves the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.broker.clients import consume_concurrently
+from hub.broker.memory import MemoryBroker, MemoryConsumer
+from hub.broker.outcomes import DeadLetter, RetryLater
+from hub.broker.records import OutboxRecord
+from hub.broker.topics import Topics
+from hub.deliver.http_push import AttemptResult
+from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.parking import DeadLetterQuery, DeadLetterStore, ParkingLot
+from hub.deliver.policy import AttemptOutcome, RetryPolicy
+from hub.deliver.worker import DeliveryWorker
+from hub.domain.tracking import Step, TrackingEvent
+from hub.route.register import Register, parse_register
+from hub.store.engine import open_database
+
+TOPICS = Topics("t.")
+RECEIVERS = ["kommune-a", "kommune-b", "kommune-c"]
+GROUP = "hub-delivery"
+
+# what a receiver answers the n-th push of a delivery with: None delivers; an exception is raised by the step
+Script = Callable[[OutboxRecord, int], AttemptResult | Exception | None]
+
+
+@pytest.fixture(scope="module")
+def register() -> Register:
+    return parse_register(
+        {
+            "hub": {"name": "hub", "sor": "881531000016009"},
+            "organisations": [
+                {
+                    "id": name,
+                    "name": name,
+                    "kind": "municipality",
+                    "sor": f"95374100001600{index}",
+                    "endpoint": {"kind": "mailbox"},
+                    "accepts": ["care-communication-message"],
+                }
+                for index, name in enumerate(RECEIVERS)
+            ],
+        },
+        source="test",
+    )
+
+
+class Receivers:
+    """What the receivers got, in the order they got it; `gates` hold a receiver's pushes until opened."""
+
+    def __init__(self) -> None:
+        self.script: Script = lambda item, n: None
+        self.got: dict[str, list[OutboxRecord]] = defaultdict(list)
+        self.pushes: Counter[str] = Counter()  # by message id
+        self.gates: dict[str, asyncio.Event] = {}
+        self.waiting: set[str] = set()
+
+    async def push(self, item: OutboxRecord) -> AttemptResult:
+        self.pushes[item.message_id] += 1
+        gate = self.gates.get(item.receiver_id)
+        if gate is not None:
+            self.waiting.add(item.message_id)
+            await gate.wait()
+        answer = self.script(item, self.pushes[item.message_id])
+        if isinstance(answer, Exception):
+            raise answer
+        result = answer or AttemptResult(AttemptOutcome.DELIVERED, status_code=200)
+        if result.outcome is AttemptOutcome.DELIVERED:
+            self.got[item.receiver_id].append(item)
+        return result
+
+    def message_ids(self, receiver: str, patient: str | None = None) -> list[str]:
+        return [i.message_id for i in self.got[receiver] if patient is None or i.patient_key == patient]
+
+
+class ScriptedDelivery(DeliveryWorker):
+    receivers: Receivers
+
+    async def attempt(self, item: OutboxRecord) -> AttemptResult:
+        return await self.receivers.push(item)
+
+
+class FlakyLedger(DeliveryLedger):
+    """The real ledger, whose lookups raise `failures` first."""
+
+    failures: list[Exception]
+
+    async def has(self, *, sender: str, message_id: str, receiver: str) -> bool:
+        if self.failures:
+            raise self.failures.pop(0)
+        return await super().has(sender=sender, message_id=message_id, receiver=receiver)
+
+
+class Delivery:
+    """The delivery worker on a MemoryBroker and a SQLite database, run, stopped and started again as the hub's."""
+
+    def __init__(self, register: Register, engine: AsyncEngine) -> None:
+        self.register = register
+        self.engine = engine
+        self.broker = MemoryBroker(partitions=3)
+        for topic in TOPICS.all():
+            self.broker.create_topic(topic)
+        self.receivers = Receivers()
+        self.ledger = FlakyLedger(engine)
+        self.ledger.failures = []
+        self.dead_letters = DeadLetterStore(engine)
+        self.policy = RetryPolicy(base_delay=0.01, max_delay=0.05, retry_window=60)
+        self.worker = self._new_worker()
+        self._consumer: MemoryConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.sent: list[OutboxRecord] = []
+
+    def _new_worker(self) -> ScriptedDelivery:
+        worker = ScriptedDelivery(
+            register=self.register,
+            store=None,  # type: ignore[arg-type]  # only the push uses it, and the receivers stand in for the push
+            ledger=self.ledger,
+            parking=ParkingLot(self.engine),
+            dead_letters=self.dead_letters,
+            publisher=self.broker.publisher(),
+            topics=TOPICS,
+            client=None,  # type: ignore[arg-type]
+            policy=self.policy,
+            poison_base_delay=0.001,
+        )
+        worker.receivers = self.receivers
+        return worker
+
+    def outbox(self, receiver: str, patient: str, number: int) -> OutboxRecord:
+        item = OutboxRecord(
+            tracking_id=f"trk-{receiver}-{patient}-{number}",
+            message_id=f"msg-{receiver}-{patient}-{number}",
+            receiver_id=receiver,
+            event="care-communication-message",
+            raw=f"{receiver} {patient} {number}".encode(),
+            patient_key=patient,
+            sender_id="hospital",
+        )
+        self.broker.append(TOPICS.outbox, item.raw, key=item.key, headers=item.headers())
+        self.sent.append(item)
+        return item
+
+    async def start(self) -> None:
+        await self.worker.resume_parked()
+        self._consumer = self.broker.consumer(TOPICS.outbox, group_id=GROUP)
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(
+            consume_concurrently(
+                self._consumer,
+                self.worker.take,
+                name="delivery",
+                stop=self._stop,
+                grace_seconds=0.5,
+                quarantine=self.worker.quarantine,
+                progress=self.worker.progress,
+                fetch_retry_delay=0.01,
+            )
+        )
+
+    async def stop(self) -> None:
+        """As the hub stops: no new push, the loop commits what finished, pushes under way are given up."""
+        assert self._task is not None and self._consumer is not None
+        self.worker.begin_closing()
+        self._stop.set()
+        await asyncio.wait_for(self._task, 5)
+        await self.worker.close(timeout=0.1)
+        await self._consumer.stop()
+
+    async def restart(self) -> None:
+        await self.stop()
+        self.worker = self._new_worker()
+        await self.start()
+
+    def lag(self) -> int:
+        return self.broker.lag(GROUP, TOPICS.outbox)
+
+    async def drained(self, timeout: float = 10.0) -> None:
+        await until(lambda: self.lag() == 0 and not any(lane["in_flight"] for lane in self.worker.circuits().values()))
+
+    def steps(self, item: OutboxRecord) -> list[Step]:
+        events = [TrackingEvent.from_bytes(r.value or b"") for r in self.broker.records(TOPICS.events)]
+        return [e.step for e in events if e.tracking_id == item.tracking_id]
+
+    def dead_letter_topic(self) -> list[tuple[bytes | None, dict[str, bytes]]]:
+        return [(r.value, dict(r.headers)) for r in self.broker.records(TOPICS.dead_letters)]
+
+
+async def until(done: Callable[[], bool], timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.005)):
+        if done():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"not done within {timeout} s")
+
+
+@pytest.fixture
+async def delivery(
+    register: Register, tmp_path: Path, new_database_url: Callable[[Path], str]
+) -> AsyncIterator[Delivery]:
+    engine = await open_database(new_database_url(tmp_path))
+    running = Delivery(register, engine)
+    await running.start()
+    yield running
+    with contextlib.suppress(Exception):
+        await running.stop()
+    await engine.dispose()
+
+
+async def test_deliveries_arrive_per_receiver_and_patient_in_order_and_are_committed_once_done(
+    delivery: Delivery,
+) -> None:
+    for number in range(6):
+        for receiver in RECEIVERS:
+            for patient in ("p1", "p2", "p3"):
+                delivery.outbox(receiver, patient, number)
+    await delivery.drained()
+    for receiver in RECEIVERS:
+        for patient in ("p1", "p2", "p3"):
+            expected = [i.message_id for i in delivery.sent if (i.receiver_id, i.patient_key) == (receiver, patient)]
+            assert delivery.receivers.message_ids(receiver, patient) == expected
+    assert set(delivery.receivers.pushes.values()) == {1}
+    assert all(delivery.steps(item) == [Step.DELIVERED] for item in delivery.sent)
+    assert delivery.worker.progress.busy_since is None
+
+
+async def test_the_offset_is_committed_only_up_to_the_first_delivery_not_done(delivery: Delivery) -> None:
+    slow = asyncio.Event()
+    delivery.receivers.gates["kommune-a"] = slow
+    held = delivery.outbox("kommune-a", "p1", 0)
+    partition = delivery.broker.partition_for(TOPICS.outbox, held.key)
+    later = [delivery.outbox(receiver, "p1", 0) for receiver in ("kommune-b", "kommune-c")]
+    later += [delivery.outbox(receiver, f"p{n}", 1) for receiver in ("kommune-b", "kommune-c") for n in range(10)]
+    behind = [i for i in later if delivery.broker.partition_for(TOPICS.outbox, i.key) == partition]
+    assert behind, "some deliveries after it share its partition"
+    await until(lambda: all(delivery.receivers.pushes[i.message_id] for i in later))
+    await until(lambda: all(delivery.steps(i) == [Step.DELIVERED] for i in later))
+    await asyncio.sleep(0.2)
+    # everything after it is delivered, but its partition's offset stays at it: a restart would hand it back
+    assert delivery.broker.committed(GROUP, TOPICS.outbox, partition) == 0
+    for other in set(range(3)) - {partition}:
+        assert delivery.broker.committed(GROUP, TOPICS.outbox, other) == len(
+            delivery.broker.records(TOPICS.outbox, other)
+        )
+    slow.set()
+    await delivery.drained()
+    assert delivery.receivers.message_ids("kommune-a") == [held.message_id]
+
+
+async def test_a_restart_hands_back_what_was_not_done_and_nothing_is_pushed_twice(delivery: Delivery) -> None:
+    delivery.receivers.gates["kommune-a"] = asyncio.Event()  # never opens before the restart
+    held = delivery.outbox("kommune-a", "p1", 0)
+    others = [delivery.outbox(receiver, f"p{n}", 0) for receiver in ("kommune-b", "kommune-c") for n in range(6)]
+    await until(lambda: held.message_id in delivery.receivers.waiting)
+    await until(lambda: all(delivery.steps(i) == [Step.DELIVERED] for i in others))
+    await delivery.restart()  # the push under way is given up: it is handed back, not done
+    assert delivery.lag() > 0
+    delivery.receivers.gates.clear()
+    await delivery.drained()
+    assert delivery.receivers.message_ids("kommune-a") == [held.message_id]
+    assert all(delivery.receivers.message_ids(i.receiver_id).count(i.message_id) == 1 for i in others)
+    # what was delivered but not yet committed came back, and the ledger kept it from being pushed again
+    assert all(delivery.receivers.pushes[i.message_id] == 1 for i in others)
+    partition = delivery.broker.partition_for(TOPICS.outbox, held.key)
+    behind = [i for i in others if delivery.broker.partition_for(TOPICS.outbox, i.key) == partition]
+    assert behind, "some deliveries after it share its partition"
+    assert all(delivery.steps(i) == [Step.DELIVERED, Step.DELIVERED] for i in behind)  # the second: a duplicate
+
+
+async def test_an_outbox_record_that_cannot_be_read_is_dead_lettered_and_the_records_after_it_go_on(
+    delivery: Delivery,
+) -> None:
+    first = delivery.outbox("kommune-a", "p1", 0)
+    delivery.broker.append(
+        TOPICS.outbox, b"unreadable", key=first.key, headers=[("hub-receiver", b"\xff"), ("hub-message-id", b"m")]
+    )
+    after = [delivery.outbox("kommune-a", "p1", n) for n in (1, 2)]
+    await delivery.drained()
+    ((value, headers),) = delivery.dead_letter_topic()
+    assert value == b"unreadable"
+    assert headers["hub-reason"] == b"the hub could not deliver this message: UnicodeDecodeError"
+    assert delivery.receivers.message_ids("kommune-a") == [i.message_id for i in (first, *after)]
+    assert delivery.worker.progress.poisoned == 1
+
+
+async def test_a_delivery_whose_step_fails_every_time_is_a_dead_letter_after_a_bounded_number_of_tries(
+    delivery: Delivery,
+) -> None:
+    broken = "msg-kommune-a-p1-0"
+    delivery.receivers.script = lambda item, n: KeyError("a bug") if item.message_id == broken else None
+    items = [delivery.outbox("kommune-a", "p1", n) for n in range(3)]
+    await delivery.drained()
+    assert delivery.receivers.pushes[broken] == delivery.worker.poison_attempts
+    (dead,) = await delivery.dead_letters.find(DeadLetterQuery())
+    assert (dead["message_id"], dead["reason"]) == (broken, "the hub could not deliver this message: KeyError")
+    assert [h["hub-reason"] for _, h in delivery.dead_letter_topic()] == [dead["reason"].encode()]
+    assert delivery.steps(items[0]) == [Step.DELIVERY_FAILED]
+    # the same patient's next messages waited for it, then went
+    assert delivery.receivers.message_ids("kommune-a") == [i.message_id for i in items[1:]]
+    assert delivery.worker.progress.poisoned == 1
+
+
+async def test_a_dead_letter_a_delivery_step_raises_is_given_up_at_once_with_its_reason(delivery: Delivery) -> None:
+    reason = "the receiver's endpoint is not a valid URL"
+    delivery.receivers.script = lambda item, n: DeadLetter(reason) if item.receiver_id == "kommune-b" else None
+    refused = delivery.outbox("kommune-b", "p1", 0)
+    fine = delivery.outbox("kommune-a", "p1", 0)
+    await delivery.drained()
+    assert delivery.receivers.pushes[refused.message_id] == 1  # not tried again
+    (dead,) = await delivery.dead_letters.find(DeadLetterQuery())
+    assert (dead["message_id"], dead["reason"]) == (refused.message_id, reason)
+    assert delivery.steps(refused) == [Step.DELIVERY_FAILED]
+    assert delivery.receivers.message_ids("kommune-a") == [fine.message_id]
+
+
+async def test_retry_later_from_a_delivery_step_is_retried_until_it_goes_through(delivery: Delivery) -> None:
+    delivery.receivers.script = lambda item, n: RetryLater("the mailbox is being moved") if n <= 5 else None
+    item = delivery.outbox("kommune-a", "p1", 0)
+    await delivery.drained()
+    assert delivery.receivers.pushes[item.message_id] == 6
+    assert delivery.receivers.message_ids("kommune-a") == [item.message_id]
+    assert await delivery.dead_letters.find(DeadLetterQuery()) == []
+    assert delivery.worker.progress.poisoned == 0
+
+
+async def test_a_receiver_that_is_down_has_its_deliveries_parked_and_then_delivered_in_order(
+    delivery: Delivery,
+) -> None:
+    down = {"kommune-a"}
+    refused = AttemptResult(AttemptOutcome.RETRY, error="503")
+    delivery.receivers.script = lambda item, n: refused if item.receiver_id in down else None
+    items = [delivery.outbox("kommune-a", patient, n) for n in range(3) for patient in ("p1", "p2")]
+    other = delivery.outbox("kommune-b", "p1", 0)
+    await until(lambda: delivery.lag() == 0)  # parked: the offsets move on, no other receiver waits
+    assert delivery.worker.circuits()["kommune-a"]["circuit"] == "open"
+    assert delivery.receivers.message_ids("kommune-b") == [other.message_id]
+    down.clear()
+    await until(lambda: delivery.worker.circuits()["kommune-a"]["circuit"] == "closed")
+    assert delivery.receivers.message_ids("kommune-a") == [i.message_id for i in items]
+    assert await delivery.dead_letters.find(DeadLetterQuery()) == []
+
+
+async def test_a_refusal_for_good_is_a_dead_letter_with_the_receivers_reason(delivery: Delivery) -> None:
+    delivery.receivers.script = lambda item, n: AttemptResult(AttemptOutcome.GIVE_UP, error="400: not ours")
+    item = delivery.outbox("kommune-c", "p1", 0)
+    await delivery.drained()
+    (dead,) = await delivery.dead_letters.find(DeadLetterQuery())
+    assert (dead["message_id"], dead["reason"]) == (item.message_id, "400: not ours")
+    assert delivery.receivers.pushes[item.message_id] == 1
+
+
+async def test_a_database_outage_is_waited_out_and_nothing_is_buried(delivery: Delivery) -> None:
+    delivery.ledger.failures = [OperationalError("select", {}, ConnectionRefusedError())] * 6
+    items = [delivery.outbox("kommune-a", "p1", n) for n in range(3)]
+    await delivery.drained()
+    assert delivery.ledger.failures == []
+    assert delivery.receivers.message_ids("kommune-a") == [i.message_id for i in items]
+    assert await delivery.dead_letters.find(DeadLetterQuery()) == []
+    assert delivery.worker.progress.poisoned == 0
+
+
+async def test_a_broker_outage_after_the_push_is_waited_out_and_the_message_is_not_pushed_again(
+    delivery: Delivery,
+) -> None:
+    delivery.broker.faults.down("send")  # the delivered event cannot be published
+    items = [delivery.outbox("kommune-a", "p1", n) for n in range(2)]
+    await until(lambda: delivery.broker.faults.raised["send"] >= 3)
+    assert delivery.lag() == 2  # not done: its event is not out yet
+    delivery.broker.faults.up()
+    await delivery.drained()
+    assert delivery.receivers.message_ids("kommune-a") == [i.message_id for i in items]
+    assert all(delivery.receivers.pushes[i.message_id] == 1 for i in items)  # the ledger knew it was delivered
+    assert all(Step.DELIVERED in delivery.steps(i) for i in items)
+    assert await delivery.dead_letters.find(DeadLetterQuery()) == []

@@ -1,0 +1,59 @@
+"""The app's shape: the same URLs as ever, and no route but HTTP ingest handed the whole Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from hub.api import dead_letters, deps, health, mailbox, metrics, operator, subscriptions
+from hub.app import create_app, running_hub
+from hub.settings import HubSettings
+
+URLS = {
+    "/fhir/$process-message": ["post"],
+    "/api/messages": ["get"],
+    "/api/messages/{tracking_id}": ["get"],
+    "/api/receivers": ["get"],
+    "/api/subscriptions": ["get", "post"],
+    "/api/subscriptions/{subscription_id}": ["delete", "get"],
+    "/api/subscriptions/{subscription_id}/pause": ["post"],
+    "/api/subscriptions/{subscription_id}/resume": ["post"],
+    "/api/dead-letters": ["get"],
+    "/api/dead-letters/{dead_letter_id}/redrive": ["post"],
+    "/api/dead-letters/redrive": ["post"],
+    "/mailbox": ["get"],
+    "/mailbox/{item_id}": ["get"],
+    "/mailbox/{item_id}/ack": ["post"],
+    "/healthz": ["get"],
+    "/readyz": ["get"],
+    "/metrics": ["get"],
+}
+
+
+def test_the_app_serves_the_same_urls() -> None:
+    paths = create_app(HubSettings(_env_file=None)).openapi()["paths"]
+    assert {path: sorted(operations) for path, operations in paths.items()} == URLS
+
+
+def test_running_hub_is_an_async_context_manager() -> None:
+    assert callable(running_hub(HubSettings(_env_file=None)).__aenter__)  # not entered: that starts a broker
+
+
+def _calls(dependant: Dependant) -> Iterator[object]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+@pytest.mark.parametrize(
+    "module", [operator, subscriptions, dead_letters, mailbox, health, metrics], ids=lambda m: m.__name__
+)
+def test_no_route_takes_the_runtime(module: ModuleType) -> None:
+    routes = [route for route in module.router.routes if isinstance(route, APIRoute)]
+    assert routes
+    for route in routes:
+        assert deps.get_runtime not in set(_calls(route.dependant)), f"{route.path} depends on the whole Runtime"
