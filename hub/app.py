@@ -181,6 +181,8 @@ async def _build_workers(
             retry_window=settings.delivery_retry_seconds,
         ),
         progress=progress["delivery"],
+        leases=stores.leases,
+        drain_lease_seconds=max(30.0, 3 * settings.delivery_timeout_seconds),
     )
     stack.push_async_callback(lambda: delivery.close(timeout=settings.delivery_timeout_seconds + 1))
     return Runtime(

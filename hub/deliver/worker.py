@@ -33,6 +33,7 @@ from hub.deliver.policy import AttemptOutcome, RetryPolicy
 from hub.domain.tracking import Step, TrackingEvent, utc_now
 from hub.faults import fault_kind, fault_place
 from hub.route.register import EndpointKind, Register
+from hub.store.leases import Leases
 from hub.track.store import TrackingStore
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,8 @@ class DeliveryWorker:
         poison_attempts: int = 3,
         poison_base_delay: float = 0.2,
         progress: WorkerProgress | None = None,
+        leases: Leases | None = None,
+        drain_lease_seconds: float = 30.0,
     ) -> None:
         self.register = register
         self.store = store
@@ -87,6 +90,10 @@ class DeliveryWorker:
         self.poison_attempts = poison_attempts
         self.poison_base_delay = poison_base_delay
         self.progress = progress or WorkerProgress("delivery")
+        # with several hub processes on one database, one drains a receiver's parked deliveries: the holder of
+        # that receiver's lease (None: this process is the only one)
+        self.leases = leases
+        self.drain_lease_seconds = drain_lease_seconds
         self._concurrency = concurrency_per_receiver
         self._lanes: dict[str, ReceiverLane] = {}
         self.closing = False
@@ -335,7 +342,14 @@ class ReceiverLane:
                 head = await worker.parking.head(self.receiver_id)
                 if head is None:
                     self._parked = 0
+                    await self._release_drain_lease()
                     return
+                if worker.leases is not None and not await worker.leases.hold(
+                    self._drain_lease, ttl=worker.drain_lease_seconds
+                ):
+                    head = None
+                    await asyncio.sleep(1.0)  # another process drains this receiver; ours stay parked behind
+                    continue
                 wait = head.next_attempt_at - worker.clock()
                 if wait > 0:
                     await asyncio.sleep(min(wait, 1.0))  # re-read: an operator may change what is parked
@@ -360,6 +374,16 @@ class ReceiverLane:
                     failing = None
                     continue
                 await asyncio.sleep(1.0)
+        await self._release_drain_lease()  # closing: another process may take over at once
+
+    @property
+    def _drain_lease(self) -> str:
+        return f"drain:{self.receiver_id}"
+
+    async def _release_drain_lease(self) -> None:
+        if self._worker.leases is not None:
+            with contextlib.suppress(Exception):  # not given back: it expires
+                await asyncio.shield(self._worker.leases.release(self._drain_lease))
 
     async def _give_up_parked(self, head: ParkedDelivery, failure: BaseException) -> None:
         """A parked delivery whose retry raised every time: a dead letter, out of the lane, so the next goes."""
