@@ -162,6 +162,8 @@ def _walk(walk: Walk, top: dict[str, Any], top_type: TypeRule, top_parts: Path_)
                                 text = f"expected a JSON object (an element), found {describe(item)}"
                                 walk.err("structure", (here, i), text)
                         continue
+            elif key == "resourceType" and type_rule.is_resource:
+                continue  # (the resource's type, read by resource_type_rule; no element rule names it)
             chosen = check_element(walk, obj, type_rule, key, value, rule, parts, stack, resource, root, chosen)
         for inv in type_rule.invariants:  # (noted here, reported after all other issues)
             holds = inv.check

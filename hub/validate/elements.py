@@ -88,10 +88,8 @@ def _undefined(
     root: dict[str, Any],
     chosen: Chosen,
 ) -> Chosen:
-    """A property no element rule names: a resource's resourceType, the id and extensions of a primitive element
-    (`_x`, beside its value `x`), or an element FHIR does not define."""
-    if key == "resourceType" and type_rule.is_resource:
-        return chosen
+    """A property no element rule names (other than a resource's resourceType, which the walk skips): the id and
+    extensions of a primitive element (`_x`, beside its value `x`), or an element FHIR does not define."""
     if key[:1] == "_" and len(key) > 1:
         base = type_rule.elements.get(key[1:])
         if base is not None and base.choice is not None:
