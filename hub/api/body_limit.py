@@ -4,7 +4,7 @@ The operator API's bodies (a subscription, say) are small; without a limit the f
 whole before a route saw it, and in development the operator API needs no token. A body that declares more than
 the limit is refused at once; one that streams past it (chunked) is refused when it does. Either way the answer is
 413 with an OperationOutcome. Ingest (``POST /fhir/$process-message``) counts its own body against
-``HUB_MAX_MESSAGE_BYTES`` (connectors.http_ingest.read_body).
+``HUB_MAX_MESSAGE_BYTES`` (hub.api.process_message.read_body).
 """
 
 from __future__ import annotations

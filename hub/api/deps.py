@@ -9,7 +9,7 @@ two thread hops per request on the ingest path."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -49,67 +49,27 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def get_settings(request: Request) -> HubSettings:
-    settings: HubSettings = request.app.state.settings
-    return settings
+def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """The dependency that hands a route the one service ``provide`` put on the app's state as ``name``."""
 
+    async def service(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-async def get_register(request: Request) -> Register:
-    register: Register = request.app.state.register
-    return register
-
-
-async def get_tracking(request: Request) -> TrackingStore:
-    tracking: TrackingStore = request.app.state.tracking
-    return tracking
-
-
-async def get_mailbox(request: Request) -> Mailbox:
-    mailbox: Mailbox = request.app.state.mailbox
-    return mailbox
-
-
-async def get_dead_letters(request: Request) -> DeadLetterStore:
-    dead_letters: DeadLetterStore = request.app.state.dead_letters
-    return dead_letters
-
-
-async def get_redrive(request: Request) -> Redrive:
-    redrive: Redrive = request.app.state.redrive
-    return redrive
-
-
-async def get_subscriptions(request: Request) -> SubscriptionService:
-    subscriptions: SubscriptionService = request.app.state.subscriptions
-    return subscriptions
-
-
-async def get_circuits(request: Request) -> Circuits:
-    circuits: Circuits = request.app.state.circuits
-    return circuits
-
-
-async def get_progress(request: Request) -> Mapping[str, WorkerProgress]:
-    progress: Mapping[str, WorkerProgress] = request.app.state.progress
-    return progress
-
-
-async def get_health(request: Request) -> Health:
-    health: Health = request.app.state.health
-    return health
+    service.__name__ = f"get_{name}"
+    return service
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SettingsDep = Annotated[HubSettings, Depends(get_settings)]
-RegisterDep = Annotated[Register, Depends(get_register)]
-TrackingDep = Annotated[TrackingStore, Depends(get_tracking)]
-MailboxDep = Annotated[Mailbox, Depends(get_mailbox)]
-DeadLettersDep = Annotated[DeadLetterStore, Depends(get_dead_letters)]
-RedriveDep = Annotated[Redrive, Depends(get_redrive)]
-SubscriptionsDep = Annotated[SubscriptionService, Depends(get_subscriptions)]
-CircuitsDep = Annotated[Circuits, Depends(get_circuits)]
-ProgressDep = Annotated[Mapping[str, WorkerProgress], Depends(get_progress)]
-HealthDep = Annotated[Health, Depends(get_health)]
+SettingsDep = Annotated[HubSettings, Depends(_from_state("settings"))]
+RegisterDep = Annotated[Register, Depends(_from_state("register"))]
+TrackingDep = Annotated[TrackingStore, Depends(_from_state("tracking"))]
+MailboxDep = Annotated[Mailbox, Depends(_from_state("mailbox"))]
+DeadLettersDep = Annotated[DeadLetterStore, Depends(_from_state("dead_letters"))]
+RedriveDep = Annotated[Redrive, Depends(_from_state("redrive"))]
+SubscriptionsDep = Annotated[SubscriptionService, Depends(_from_state("subscriptions"))]
+CircuitsDep = Annotated[Circuits, Depends(_from_state("circuits"))]
+ProgressDep = Annotated[Mapping[str, WorkerProgress], Depends(_from_state("progress"))]
+HealthDep = Annotated[Health, Depends(_from_state("health"))]
 
 REALM = "sektor-hub"
 

@@ -9,15 +9,15 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import ConsumerRecord
+from memory_workers import HOSPITAL_SOR, two_organisations
 
 import hub.pipeline.ingress as ingress_module
 from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics
 from hub.domain.tracking import Step, TrackingEvent
 from hub.pipeline.ingress import IngressWorker
-from hub.route.register import Register, parse_register
+from hub.route.register import Register
 
-HOSPITAL_SOR, MUNICIPALITY_SOR = "265161000016000", "953741000016009"
 TOPICS = Topics("t.")
 
 
@@ -31,23 +31,7 @@ class Publisher:
 
 @pytest.fixture(scope="module")
 def register() -> Register:
-    def org(org_id: str, sor: str) -> dict[str, Any]:
-        return {
-            "id": org_id,
-            "name": org_id,
-            "kind": "municipality",
-            "sor": sor,
-            "endpoint": {"kind": "mailbox"},
-            "accepts": ["hospital-notification-message", "acknowledgement-message"],
-        }
-
-    return parse_register(
-        {
-            "hub": {"name": "hub", "sor": "881531000016009"},
-            "organisations": [org("hospital", HOSPITAL_SOR), org("municipality", MUNICIPALITY_SOR)],
-        },
-        source="test",
-    )
+    return two_organisations()
 
 
 def worker(register: Register, publisher: Publisher) -> IngressWorker:

@@ -16,49 +16,27 @@ from typing import Any
 
 import orjson
 import pytest
+from memory_workers import FAST, HOSPITAL_SOR, RunningWorker, two_organisations, until
 from sqlalchemy.exc import OperationalError
 
 import hub.pipeline.ingress as ingress_module
-from hub.broker.clients import consume_batches
-from hub.broker.isolation import Isolation
-from hub.broker.memory import MemoryBroker, MemoryConsumer
+from hub.broker.memory import MemoryBroker
 from hub.broker.outcomes import DeadLetter, RetryLater
-from hub.broker.progress import WorkerProgress
 from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics
 from hub.domain.tracking import Step, TrackingEvent
 from hub.pipeline.ingress import IngressWorker
-from hub.route.register import Register, parse_register
+from hub.route.register import Register
 from hub.validate.pool import InProcess
 from hub.validate.validator import Validator
 
-HOSPITAL_SOR, MUNICIPALITY_SOR = "265161000016000", "953741000016009"
 TOPICS = Topics("t.")
 PATIENT = b"2509479989"
-FAST = Isolation(
-    base_delay=0.001, max_delay=0.002, outage_base_delay=0.005, outage_max_delay=0.02, fetch_retry_delay=0.01
-)
 
 
 @pytest.fixture(scope="module")
 def register() -> Register:
-    def org(org_id: str, sor: str) -> dict[str, Any]:
-        return {
-            "id": org_id,
-            "name": org_id,
-            "kind": "municipality",
-            "sor": sor,
-            "endpoint": {"kind": "mailbox"},
-            "accepts": ["hospital-notification-message", "acknowledgement-message"],
-        }
-
-    return parse_register(
-        {
-            "hub": {"name": "hub", "sor": "881531000016009"},
-            "organisations": [org("hospital", HOSPITAL_SOR), org("municipality", MUNICIPALITY_SOR)],
-        },
-        source="test",
-    )
+    return two_organisations()
 
 
 @pytest.fixture(scope="module")
@@ -116,67 +94,35 @@ class Ledger:
         return {}
 
 
-class Ingress:
+class Ingress(RunningWorker):
     """The ingress worker on a MemoryBroker, run, stopped, crashed and started again like the hub's."""
 
     def __init__(self, register: Register, validation: InProcess) -> None:
-        self.broker = MemoryBroker(partitions=4)
+        broker = MemoryBroker(partitions=4)
         for topic in TOPICS.all():
-            self.broker.create_topic(topic)
+            broker.create_topic(topic)
         self.ledger = Ledger()
         self.worker = IngressWorker(
             validation=validation,
             register=register,
             ledger=self.ledger,  # type: ignore[arg-type]
-            publisher=self.broker.publisher(),
+            publisher=broker.publisher(),
             topics=TOPICS,
         )
-        self.progress = WorkerProgress("ingress")
-        self._consumer: MemoryConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
+        super().__init__(
+            broker,
+            topic=TOPICS.ingress,
+            group="hub-ingress",
+            name="ingress",
+            handle=self.worker.handle,
+            quarantine=self.worker.quarantine,
+        )
 
     def accept(self, raw: bytes, *, headers: list[tuple[str, bytes]] | None = None) -> IngressRecord:
         """What a connector publishes for an accepted message."""
         incoming = IngressRecord(str(uuid.uuid4()), HOSPITAL_SOR, datetime.now(UTC).isoformat(), "http", raw, PATIENT)
         self.broker.append(TOPICS.ingress, raw, key=incoming.key, headers=headers or incoming.headers())
         return incoming
-
-    def start(self) -> None:
-        self._consumer = self.broker.consumer(TOPICS.ingress, group_id="hub-ingress")
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(
-            consume_batches(
-                self._consumer,
-                self.worker.handle,
-                name="ingress",
-                stop=self._stop,
-                batch_timeout_ms=10,
-                quarantine=self.worker.quarantine,
-                isolation=FAST,
-                progress=self.progress,
-            )
-        )
-
-    async def stop(self) -> None:
-        assert self._task is not None and self._consumer is not None
-        self._stop.set()
-        await asyncio.wait_for(self._task, 5)
-        await self._consumer.stop()
-
-    async def crash(self) -> None:
-        """The process dies: the loop is cancelled wherever it is, and nothing more is committed."""
-        assert self._task is not None and self._consumer is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._consumer.stop()
-
-    def lag(self) -> int:
-        return self.broker.lag("hub-ingress", TOPICS.ingress)
-
-    async def drained(self, timeout: float = 10.0) -> None:
-        await until(lambda: self.lag() == 0, timeout)
 
     def deliveries(self, receiver: str = "municipality") -> list[str]:
         """The message ids on the outbox for `receiver`, partition by partition in offset order."""
@@ -194,14 +140,6 @@ class Ingress:
 
     def dead_letters(self) -> list[dict[str, bytes]]:
         return [dict(r.headers) for r in self.broker.records(TOPICS.dead_letters)]
-
-
-async def until(done: Callable[[], bool], timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.005)):
-        if done():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"not done within {timeout} s")
 
 
 @pytest.fixture

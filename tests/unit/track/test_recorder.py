@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from memory_workers import RunningWorker, until
 from sqlalchemy.exc import DataError, OperationalError
 
-from hub.broker.clients import consume_batches
-from hub.broker.isolation import Isolation
-from hub.broker.memory import MemoryBroker, MemoryConsumer
+from hub.broker.memory import MemoryBroker
 from hub.broker.outcomes import RetryLater
-from hub.broker.progress import WorkerProgress
 from hub.broker.topics import Topics
 from hub.domain.tracking import Step, TrackingEvent
 from hub.track.recorder import Recorder
@@ -26,9 +24,6 @@ from hub.track.store import TrackingStore
 
 TOPICS = Topics("t.")
 GROUP = "hub-recorder"
-FAST = Isolation(
-    base_delay=0.001, max_delay=0.002, outage_base_delay=0.005, outage_max_delay=0.02, fetch_retry_delay=0.01
-)
 
 
 class Store:
@@ -57,71 +52,32 @@ class Store:
         await self.store.record(events)
 
 
-class Recording:
+class Recording(RunningWorker):
     """The recorder on a MemoryBroker, run, crashed and started again like the hub's."""
 
     def __init__(self, store: TrackingStore) -> None:
-        self.broker = MemoryBroker(partitions=4)
-        self.broker.create_topic(TOPICS.events)
+        broker = MemoryBroker(partitions=4)
+        broker.create_topic(TOPICS.events)
         self.store = Store(store)
         self.tracking = store
         self.recorder = Recorder(self.store)  # type: ignore[arg-type]
-        self.progress = WorkerProgress("recorder")
-        self._consumer: MemoryConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
+        super().__init__(
+            broker,
+            topic=TOPICS.events,
+            group=GROUP,
+            name="recorder",
+            handle=self.recorder.handle,
+            quarantine=self.recorder.quarantine,
+        )
 
     def publish(self, *events: TrackingEvent) -> None:
         for event in events:
             self.broker.append(TOPICS.events, event.to_bytes(), key=event.key)
 
-    def start(self) -> None:
-        self._consumer = self.broker.consumer(TOPICS.events, group_id=GROUP)
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(
-            consume_batches(
-                self._consumer,
-                self.recorder.handle,
-                name="recorder",
-                stop=self._stop,
-                batch_timeout_ms=10,
-                quarantine=self.recorder.quarantine,
-                isolation=FAST,
-                progress=self.progress,
-            )
-        )
-
-    async def stop(self) -> None:
-        assert self._task is not None and self._consumer is not None
-        self._stop.set()
-        await asyncio.wait_for(self._task, 5)
-        await self._consumer.stop()
-
-    async def crash(self) -> None:
-        assert self._task is not None and self._consumer is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._consumer.stop()
-
-    def lag(self) -> int:
-        return self.broker.lag(GROUP, TOPICS.events)
-
-    async def drained(self) -> None:
-        await until(lambda: self.lag() == 0)
-
     async def timeline(self, tracking_id: str) -> list[str]:
         found = await self.tracking.get_message(tracking_id)
         assert found is not None, f"{tracking_id} is not tracked"
         return [step["step"] for step in found["timeline"]]
-
-
-async def until(done: Callable[[], bool], timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.005)):
-        if done():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"not done within {timeout} s")
 
 
 @pytest.fixture
