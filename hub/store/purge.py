@@ -90,10 +90,10 @@ class Purge:
             await self._keep_counts(report, now or datetime.now(UTC))
         return report
 
-    async def _purge_kind(self, plans: list[tuple[sa.Select[Any], int, Any]], *, dry_run: bool) -> Counter[Group]:
+    async def _purge_kind(self, plans: list[tuple[sa.Select[Any], Any]], *, dry_run: bool) -> Counter[Group]:
         counts: Counter[Group] = Counter()
-        for select, width, delete in plans:
-            after: tuple[Any, ...] | None = None
+        for select, delete in plans:
+            after: Any = None
             while True:
                 async with self._engine.connect() as connection:
                     query = select if after is None else select.where(_after(select, after))
@@ -101,11 +101,11 @@ class Purge:
                 if not rows:
                     break
                 for row in rows:
-                    counts[(row[width], row[width + 1], row[width + 2], row[width + 3])] += 1
+                    counts[(row[1], row[2], row[3], row[4])] += 1
                 if not dry_run:
                     async with writing(self._engine) as connection:
-                        await delete(connection, [tuple(row[:width]) for row in rows])
-                after = tuple(rows[-1][:width])
+                        await delete(connection, [row[0] for row in rows])
+                after = rows[-1][0]
                 if len(rows) < SLICE:
                     break
         return counts
@@ -148,13 +148,13 @@ class Purge:
         return "none (this SQLite file keeps no free pages: `hub purge --vacuum` rewrites it)"
 
 
-def _after(select: sa.Select[Any], after: tuple[Any, ...]) -> sa.ColumnElement[bool]:
+def _after(select: sa.Select[Any], after: Any) -> sa.ColumnElement[bool]:
     """Keyset paging on the first key column (unique per plan), so a dry run, which deletes nothing, moves on."""
     first: sa.ColumnElement[Any] = next(iter(select.selected_columns))
-    return first > after[0]
+    return first > after
 
 
-def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple[sa.Select[Any], int, Any]]:
+def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple[sa.Select[Any], Any]]:
     """Per kind: the rows to go (key column first, unique; then day, event, sender, status) and their delete.
 
     A message's tracking rows go only with its raw bytes gone, or going in the same purge (a dry run has
@@ -172,7 +172,7 @@ def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple
             .where(_finished(), messages.c.updated_at < cutoff, archive.c.received_at < cutoff)
             .order_by(archive.c.tracking_id)
         )
-        return [(rows, 1, _delete_by(archive.c.tracking_id))]
+        return [(rows, _delete_by(archive.c.tracking_id))]
     if kind is Kind.TRACKING:
         rows = (
             sa.select(
@@ -191,7 +191,7 @@ def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple
             )
             .order_by(messages.c.tracking_id)
         )
-        return [(rows, 1, _delete_tracking)]
+        return [(rows, _delete_tracking)]
     if kind is Kind.MAILBOX:
         rows = (
             sa.select(
@@ -200,7 +200,7 @@ def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple
             .where(mailbox.c.fetched_at.is_not(None), mailbox.c.fetched_at < cutoff)
             .order_by(mailbox.c.id)
         )
-        return [(rows, 1, _delete_by(mailbox.c.id))]
+        return [(rows, _delete_by(mailbox.c.id))]
     if kind is Kind.LEDGER:
         given = (
             sa.select(
@@ -224,7 +224,7 @@ def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple
             .where(acknowledgements.c.at < cutoff)
             .order_by(_joined_key(acknowledgements))
         )
-        return [(given, 1, _delete_by_joined_key(handed_over)), (answered, 1, _delete_by_joined_key(acknowledgements))]
+        return [(given, _delete_by_joined_key(handed_over)), (answered, _delete_by_joined_key(acknowledgements))]
     rows = (
         sa.select(
             dead_letters.c.id,
@@ -236,12 +236,12 @@ def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple
         .where(dead_letters.c.redriven_at.is_not(None), dead_letters.c.redriven_at < cutoff)
         .order_by(dead_letters.c.id)
     )
-    return [(rows, 1, _delete_by(dead_letters.c.id))]
+    return [(rows, _delete_by(dead_letters.c.id))]
 
 
 def _delete_by(column: sa.Column[Any]) -> Any:
-    async def delete(connection: AsyncConnection, keys: Sequence[tuple[Any, ...]]) -> None:
-        await connection.execute(sa.delete(column.table).where(column.in_([k[0] for k in keys])))
+    async def delete(connection: AsyncConnection, keys: Sequence[Any]) -> None:
+        await connection.execute(sa.delete(column.table).where(column.in_(list(keys))))
 
     return delete
 
@@ -254,8 +254,8 @@ def _joined_key(table: sa.Table) -> sa.ColumnElement[str]:
 def _delete_by_joined_key(table: sa.Table) -> Any:
     """The ledger tables' three-part keys, joined with '|' for paging (ids and SOR codes hold no '|')."""
 
-    async def delete(connection: AsyncConnection, keys: Sequence[tuple[Any, ...]]) -> None:
-        parts = [str(k[0]).split("|") for k in keys]
+    async def delete(connection: AsyncConnection, keys: Sequence[Any]) -> None:
+        parts = [str(key).split("|") for key in keys]
         await connection.execute(
             sa.delete(table).where(
                 sa.or_(
@@ -267,8 +267,8 @@ def _delete_by_joined_key(table: sa.Table) -> Any:
     return delete
 
 
-async def _delete_tracking(connection: AsyncConnection, keys: Sequence[tuple[Any, ...]]) -> None:
-    ids = [k[0] for k in keys]
+async def _delete_tracking(connection: AsyncConnection, keys: Sequence[Any]) -> None:
+    ids = list(keys)
     await connection.execute(steps.delete().where(steps.c.tracking_id.in_(ids)))
     await connection.execute(deliveries.delete().where(deliveries.c.tracking_id.in_(ids)))
     await connection.execute(messages.delete().where(messages.c.tracking_id.in_(ids)))
