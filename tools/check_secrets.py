@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXCLUDED = r"^(\.venv|\.git|var|schemas|\.hypothesis|\.mypy_cache|\.ruff_cache|\.pytest_cache)/|\.egg-info/"
+EXCLUDED = r"^(\.venv|\.git|var|schemas|\.hypothesis|\.mypy_cache|\.ruff_cache|\.pytest_cache)/|\.egg-info/|^\.secrets\.baseline$"
 
 
 def _found(scan: dict[str, object]) -> set[tuple[str, str]]:
