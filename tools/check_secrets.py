@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXCLUDED = r"^(\.venv|\.git|var|schemas|\.hypothesis|\.mypy_cache|\.ruff_cache|\.pytest_cache)/|\.egg-info/|^\.secrets\.baseline$"
+EXCLUDED = (
+    r"^(\.venv|\.git|var|schemas|\.hypothesis|\.mypy_cache|\.ruff_cache|\.pytest_cache)/"
+    r"|\.egg-info/|^\.secrets\.baseline$"
+)
 
 
 def _found(scan: dict[str, object]) -> set[tuple[str, str]]:
