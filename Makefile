@@ -30,8 +30,9 @@ demo: $(STAMP) ## embedded broker, hub, simulated hospitals, municipalities and 
 serve: $(STAMP)
 	$(VENV)/bin/hub serve
 
-lint: $(STAMP) ## ruff, every import declared (deptry), no secrets
+lint: $(STAMP) ## ruff (rules and format), every import declared (deptry), no secrets
 	$(VENV)/bin/ruff check hub connectors mappings bench tests tools
+	$(VENV)/bin/ruff format --check hub connectors mappings bench tests tools
 	$(VENV)/bin/deptry .
 	$(PY) tools/check_secrets.py
 

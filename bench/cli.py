@@ -61,9 +61,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         chosen = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
         unknown = sorted(set(chosen) - set(ALL_SCENARIOS))
         if unknown:
-            raise SystemExit(
-                f"bench: unknown scenarios {', '.join(unknown)}; choose from {', '.join(ALL_SCENARIOS)}"
-            )
+            raise SystemExit(f"bench: unknown scenarios {', '.join(unknown)}; choose from {', '.join(ALL_SCENARIOS)}")
         overrides["scenarios"] = chosen
     for name in ("messages", "long", "concurrency", "latency_seconds", "scaleout_messages"):
         value = getattr(args, name)

@@ -19,8 +19,8 @@ import yaml
 
 from bench.denmark import HOSPITALS, MUNICIPALITIES, REGIONS, Municipality
 from hub.domain.identifiers import gln_check_digit
+from hub.domain.sektorhub import DISCHARGE_LETTER_EVENT, MEDICATION_UPDATE_EVENT, REFERRAL_EVENT
 from hub.route.register import hash_token
-from hub.simulate.clinical import DISCHARGE_LETTER_EVENT, MEDICATION_UPDATE_EVENT, REFERRAL_EVENT
 
 HOSPITAL_ACCEPTS: Final = ("care-communication-message", "acknowledgement-message", REFERRAL_EVENT)
 MUNICIPALITY_ACCEPTS: Final = (

@@ -51,7 +51,7 @@ from typing import IO, Any, Final
 import orjson
 import structlog
 
-from connectors.intake import Intake, Publish, Refusal, Refused, check, intake_for
+from connectors.intake import Intake, Refusal, Refused, check
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import utc_now
 from hub.route.register import Organisation
@@ -86,16 +86,15 @@ class FileDrop:
         directory: Path | str,
         *,
         sender_for: SenderLookup,
-        publish: Publish | None = None,
-        intake: Intake | None = None,
+        intake: Intake,
         poll_interval: float = 1.0,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        """`intake` checks and publishes each file (`connectors.intake`); a bare `publish` gets one around it."""
+        """`intake` checks, archives and publishes each file (`connectors.intake`)."""
         self.directory = Path(directory)
         self.poll_interval = poll_interval
         self.max_bytes = max_bytes
-        self._intake = intake_for(intake, publish)
+        self._intake = intake
         self._sender_for = sender_for
         self._seen: dict[Path, tuple[int, int]] = {}  # path -> (size, mtime_ns) at the last poll
         self._lock: IO[bytes] | None = None

@@ -296,12 +296,3 @@ def ingress_publisher(
     Whatever it raises (see `Intake.publish`), the message was not accepted and its sender must send it again.
     """
     return Intake(to_topic(publisher, topic, timeout=timeout), archive=archive, accepting=accepting).publish
-
-
-def intake_for(intake: Intake | None, publish: Publish | None) -> Intake:
-    """A connector's intake: the one it was given, or one around a bare `publish` (no archive of its own)."""
-    if intake is not None and publish is None:
-        return intake
-    if publish is not None and intake is None:
-        return Intake(publish)
-    raise TypeError("give a connector either an intake or a publish, not both")

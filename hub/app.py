@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.file_drop import FileDrop
-from connectors.intake import PUBLISH_TIMEOUT_SECONDS, ingress_publisher
 from connectors.mllp import MllpListener
 from hub import __version__
 from hub.api import dead_letters, health, mailbox, metrics, operator, process_message
@@ -307,18 +306,12 @@ def _start_watches(runtime: Runtime, consumers: list[AIOKafkaConsumer]) -> None:
 def _start_connectors(runtime: Runtime) -> None:
     """MLLP and file drop, when configured: they publish like HTTP ingest (archived first, then the broker)."""
     settings, register = runtime.settings, runtime.register
-    publish = ingress_publisher(
-        runtime.publisher,
-        runtime.topics.ingress,
-        archive=runtime.archive,
-        timeout=PUBLISH_TIMEOUT_SECONDS,
-        accepting=lambda: runtime.accepting,
-    )
+    intake = runtime.intake()
     if settings.mllp_port is not None:
         mllp = MllpListener(
             host=settings.mllp_host or settings.host,
             port=settings.mllp_port,
-            publish=publish,
+            intake=intake,
             sender_for=register.by_sor,
             max_frame_bytes=settings.mllp_max_frame_bytes,
             grace_seconds=settings.shutdown_grace_seconds,
@@ -327,7 +320,7 @@ def _start_connectors(runtime: Runtime) -> None:
     if settings.file_drop_dir is not None:
         drop = FileDrop(
             settings.file_drop_dir,
-            publish=publish,
+            intake=intake,
             sender_for=lambda name: register.by_id(name) or register.by_sor(name),
             poll_interval=settings.file_drop_poll_seconds,
             max_bytes=settings.max_message_bytes,

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from connectors.intake import Intake, to_topic
 from hub.broker.clients import Publisher
 from hub.broker.progress import WorkerProgress
 from hub.broker.topics import Topics
@@ -55,6 +56,13 @@ class Runtime:
     # the heartbeats of the workers that take records from the broker (ingress, delivery, recorder)
     progress: dict[str, WorkerProgress] = field(default_factory=dict)
     accepting: bool = True
+
+    def intake(self) -> Intake:
+        """The intake every connector and $process-message take messages through: archived first, then onto the
+        ingress topic; refused once the hub stops accepting."""
+        return Intake(
+            to_topic(self.publisher, self.topics.ingress), archive=self.archive, accepting=lambda: self.accepting
+        )
 
     def stopped_workers(self) -> list[str]:
         return [name for name, task in self.workers.items() if task.done()]

@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from medcom_examples import MEDCOM_EXAMPLES, medcom_example_messages
-from postgres import running_cluster
+
+from tests.medcom_examples import MEDCOM_EXAMPLES, medcom_example_messages
+from tests.postgres import running_cluster
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
-"""Where ../shared is, and its MedCom example messages (a plain module: tests import it by name, which a
-conftest cannot be, since every test folder may have one)."""
+"""Where ../shared is, and its MedCom example messages (a module of the tests package, imported as
+tests.medcom_examples; a conftest cannot be imported, since every test folder may have one)."""
 
 from __future__ import annotations
 

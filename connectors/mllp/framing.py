@@ -66,7 +66,7 @@ class MllpDecoder:
         out: list[Frame | Oversized] = []
         view = memoryview(data)
         i = 0
-        if self._after_end and view[:1] == CARRIAGE_RETURN:
+        if self._after_end and data[:1] == CARRIAGE_RETURN:
             i = 1
         self._after_end = False
         while i < len(view):
@@ -93,7 +93,7 @@ class MllpDecoder:
             out.append(self._finish())
             i = end + 1
             if i < len(view):
-                if view[i : i + 1] == CARRIAGE_RETURN:
+                if data[i : i + 1] == CARRIAGE_RETURN:
                     i += 1
             else:
                 self._after_end = True

@@ -39,9 +39,17 @@ from typing import Final
 import orjson
 import structlog
 
-from connectors.intake import Intake, Publish, Refusal, Refused, intake_for
+from connectors.intake import Intake, Refusal, Refused
 from connectors.mllp.framing import DEFAULT_MAX_FRAME_BYTES, Frame, MllpDecoder, Oversized, encode_frame
-from hub.domain.hl7v2 import DATA_TYPE_ERROR
+from hub.domain.hl7v2 import (
+    APPLICATION_ACCEPT,
+    APPLICATION_ERROR,
+    APPLICATION_INTERNAL_ERROR,
+    APPLICATION_REJECT,
+    DATA_TYPE_ERROR,
+    ERROR_CONDITIONS,
+    UNKNOWN_KEY_IDENTIFIER,
+)
 from hub.domain.message import OrganisationRef
 from hub.messages import builder
 from hub.route.register import Organisation
@@ -66,23 +74,6 @@ log = structlog.get_logger(__name__)
 
 SenderLookup = Callable[[str], Organisation | None]
 
-ACCEPT: Final = "AA"
-ERROR: Final = "AE"
-REJECT: Final = "AR"
-UNKNOWN_KEY: Final = "204"  # HL7 table 0357: the sending facility is not known
-INTERNAL_ERROR: Final = "207"  # HL7 table 0357: application internal error
-ERROR_CONDITIONS: Final = {
-    "100": "Segment sequence error",
-    "101": "Required field missing",
-    "102": "Data type error",
-    "103": "Table value not found",
-    "200": "Unsupported message type",
-    "201": "Unsupported event code",
-    "202": "Unsupported processing id",
-    "203": "Unsupported version id",
-    "204": "Unknown key identifier",
-    "207": "Application internal error",
-}
 HUB_APPLICATION: Final = "SEKTORHUB"
 DEFAULT_VERSION: Final = "2.5"
 
@@ -165,7 +156,7 @@ def build_ack(
     if charset:
         msh += ["", "", "", "", "", escape(charset)]  # MSH-13 .. MSH-18
     segments = [d.field.join(msh), d.field.join(["MSA", code, escape(original_control_id), escape(text)])]
-    severity = "E" if code != ACCEPT else "I"
+    severity = "E" if code != APPLICATION_ACCEPT else "I"
     for problem in problems:
         condition = ERROR_CONDITIONS.get(problem.code, "")
         segments.append(
@@ -205,8 +196,7 @@ def _codec(original: Message | None) -> str:
 class MllpListener:
     """An asyncio MLLP server that maps ADT messages and publishes them to the ingress topic.
 
-    `intake` checks, archives and publishes the mapped Bundles (`connectors.intake`); given a bare `publish`
-    instead, it must return only once the broker has stored the record (raise otherwise). `sender_for` looks an
+    `intake` checks, archives and publishes the mapped Bundles (`connectors.intake`). `sender_for` looks an
     organisation up by SOR code (the register's ``by_sor``): the sender must be known, and known
     organisations get their name and GLN in the mapped message.
     """
@@ -217,8 +207,7 @@ class MllpListener:
         host: str = "127.0.0.1",
         port: int = 2575,
         sender_for: SenderLookup,
-        publish: Publish | None = None,
-        intake: Intake | None = None,
+        intake: Intake,
         now: Callable[[], datetime] = danish_now,
         new_id: builder.IdFactory = builder.random_id,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
@@ -227,7 +216,7 @@ class MllpListener:
     ) -> None:
         self.host = host
         self._port = port
-        self._intake = intake_for(intake, publish)
+        self._intake = intake
         self._sender_for = sender_for
         self._now = now
         self._new_id = new_id
@@ -336,9 +325,9 @@ class MllpListener:
             problem = Problem(
                 None,
                 f"the message is {item.size} bytes, larger than the limit of {self.max_frame_bytes} bytes",
-                INTERNAL_ERROR,
+                APPLICATION_INTERNAL_ERROR,
             )
-            answer = Answer(REJECT, original.control_id if original else "", problem.text, (problem,))
+            answer = Answer(APPLICATION_REJECT, original.control_id if original else "", problem.text, (problem,))
             self._log(answer, original)
             return self._ack(original, answer)
         try:
@@ -346,7 +335,7 @@ class MllpListener:
         except Hl7ParseError as exc:
             original = _header(item.payload.decode("latin-1"))
             problem = Problem(None, str(exc), DATA_TYPE_ERROR)
-            answer = Answer(ERROR, original.control_id if original else "", str(exc), (problem,))
+            answer = Answer(APPLICATION_ERROR, original.control_id if original else "", str(exc), (problem,))
             self._log(answer, original)
             return self._ack(original, answer)
         original = _header(text)
@@ -368,15 +357,15 @@ class MllpListener:
                     " expected the SOR code of a registered hospital"
                     if sender_sor
                     else "no sending facility; expected the SOR code of a registered hospital in MSH-4.1",
-                    UNKNOWN_KEY,
+                    UNKNOWN_KEY_IDENTIFIER,
                 )
-                return Answer(REJECT, control_id, str(problem), (problem,))
+                return Answer(APPLICATION_REJECT, control_id, str(problem), (problem,))
         result = map_adt(text, now=self._now(), new_id=self._new_id, directory=self._directory)
         if result.problems:
-            code = REJECT if result.unsupported else ERROR
+            code = APPLICATION_REJECT if result.unsupported else APPLICATION_ERROR
             return Answer(code, result.control_id or control_id, "; ".join(result.errors), result.problems)
         if result.bundle is None or result.sender_sor is None or result.patient_cpr is None:
-            return Answer(ACCEPT, result.control_id, f"accepted; no MedCom notification: {result.skipped}")
+            return Answer(APPLICATION_ACCEPT, result.control_id, f"accepted; no MedCom notification: {result.skipped}")
         taken = await self._intake.take(
             orjson.dumps(result.bundle),
             sender_sor=result.sender_sor,
@@ -386,7 +375,7 @@ class MllpListener:
         if isinstance(taken, Refused):
             return self._not_taken(taken, result.control_id)
         return Answer(
-            ACCEPT,
+            APPLICATION_ACCEPT,
             result.control_id,
             f"accepted as {result.notification}; tracking id {taken.tracking_id}",
             tracking_id=taken.tracking_id,
@@ -411,8 +400,8 @@ class MllpListener:
         else:  # the hub's own mapping made a message its intake refuses: the hub's fault, not the sender's
             log.error("mllp mapped message refused by the intake", control_id=control_id, reasons=refused.text)
             text = f"not accepted: the hub mapped the message to one it cannot take: {refused.text}"
-        problem = Problem(None, text, INTERNAL_ERROR)
-        return Answer(ERROR, control_id, problem.text, (problem,))
+        problem = Problem(None, text, APPLICATION_INTERNAL_ERROR)
+        return Answer(APPLICATION_ERROR, control_id, problem.text, (problem,))
 
     def _directory(self, sor: str) -> OrganisationRef | None:
         organisation = self._sender_for(sor)
@@ -438,5 +427,5 @@ class MllpListener:
             sending_facility=original.msh.value(4) if original is not None else None,
             notification=answer.notification,
             tracking_id=answer.tracking_id,
-            reason=answer.text if answer.code != ACCEPT or answer.tracking_id is None else None,
+            reason=answer.text if answer.code != APPLICATION_ACCEPT or answer.tracking_id is None else None,
         )

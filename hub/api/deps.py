@@ -1,7 +1,7 @@
 """Dependencies of the HTTP routes, as Annotated aliases: each route asks for the few services it uses.
 
 The app's lifespan puts the running hub's services on ``app.state`` one by one (``provide``); each dependency
-below takes one of them off again. Only the HTTP ingest route still takes the whole ``Runtime`` (``RuntimeDep``).
+below takes one of them off again; no route is handed the whole ``Runtime``.
 
 They are coroutines although they never wait: FastAPI runs a plain function dependency in a worker thread,
 two thread hops per request on the ingest path."""
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.datastructures import State
 
+from connectors.intake import Intake
 from hub.api.responses import OutcomeError
 from hub.broker.progress import WorkerProgress
 from hub.deliver.mailbox import Mailbox
@@ -31,7 +32,7 @@ Circuits = Callable[[], dict[str, dict[str, Any]]]  # each receiver's delivery c
 
 def provide(state: State, runtime: Runtime) -> None:
     """Put the running hub's services on ``app.state``, one attribute per dependency below."""
-    state.runtime = runtime  # the HTTP ingest route's (RuntimeDep); no other route takes it
+    state.intake = runtime.intake()
     state.settings = runtime.settings
     state.register = runtime.register
     state.tracking = runtime.store
@@ -44,11 +45,6 @@ def provide(state: State, runtime: Runtime) -> None:
     state.health = runtime.health()
 
 
-async def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
     """The dependency that hands a route the one service ``provide`` put on the app's state as ``name``."""
 
@@ -59,7 +55,7 @@ def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
     return service
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+IntakeDep = Annotated[Intake, Depends(_from_state("intake"))]
 SettingsDep = Annotated[HubSettings, Depends(_from_state("settings"))]
 RegisterDep = Annotated[Register, Depends(_from_state("register"))]
 TrackingDep = Annotated[TrackingStore, Depends(_from_state("tracking"))]

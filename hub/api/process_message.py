@@ -13,13 +13,10 @@ stopping, or the broker did not confirm), FAILED as any unexpected error (500, s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Depends, Request, Response
-
-from connectors.intake import Intake, Refusal, Refused, to_topic
-from hub.api.deps import OrganisationDep, RuntimeDep
+from connectors.intake import Refusal, Refused
+from hub.api.deps import IntakeDep, OrganisationDep, SettingsDep
 from hub.api.responses import OutcomeError, fhir_response
 from hub.domain.outcome import Issue, Severity, operation_outcome
 
@@ -48,26 +45,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-@dataclass(frozen=True, slots=True)
-class Ingest:
-    """What the route needs of the running hub: its intake, and the largest message it takes."""
-
-    intake: Intake
-    max_bytes: int
-
-
-async def get_ingest(runtime: RuntimeDep) -> Ingest:
-    """The intake over the running hub's archive and broker (the route's only use of the Runtime)."""
-    intake = Intake(
-        to_topic(runtime.publisher, runtime.topics.ingress),
-        archive=runtime.archive,
-        accepting=lambda: runtime.accepting,
-    )
-    return Ingest(intake, runtime.settings.max_message_bytes)
-
-
-IngestDep = Annotated[Ingest, Depends(get_ingest)]
-
 # the body is read as a stream (read_body), so the OpenAPI description says what it is by hand
 _MESSAGE_BODY = {
     "requestBody": {
@@ -79,7 +56,9 @@ _MESSAGE_BODY = {
 
 
 @router.post("/fhir/$process-message", status_code=202, openapi_extra=_MESSAGE_BODY)
-async def process_message(request: Request, organisation: OrganisationDep, ingest: IngestDep) -> Response:
+async def process_message(
+    request: Request, organisation: OrganisationDep, intake: IntakeDep, settings: SettingsDep
+) -> Response:
     """Accept one MedCom message Bundle (FHIR JSON) from the authenticated organisation."""
     media_type = _media_type(request)
     if media_type not in ACCEPTED_MEDIA_TYPES:
@@ -89,13 +68,13 @@ async def process_message(request: Request, organisation: OrganisationDep, inges
             None,
             f"Content-Type {media_type or '(none)'} is not accepted; send application/fhir+json",
         )
-    raw = await read_body(request, ingest.max_bytes)
-    taken = await ingest.intake.take(
+    raw = await read_body(request, settings.max_message_bytes)
+    taken = await intake.take(
         raw,
         sender_sor=organisation.sor,
         authenticated_as=f"your token belongs to {organisation.id} (SOR {organisation.sor})",
         connector="http",
-        max_bytes=ingest.max_bytes,
+        max_bytes=settings.max_message_bytes,
     )
     if isinstance(taken, Refused):
         raise _refusal(taken)

@@ -151,7 +151,8 @@ class Purge:
 def _after(select: sa.Select[Any], after: Any) -> sa.ColumnElement[bool]:
     """Keyset paging on the first key column (unique per plan), so a dry run, which deletes nothing, moves on."""
     first: sa.ColumnElement[Any] = next(iter(select.selected_columns))
-    return first > after
+    condition: sa.ColumnElement[bool] = first > after
+    return condition
 
 
 def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple[sa.Select[Any], Any]]:

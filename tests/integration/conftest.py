@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
-import hubtest
 import pytest
-from hubtest import OPERATOR_TOKEN, HubUnderTest, running_hub
 
 from hub.broker.embedded import EmbeddedBroker
 from hub.broker.topics import Topics, ensure_topics
+from tests.integration import hubtest
+from tests.integration.hubtest import OPERATOR_TOKEN, HubUnderTest, running_hub
 
 TOPIC_PREFIX = "itest."
 

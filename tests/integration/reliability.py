@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import httpx
 import orjson
-from hubtest import HubUnderTest, post_message
 
 from hub.simulate.generator import MessageGenerator
+from tests.integration.hubtest import HubUnderTest, post_message
 
 
 @dataclass

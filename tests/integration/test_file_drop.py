@@ -15,10 +15,9 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
-from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.file_drop import FileDrop
+from connectors.intake import Intake
 from connectors.kafka_producer import Publish, ingress_publisher
 from hub.broker.clients import Publisher, make_producer
 from hub.broker.embedded import EmbeddedBroker
@@ -26,6 +25,8 @@ from hub.broker.records import IngressRecord
 from hub.broker.topics import Topics, ensure_topics
 from hub.route.register import Organisation
 from hub.simulate import MessageGenerator
+from tests.mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from tests.mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +118,7 @@ async def test_files_are_published_unchanged_with_the_contract_headers_and_moved
     drop_batch(tmp_path, raws)
     refused = tmp_path / HOSPITAL.id / "incoming" / "broken.json"
     refused.write_bytes(b'{"resourceType": "Bundle",')
-    watcher = FileDrop(tmp_path, publish=ingress.publish, sender_for=sender_for, poll_interval=0.05)
+    watcher = FileDrop(tmp_path, intake=Intake(ingress.publish), sender_for=sender_for, poll_interval=0.05)
     try:
         await watcher.poll_once()
         report = await watcher.poll_once()
@@ -153,7 +154,7 @@ async def test_a_restart_mid_batch_neither_loses_nor_publishes_twice(ingress: In
                 raise Crash  # the fourth file is on the topic, its marker written, the file not yet moved
             super()._move_to_done(path)
 
-    first = DiesAfterPublishingTheFourth(tmp_path, publish=ingress.publish, sender_for=sender_for)
+    first = DiesAfterPublishingTheFourth(tmp_path, intake=Intake(ingress.publish), sender_for=sender_for)
     await first.poll_once()
     with pytest.raises(Crash):
         await first.poll_once()
@@ -162,7 +163,7 @@ async def test_a_restart_mid_batch_neither_loses_nor_publishes_twice(ingress: In
     assert sorted(p.name for p in incoming.iterdir()) == names[3:]
     assert len(await ingress.records(expected=4)) == 4
 
-    restarted = FileDrop(tmp_path, publish=ingress.publish, sender_for=sender_for, poll_interval=0.05)
+    restarted = FileDrop(tmp_path, intake=Intake(ingress.publish), sender_for=sender_for, poll_interval=0.05)
     task = asyncio.create_task(restarted.run())
     try:
         for _ in range(200):
@@ -192,7 +193,7 @@ async def test_while_the_broker_refuses_nothing_moves_and_nothing_is_lost(ingres
             raise ConnectionError("broker unreachable")
         await ingress.publish(record)
 
-    watcher = FileDrop(tmp_path, publish=publish, sender_for=sender_for)
+    watcher = FileDrop(tmp_path, intake=Intake(publish), sender_for=sender_for)
     try:
         for _ in range(3):
             assert (await watcher.poll_once()).published == []

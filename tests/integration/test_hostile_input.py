@@ -10,6 +10,7 @@ in a thread with a blocking client, so the receivers (in this test process's eve
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hubtest import HubUnderTest, eventually, message_status, stin_template
-from hubtest import fresh_message as fresh
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+from tests.integration.hubtest import HubUnderTest, eventually, message_status, stin_template
+from tests.integration.hubtest import fresh_message as fresh
 
 pytestmark = pytest.mark.integration
 
@@ -212,9 +214,9 @@ async def test_hostile_messages_never_stop_the_hub_and_good_ones_between_them_ar
         return found.get("status") if found else None
 
     for tracking_id in good:
-        assert await eventually(lambda t=tracking_id: _has_status(status_of, t, {"acknowledged"}), timeout=120)
+        assert await eventually(functools.partial(_has_status, status_of, tracking_id, {"acknowledged"}), timeout=120)
     for tracking_id in accepted:  # nothing accepted is lost: every hostile message the hub took ends somewhere
-        assert await eventually(lambda t=tracking_id: _has_status(status_of, t, FINAL), timeout=120)
+        assert await eventually(functools.partial(_has_status, status_of, tracking_id, FINAL), timeout=120)
 
 
 async def _has_status(status_of: Any, tracking_id: str, wanted: set[str]) -> bool:

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hubtest import OPERATOR_TOKEN, HubUnderTest
 
 from hub.api.body_limit import API_BODY_LIMIT_BYTES
 from hub.simulate.generator import MessageGenerator
+from tests.integration.hubtest import OPERATOR_TOKEN, HubUnderTest
 
 pytestmark = pytest.mark.integration
 

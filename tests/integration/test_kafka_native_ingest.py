@@ -9,12 +9,12 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from hubtest import HubUnderTest, eventually, wait_for_status
 
 from connectors.kafka_producer import publish_message
 from hub.broker.clients import make_producer
 from hub.broker.records import IngressRecord
 from hub.simulate.generator import MessageGenerator
+from tests.integration.hubtest import HubUnderTest, eventually, wait_for_status
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ async def test_kafka_native_message_is_delivered_and_an_unknown_sender_is_dead_l
     producer = make_producer(hub.bootstrap_servers, max_request_size=1024 * 1024)
     await producer.start()
     try:
-        before = await consumer.end_offsets(dead_letters)
+        before: dict[TopicPartition, int] = await consumer.end_offsets(dead_letters)
         tracking_id = await publish_message(producer, hub.topics.ingress, orjson.dumps(good), sender_sor=hospital.sor)
         # a producer that does not use the helper and names a sender the hub does not know
         forged = IngressRecord(
@@ -52,7 +52,7 @@ async def test_kafka_native_message_is_delivered_and_an_unknown_sender_is_dead_l
         assert "not in the endpoint register" in str(rejected["outcome"])
 
         async def dead_lettered() -> bool:
-            after = await consumer.end_offsets(dead_letters)
+            after: dict[TopicPartition, int] = await consumer.end_offsets(dead_letters)
             return sum(after.values()) > sum(before.values())
 
         assert await eventually(dead_lettered)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import httpx
 import orjson
 import pytest
-from hubtest import HubUnderTest, eventually, post_message, wait_for_status
 
 from hub.simulate.generator import MessageGenerator
+from tests.integration.hubtest import HubUnderTest, eventually, post_message, wait_for_status
 
 pytestmark = pytest.mark.integration
 

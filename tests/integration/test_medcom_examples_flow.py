@@ -4,15 +4,16 @@ receivers' acknowledgements flow back to the sender and close the original's tra
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from hubtest import HubUnderTest, eventually, post_message, wait_for_status
 
 from hub.domain.message import read_facts
+from tests.integration.hubtest import HubUnderTest, eventually, post_message, wait_for_status
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +25,10 @@ def receivers_of(hub: HubUnderTest, tracking_id: str) -> set[str]:
         for message in messages
         if message.tracking_id == tracking_id
     }
+
+
+def received_by_exactly(hub: HubUnderTest, tracking_id: str, expected: set[str]) -> bool | None:
+    return receivers_of(hub, tracking_id) == expected or None
 
 
 async def send_and_check(hub: HubUnderTest, api: httpx.AsyncClient, paths: list[Path]) -> None:
@@ -51,11 +56,11 @@ async def send_and_check(hub: HubUnderTest, api: httpx.AsyncClient, paths: list[
         final = "delivered" if facts.is_acknowledgement else "acknowledged"
         await wait_for_status(api, tracking_id, final, "failed", "rejected")
         # an acknowledgement may be recorded before the delivery report: wait for both
-        record = await eventually(lambda t=tracking_id: _with_step(api, t, "delivered"))
+        record = await eventually(functools.partial(_with_step, api, tracking_id, "delivered"))
         assert record["status"] == final, f"{path.name}: {orjson.dumps(record, option=orjson.OPT_INDENT_2).decode()}"
         assert {r["receiver"] for r in record["receivers"]} == expected
         # exactly the named receivers have this message, nobody else
-        assert await eventually(lambda t=tracking_id, e=expected: receivers_of(hub, t) == e or None)
+        assert await eventually(functools.partial(received_by_exactly, hub, tracking_id, expected))
         steps = [step["step"] for step in record["timeline"]]
         assert steps[0] == "received"
         assert "routed" in steps and "delivered" in steps

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import release_0_1_tables as release_0_1
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -19,6 +18,7 @@ from hub.store.engine import connect_database, open_database
 from hub.store.migrate import BASELINE, SchemaBehind, current_revision, head_revision, migrate
 from hub.store.tables import metadata
 from hub.track.store import TrackingStore
+from tests.integration import release_0_1_tables as release_0_1
 
 NOW = "2026-12-03T10:00:00+00:00"
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
-from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
+from connectors.intake import Intake
 from connectors.kafka_producer import Publish, ingress_publisher
 from connectors.mllp import MllpDecoder, MllpListener, encode_frame
 from connectors.mllp.framing import Frame
@@ -26,6 +25,8 @@ from hub.broker.topics import Topics, ensure_topics
 from hub.domain.message import read_facts
 from hub.validate.validator import Validator
 from mappings.hl7v2.parse import parse_message
+from tests.mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from tests.mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 pytestmark = pytest.mark.integration
 
@@ -146,7 +147,7 @@ async def serve() -> AsyncIterator[Callable[[Publish], Awaitable[Client]]]:
     started: list[tuple[MllpListener, Client]] = []
 
     async def start(publish: Publish) -> Client:
-        listener = MllpListener(host="127.0.0.1", port=0, publish=publish, sender_for=REGISTER.get)
+        listener = MllpListener(host="127.0.0.1", port=0, intake=Intake(publish), sender_for=REGISTER.get)
         await listener.start()
         client = await Client.connect(listener.port)
         started.append((listener, client))
@@ -268,7 +269,7 @@ async def test_a_failed_publish_gets_ae_and_the_resend_is_accepted_once(
 
 async def test_an_oversized_frame_is_rejected_and_the_connection_goes_on(ingress: Ingress) -> None:
     listener = MllpListener(
-        host="127.0.0.1", port=0, publish=ingress.publish, sender_for=REGISTER.get, max_frame_bytes=4096
+        host="127.0.0.1", port=0, intake=Intake(ingress.publish), sender_for=REGISTER.get, max_frame_bytes=4096
     )
     async with listener:
         client = await Client.connect(listener.port)

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hubtest import HubUnderTest, post_message, wait_for_status
 
 from hub.simulate.generator import MessageGenerator
+from tests.integration.hubtest import HubUnderTest, post_message, wait_for_status
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hubtest import HubUnderTest, post_message
 
 from hub.domain import medcom
 from hub.simulate.generator import MessageGenerator
+from tests.integration.hubtest import HubUnderTest, post_message
 
 pytestmark = pytest.mark.integration
 

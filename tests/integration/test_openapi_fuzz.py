@@ -20,10 +20,11 @@ import orjson
 import pytest
 import requests
 import schemathesis
-from hubtest import OPERATOR_TOKEN, HubUnderTest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
+
+from tests.integration.hubtest import OPERATOR_TOKEN, HubUnderTest
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from hubtest import HubUnderTest, post_message, wait_for_status
 
 from hub.simulate.generator import MessageGenerator
+from tests.integration.hubtest import HubUnderTest, post_message, wait_for_status
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,18 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from hubtest import HubUnderTest, eventually, message_status, post_message, stin_template, wait_for_status
-from hubtest import fresh_message as fresh
 
 from hub.broker.clients import make_producer
 from hub.broker.records import IngressRecord
+from tests.integration.hubtest import (
+    HubUnderTest,
+    eventually,
+    message_status,
+    post_message,
+    stin_template,
+    wait_for_status,
+)
+from tests.integration.hubtest import fresh_message as fresh
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +117,7 @@ async def test_good_messages_between_poison_ones_are_all_acknowledged(
     producer = make_producer(hub.bootstrap_servers, max_request_size=1024 * 1024)
     await producer.start()
     try:
-        before = sum((await consumer.end_offsets(dead_letters)).values())
+        before: int = sum((await consumer.end_offsets(dead_letters)).values())
         await producer.send_and_wait(hub.topics.ingress, value=poison.raw, key=poison.key, headers=headers)
         await send_good()
         await send_good()
@@ -135,7 +142,8 @@ async def test_good_messages_between_poison_ones_are_all_acknowledged(
         assert [s["step"] for s in record["timeline"]][:2] == ["received", "rejected"]
 
         async def dead_lettered() -> bool:
-            return sum((await consumer.end_offsets(dead_letters)).values()) > before
+            offsets: dict[TopicPartition, int] = await consumer.end_offsets(dead_letters)
+            return sum(offsets.values()) > before
 
         assert await eventually(dead_lettered)
     finally:

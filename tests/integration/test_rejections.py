@@ -10,7 +10,8 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from hubtest import HubUnderTest, eventually, post_message, wait_for_status
+
+from tests.integration.hubtest import HubUnderTest, eventually, post_message, wait_for_status
 
 pytestmark = pytest.mark.integration
 

@@ -7,6 +7,7 @@ and patient in the order accepted.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Callable
@@ -15,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from hubtest import HubUnderTest, eventually, running_hub
-from reliability import Stream, report, send_until_accepted
 
 from hub.broker.embedded import EmbeddedBroker
 from hub.domain.message import MessageFacts
 from hub.simulate.receivers import Reply
+from tests.integration.hubtest import HubUnderTest, eventually, running_hub
+from tests.integration.reliability import Stream, report, send_until_accepted
 
 pytestmark = pytest.mark.integration
 
@@ -213,7 +214,7 @@ async def test_resent_message_is_recognised_and_answered_with_the_same_acknowled
         assert renamed != message.raw
         third = await send_until_accepted(client, renamed, hub.token("herlev-hjerte"))
         for tracking_id in (again, third):
-            record = await eventually(lambda t=tracking_id: _acknowledged_and_delivered(client, t), timeout=60)
+            record = await eventually(functools.partial(_acknowledged_and_delivered, client, tracking_id), timeout=60)
             delivered = next(s for s in record["timeline"] if s["step"] == "delivered")
             assert delivered["detail"]["duplicate"] is True
     answers = await eventually(

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from hubtest import ROOT, eventually, hub_environment
 
 from hub.broker.embedded import EmbeddedBroker
 from hub.store.engine import open_database
 from hub.track.archive import ArchivedMessage, MessageArchive
+from tests.integration.hubtest import ROOT, eventually, hub_environment
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from hubtest import HubUnderTest, eventually, running_hubs
-from reliability import Stream, report
 
 from hub.broker.embedded import EmbeddedBroker
 from hub.domain.message import MessageFacts
 from hub.simulate.receivers import Reply
+from tests.integration.hubtest import HubUnderTest, eventually, running_hubs
+from tests.integration.reliability import Stream, report
 
 RECEIVERS = ["plejecenter-herlev", "forward-receiver", "messaging-receiver"]
 
@@ -37,7 +37,7 @@ async def _totals(hubs: list[HubUnderTest]) -> list[dict[str, Any]]:
     answers = []
     async with httpx.AsyncClient(timeout=30) as client:
         for hub in hubs:
-            sent = {"limit": 1, "sender": "herlev-hjerte"}
+            sent: dict[str, str | int] = {"limit": 1, "sender": "herlev-hjerte"}
             overview = (await client.get(f"{hub.url}/api/messages", params=sent)).json()
             acknowledged = (
                 await client.get(f"{hub.url}/api/messages", params={**sent, "status": "acknowledged"})

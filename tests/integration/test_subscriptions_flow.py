@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from hubtest import HubUnderTest, eventually, post_message, running_hub, wait_for_status
 
 from hub.broker.embedded import EmbeddedBroker
 from hub.domain.message import read_facts
 from hub.simulate.generator import MessageGenerator
+from tests.integration.hubtest import HubUnderTest, eventually, post_message, running_hub, wait_for_status
 
 pytestmark = pytest.mark.integration
 

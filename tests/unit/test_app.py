@@ -1,7 +1,8 @@
-"""The app's shape: the same URLs as ever, and no route but HTTP ingest handed the whole Runtime."""
+"""The app's shape: the same URLs as ever, and no route handed the whole Runtime."""
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -9,8 +10,9 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from hub.api import dead_letters, deps, health, mailbox, metrics, operator, subscriptions
+from hub.api import dead_letters, health, mailbox, metrics, operator, process_message, subscriptions
 from hub.app import create_app, running_hub
+from hub.runtime import Runtime
 from hub.settings import HubSettings
 
 URLS = {
@@ -49,11 +51,27 @@ def _calls(dependant: Dependant) -> Iterator[object]:
         yield from _calls(dependency)
 
 
+def _takes_the_runtime(call: object) -> bool:
+    hints = typing.get_type_hints(call, include_extras=True) if callable(call) else {}
+    return any(Runtime in (hint, *typing.get_args(hint)) for hint in hints.values())
+
+
+def test_a_dependency_that_takes_the_runtime_is_seen() -> None:
+    async def whole(runtime: Runtime) -> None: ...
+
+    async def narrow(settings: HubSettings) -> None: ...
+
+    assert _takes_the_runtime(whole) and not _takes_the_runtime(narrow)
+
+
 @pytest.mark.parametrize(
-    "module", [operator, subscriptions, dead_letters, mailbox, health, metrics], ids=lambda m: m.__name__
+    "module",
+    [process_message, operator, subscriptions, dead_letters, mailbox, health, metrics],
+    ids=lambda m: m.__name__,
 )
 def test_no_route_takes_the_runtime(module: ModuleType) -> None:
     routes = [route for route in module.router.routes if isinstance(route, APIRoute)]
     assert routes
     for route in routes:
-        assert deps.get_runtime not in set(_calls(route.dependant)), f"{route.path} depends on the whole Runtime"
+        taking = [call for call in (route.endpoint, *_calls(route.dependant)) if _takes_the_runtime(call)]
+        assert taking == [], f"{route.path} depends on the whole Runtime"

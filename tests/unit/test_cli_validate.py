@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_validate(*files: Path | str) -> tuple[int, list[dict[str, object]]]:
+def run_validate(*files: Path | str) -> tuple[int, list[dict[str, Any]]]:
     done = subprocess.run(
         [sys.executable, "-m", "hub", "validate", *map(str, files)], cwd=ROOT, capture_output=True, timeout=120
     )
@@ -30,7 +31,7 @@ def test_valid_examples_exit_zero(example_paths: list[Path]) -> None:
     }
     assert all(
         line["issues"] == [] or all(i["severity"] not in ("error", "fatal") for i in line["issues"]) for line in lines
-    )  # type: ignore[union-attr]
+    )
 
 
 def test_one_bad_file_makes_exit_one_and_names_the_fault(example_paths: list[Path], tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from hub.validate.fhirpath.compiler import Compiler
 from hub.validate.fhirpath.environment import Check, checker, holds
-from hub.validate.fhirpath.natives import NATIVE as _NATIVE  # (by this name the tests read the table)
+from hub.validate.fhirpath.natives import NATIVE as _NATIVE
 from hub.validate.fhirpath.natives import guarded
 from hub.validate.fhirpath.tree import always_raises
 from hub.validate.fhirpath.upstream import R4_MODEL, parse

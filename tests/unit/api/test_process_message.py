@@ -12,9 +12,8 @@ import orjson
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 from fastapi import FastAPI
-from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
-from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
+from connectors.intake import Intake, to_topic
 from hub.api import process_message
 from hub.api.refusals import install_refusal_handlers
 from hub.broker.records import Headers, IngressRecord
@@ -23,6 +22,8 @@ from hub.route.register import Register, hash_token, parse_register
 from hub.settings import HubSettings
 from hub.simulate import MessageGenerator
 from hub.track.archive import ArchivedMessage
+from tests.mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from tests.mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 TOKENS = {HOSPITAL.id: "token-hospital", MUNICIPALITY.id: "token-municipality"}
 
@@ -85,7 +86,11 @@ async def client(runtime: SimpleNamespace) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.include_router(process_message.router)
     install_refusal_handlers(app)
-    app.state.runtime = runtime
+    app.state.intake = Intake(
+        to_topic(runtime.publisher, runtime.topics.ingress),
+        archive=runtime.archive,
+        accepting=lambda: runtime.accepting,
+    )
     app.state.register = runtime.register  # as hub.api.deps.provide puts it
     app.state.settings = runtime.settings
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -11,13 +11,14 @@ from typing import Any
 
 import orjson
 import pytest
-from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
-from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.file_drop import FileDrop
+from connectors.intake import Intake
 from hub.broker.records import IngressRecord
 from hub.route.register import Organisation
 from hub.simulate import MessageGenerator
+from tests.mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from tests.mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 NOW = datetime(2024, 5, 8, 10, 31, 7, tzinfo=timezone(timedelta(hours=2)))
 
@@ -76,7 +77,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def watcher(tmp_path: Path, recorder: Recorder) -> Iterator[FileDrop]:
-    watching = FileDrop(tmp_path, publish=recorder, sender_for=sender_for, poll_interval=0.05)
+    watching = FileDrop(tmp_path, intake=Intake(recorder), sender_for=sender_for, poll_interval=0.05)
     yield watching
     watching.close()
 
@@ -186,7 +187,7 @@ async def test_a_symbolic_link_is_refused_unread(tmp_path: Path, watcher: FileDr
 
 
 async def test_a_file_that_is_too_large_is_refused_unread(tmp_path: Path, recorder: Recorder) -> None:
-    watcher = FileDrop(tmp_path, publish=recorder, sender_for=sender_for, max_bytes=1000)
+    watcher = FileDrop(tmp_path, intake=Intake(recorder), sender_for=sender_for, max_bytes=1000)
     drop(tmp_path, HOSPITAL.id, "big.json", messages(1)[0])
     await poll_twice(watcher)
     outcome = _outcome(tmp_path, HOSPITAL.id, "big.json")
@@ -250,7 +251,7 @@ async def test_a_crash_between_publish_and_move_neither_loses_nor_publishes_twic
                 raise Crash
             super()._move_to_done(path)
 
-    before = CrashingOnThirdMove(tmp_path, publish=recorder, sender_for=sender_for)
+    before = CrashingOnThirdMove(tmp_path, intake=Intake(recorder), sender_for=sender_for)
     await before.poll_once()
     with pytest.raises(Crash):
         await before.poll_once()
@@ -259,7 +260,7 @@ async def test_a_crash_between_publish_and_move_neither_loses_nor_publishes_twic
     assert files(tmp_path / HOSPITAL.id / "incoming") == ["m2.json", "m3.json"]
     assert len(files(tmp_path / ".journal")) == 2  # the lock and m2's marker
 
-    after = FileDrop(tmp_path, publish=recorder, sender_for=sender_for)
+    after = FileDrop(tmp_path, intake=Intake(recorder), sender_for=sender_for)
     await after.poll_once()
     report = await after.poll_once()
     assert report.moved_without_publishing == ["m2.json"]
@@ -273,13 +274,13 @@ async def test_a_marker_left_after_the_move_is_removed_at_start(tmp_path: Path, 
     journal = tmp_path / ".journal"
     journal.mkdir()
     (journal / ("ab" * 32)).write_bytes(b'{"file": "herlev-hjerte/incoming/gone.json"}')
-    await FileDrop(tmp_path, publish=recorder, sender_for=sender_for).poll_once()
+    await FileDrop(tmp_path, intake=Intake(recorder), sender_for=sender_for).poll_once()
     assert files(journal) == ["lock"]
 
 
 async def test_only_one_process_watches_a_directory(tmp_path: Path, recorder: Recorder) -> None:
-    first = FileDrop(tmp_path, publish=recorder, sender_for=sender_for)
-    second = FileDrop(tmp_path, publish=recorder, sender_for=sender_for)
+    first = FileDrop(tmp_path, intake=Intake(recorder), sender_for=sender_for)
+    second = FileDrop(tmp_path, intake=Intake(recorder), sender_for=sender_for)
     drop(tmp_path, HOSPITAL.id, "stin.json", messages(1)[0])
     await first.poll_once()
     await poll_twice(second)
@@ -305,7 +306,7 @@ async def test_run_polls_until_asked_to_stop(tmp_path: Path, watcher: FileDrop, 
     await asyncio.wait_for(task, 5)
     assert len(recorder.records) == 1
     # the lock was released: another watcher can take over
-    other = FileDrop(tmp_path, publish=recorder, sender_for=sender_for)
+    other = FileDrop(tmp_path, intake=Intake(recorder), sender_for=sender_for)
     drop(tmp_path, HOSPITAL.id, "stin-2.json", messages(2)[1])
     await poll_twice(other)
     other.close()
@@ -322,7 +323,7 @@ async def test_a_stopping_hub_finishes_the_file_in_hand_and_leaves_the_rest(tmp_
     batch = messages(3)
     for i, raw in enumerate(batch):
         drop(tmp_path, HOSPITAL.id, f"m{i}.json", raw, age=10 - i)
-    watcher = FileDrop(tmp_path, publish=publish_then_stop, sender_for=sender_for, poll_interval=0.01)
+    watcher = FileDrop(tmp_path, intake=Intake(publish_then_stop), sender_for=sender_for, poll_interval=0.01)
     await asyncio.wait_for(watcher.run(stop), 5)
     assert [r.raw for r in recorder.records] == batch[:1]
     assert files(tmp_path / HOSPITAL.id / "done") == ["m0.json"]

@@ -9,8 +9,6 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.errors import KafkaConnectionError
-from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
-from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 from connectors.intake import (
     SENDER,
@@ -23,7 +21,6 @@ from connectors.intake import (
     Refused,
     check,
     ingress_publisher,
-    intake_for,
     not_published,
     to_topic,
 )
@@ -31,6 +28,8 @@ from hub.broker.records import Headers, IngressRecord
 from hub.domain import medcom
 from hub.simulate import MessageGenerator
 from hub.track.archive import ArchivedMessage
+from tests.mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from tests.mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 NOW = datetime(2024, 5, 8, 10, 31, 7, tzinfo=timezone(timedelta(hours=2)))
 RECEIVED_AT = "2024-05-08T08:31:07.000000+00:00"
@@ -313,22 +312,11 @@ async def test_ingress_publisher_raises_not_kept_with_the_archives_error_and_pub
     assert raised.value.__cause__ is failure
 
 
-async def test_a_connector_given_a_bare_publish_classifies_what_it_raises() -> None:
+async def test_an_intake_around_the_ingress_publisher_classifies_what_it_raises() -> None:
     log: list[str] = []
-    wrapped = intake_for(None, ingress_publisher(SilentProducer(), "t", accepting=lambda: False))
-    taken = await take(wrapped)
+    stopping = Intake(ingress_publisher(SilentProducer(), "t", accepting=lambda: False))
+    taken = await take(stopping)
     assert isinstance(taken, Refused) and taken.kind is Refusal.UNAVAILABLE and taken.retry_after == 5
     archive_fails = ingress_publisher(SilentProducer(), "t", archive=FakeArchive(log, fail=OSError()))
-    taken = await take(intake_for(None, archive_fails))
+    taken = await take(Intake(archive_fails))
     assert isinstance(taken, Refused) and taken.kind is Refusal.FAILED and taken.error_name == "OSError"
-
-
-def test_a_connector_takes_an_intake_or_a_publish() -> None:
-    log: list[str] = []
-    taking, _, broker = intake(log)
-    assert intake_for(taking, None) is taking
-    assert isinstance(intake_for(None, broker), Intake)
-    with pytest.raises(TypeError):
-        intake_for(taking, broker)
-    with pytest.raises(TypeError):
-        intake_for(None, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import pytest
@@ -16,8 +16,10 @@ from hub.domain.message import OrganisationRef
 from hub.simulate import MessageGenerator
 from hub.track.archive import ArchivedMessage
 
-HOSPITAL = OrganisationRef(sor="265161000016000", gln="5790000209354", name="Hjerteafdelingen")
-MUNICIPALITY = OrganisationRef(sor="953741000016009", gln="5790001348120", name="Plejecenter Herlev")
+HOSPITAL_SOR: Final = "265161000016000"
+MUNICIPALITY_SOR: Final = "953741000016009"
+HOSPITAL = OrganisationRef(sor=HOSPITAL_SOR, gln="5790000209354", name="Hjerteafdelingen")
+MUNICIPALITY = OrganisationRef(sor=MUNICIPALITY_SOR, gln="5790001348120", name="Plejecenter Herlev")
 NOW = datetime(2024, 5, 8, 10, 31, 7, tzinfo=timezone(timedelta(hours=2)))
 CPR = "2302654408"  # 23 February 1965, fictional
 
@@ -40,33 +42,33 @@ def message(sender: OrganisationRef = HOSPITAL) -> bytes:
 async def test_publish_message_sends_the_bytes_unchanged_keyed_by_patient_with_the_contract_headers() -> None:
     producer = FakeProducer()
     raw = message()
-    tracking_id = await publish_message(producer, "hub.ingress", raw, sender_sor=HOSPITAL.sor, trace_id="trace-17")
+    tracking_id = await publish_message(producer, "hub.ingress", raw, sender_sor=HOSPITAL_SOR, trace_id="trace-17")
     assert tracking_id == "trace-17"
     [sent] = producer.sent
     assert (sent["topic"], sent["value"], sent["key"]) == ("hub.ingress", raw, CPR.encode())
     headers = dict(sent["headers"])
     assert set(headers) == {"hub-tracking-id", "hub-sender-sor", "hub-received-at", "hub-connector"}
     assert headers["hub-tracking-id"] == b"trace-17"
-    assert headers["hub-sender-sor"] == HOSPITAL.sor.encode()
+    assert headers["hub-sender-sor"] == HOSPITAL_SOR.encode()
     assert headers["hub-connector"] == b"kafka"
     assert datetime.fromisoformat(headers["hub-received-at"].decode()).utcoffset() == timedelta(0)
     record = IngressRecord.from_kafka(sent["key"], sent["value"], sent["headers"])
-    assert (record.connector, record.sender_sor, record.raw) == ("kafka", HOSPITAL.sor, raw)
+    assert (record.connector, record.sender_sor, record.raw) == ("kafka", HOSPITAL_SOR, raw)
 
 
 async def test_without_a_trace_id_a_tracking_id_is_made() -> None:
     producer = FakeProducer()
-    first = await publish_message(producer, "t", message(), sender_sor=HOSPITAL.sor)
-    second = await publish_message(producer, "t", message(), sender_sor=HOSPITAL.sor)
+    first = await publish_message(producer, "t", message(), sender_sor=HOSPITAL_SOR)
+    second = await publish_message(producer, "t", message(), sender_sor=HOSPITAL_SOR)
     assert first != second and len(first) == 36
 
 
 @pytest.mark.parametrize(
     ("raw", "sender_sor", "reason"),
     [
-        (b"not json", HOSPITAL.sor, "not valid JSON"),
-        (b'{"resourceType": "Patient"}', HOSPITAL.sor, "expected a FHIR Bundle"),
-        (message(), MUNICIPALITY.sor, "MessageHeader.sender has SOR code 265161000016000"),
+        (b"not json", HOSPITAL_SOR, "not valid JSON"),
+        (b'{"resourceType": "Patient"}', HOSPITAL_SOR, "expected a FHIR Bundle"),
+        (message(), MUNICIPALITY_SOR, "MessageHeader.sender has SOR code 265161000016000"),
     ],
 )
 async def test_what_the_hub_would_reject_is_refused_before_sending(raw: bytes, sender_sor: str, reason: str) -> None:
@@ -106,23 +108,23 @@ class FakeArchive:
 async def test_ingress_publisher_keeps_the_message_then_sends_it_and_waits() -> None:
     log: list[str] = []
     kafka, archive = FakeKafka(log), FakeArchive(log)
-    record = ingress_record(message(), sender_sor=HOSPITAL.sor, connector="file")
-    publish = ingress_publisher(Publisher(kafka), "itest.ingress", archive=archive)  # type: ignore[arg-type]
+    record = ingress_record(message(), sender_sor=HOSPITAL_SOR, connector="file")
+    publish = ingress_publisher(Publisher(kafka), "itest.ingress", archive=archive)
     await publish(record)
     assert log == ["kept", "sent"]
     assert kafka.sent == [("itest.ingress", record.raw, CPR.encode(), record.headers())]
     assert archive.kept == [
-        ArchivedMessage(record.tracking_id, HOSPITAL.sor, "file", record.received_at, CPR.encode(), record.raw)
+        ArchivedMessage(record.tracking_id, HOSPITAL_SOR, "file", record.received_at, CPR.encode(), record.raw)
     ]
 
 
 async def test_ingress_publisher_refuses_while_the_hub_stops_and_times_out_on_a_silent_broker() -> None:
     log: list[str] = []
-    record = ingress_record(message(), sender_sor=HOSPITAL.sor, connector="mllp")
-    stopping = ingress_publisher(Publisher(FakeKafka(log)), "t", accepting=lambda: False)  # type: ignore[arg-type]
+    record = ingress_record(message(), sender_sor=HOSPITAL_SOR, connector="mllp")
+    stopping = ingress_publisher(Publisher(FakeKafka(log)), "t", accepting=lambda: False)
     with pytest.raises(NotAccepting):
         await stopping(record)
     assert log == []
-    silent = ingress_publisher(Publisher(FakeKafka(log, stall=True)), "t", timeout=0.05)  # type: ignore[arg-type]
+    silent = ingress_publisher(Publisher(FakeKafka(log, stall=True)), "t", timeout=0.05)
     with pytest.raises(TimeoutError):
         await silent(record)

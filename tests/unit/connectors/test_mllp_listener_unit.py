@@ -7,15 +7,16 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
-from mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
+from connectors.intake import Intake
 from connectors.mllp import MllpDecoder, MllpListener, build_ack, encode_frame
 from connectors.mllp.framing import Frame, Oversized
 from hub.broker.records import IngressRecord
 from hub.validate.validator import Validator
 from mappings.hl7v2.adt_to_notification import Problem
 from mappings.hl7v2.parse import parse_message
+from tests.mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
+from tests.mailbox_organisations import MAILBOX_MUNICIPALITY as MUNICIPALITY
 
 HOSPITAL_SOR = HOSPITAL.sor
 MUNICIPALITY_SOR = MUNICIPALITY.sor
@@ -58,7 +59,7 @@ class FakePublish:
 
 
 def listener(publish: FakePublish) -> MllpListener:
-    return MllpListener(host="127.0.0.1", port=0, publish=publish, sender_for=ORGANISATIONS.get, now=lambda: NOW)
+    return MllpListener(host="127.0.0.1", port=0, intake=Intake(publish), sender_for=ORGANISATIONS.get, now=lambda: NOW)
 
 
 def _segments(ack: bytes | str) -> dict[str, list[str]]:
@@ -166,7 +167,7 @@ async def test_stopping_answers_the_message_in_hand_and_closes_idle_connections(
         await release.wait()
         published.append(record)
 
-    mllp = MllpListener(host="127.0.0.1", port=0, publish=slow, sender_for=ORGANISATIONS.get, grace_seconds=5)
+    mllp = MllpListener(host="127.0.0.1", port=0, intake=Intake(slow), sender_for=ORGANISATIONS.get, grace_seconds=5)
     stop = asyncio.Event()
     running = asyncio.create_task(mllp.run(stop))
     for _ in range(100):

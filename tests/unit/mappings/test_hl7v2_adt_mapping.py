@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pytest
-from adt_samples import CPR, HOSPITAL_SOR, MUNICIPALITY_SOR, OTHER_CPR, OTHER_HOSPITAL_SOR, VISIT, adt
 
 from hub.domain import medcom
 from hub.domain.message import OrganisationRef, read_facts
@@ -19,6 +18,15 @@ from hub.messages import builder
 from hub.validate.validator import Validator
 from mappings.hl7v2 import map_adt, rules
 from mappings.hl7v2.adt_to_notification import MappingResult, parse_timestamp
+from tests.unit.mappings.adt_samples import (
+    CPR,
+    HOSPITAL_SOR,
+    MUNICIPALITY_SOR,
+    OTHER_CPR,
+    OTHER_HOSPITAL_SOR,
+    VISIT,
+    adt,
+)
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "medcom"
 ACTIVITY_CODES = (
@@ -51,7 +59,9 @@ def _map(text: str, **kwargs: Any) -> MappingResult:
 
 
 def _resource(bundle: dict[str, Any], resource_type: str) -> dict[str, Any]:
-    found = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type]
+    found: list[dict[str, Any]] = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == resource_type
+    ]
     assert len(found) == 1, resource_type
     return found[0]
 

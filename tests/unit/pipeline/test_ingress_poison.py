@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import ConsumerRecord
-from memory_workers import HOSPITAL_SOR, two_organisations
 
 import hub.pipeline.ingress as ingress_module
 from hub.broker.records import IngressRecord
@@ -17,6 +16,7 @@ from hub.broker.topics import Topics
 from hub.domain.tracking import Step, TrackingEvent
 from hub.pipeline.ingress import IngressWorker
 from hub.route.register import Register
+from tests.memory_workers import HOSPITAL_SOR, two_organisations
 
 TOPICS = Topics("t.")
 

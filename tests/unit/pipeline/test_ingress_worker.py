@@ -16,10 +16,10 @@ from typing import Any
 
 import orjson
 import pytest
-from memory_workers import FAST, HOSPITAL_SOR, RunningWorker, two_organisations, until
 from sqlalchemy.exc import OperationalError
 
 import hub.pipeline.ingress as ingress_module
+import hub.pipeline.plan as plan_module
 from hub.broker.memory import MemoryBroker
 from hub.broker.outcomes import DeadLetter, RetryLater
 from hub.broker.records import IngressRecord
@@ -29,6 +29,7 @@ from hub.pipeline.ingress import IngressWorker
 from hub.route.register import Register
 from hub.validate.pool import InProcess
 from hub.validate.validator import Validator
+from tests.memory_workers import FAST, HOSPITAL_SOR, RunningWorker, two_organisations, until
 
 TOPICS = Topics("t.")
 PATIENT = b"2509479989"
@@ -249,7 +250,7 @@ async def test_a_message_the_hub_fails_on_every_time_is_rejected_after_a_bounded
     ingress: Ingress, template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken_id, broken_raw = fresh(template)
-    real_plan = ingress_module.plan
+    real_plan = plan_module.plan  # the function ingress_module imported, and the test replaces there
     tries = {"count": 0}
 
     def plan(incoming: IngressRecord, verdict: Any, *args: Any, **kwargs: Any) -> Any:

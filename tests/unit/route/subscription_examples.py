@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from registers import organisation, small_register
-
 from hub.domain.message import MessageFacts, read_facts
 from hub.route.patients import PatientEntry, PatientRegister
 from hub.route.register import Register
@@ -14,6 +12,7 @@ from hub.route.subscription import Subscription, SubscriptionFilters
 from hub.route.subscription_index import SubscriptionIndex
 from hub.route.subscription_matching import match
 from hub.simulate.generator import MessageGenerator
+from tests.unit.route.registers import organisation, small_register
 
 EVENTS = frozenset({"hospital-notification-message", "care-communication-message", "acknowledgement-message"})
 NOW = datetime(2024, 5, 8, 10, 31, tzinfo=UTC)
@@ -40,7 +39,7 @@ REGISTER = register()
 
 def notification(
     cpr: str, *, event: str = "STIN", sender: str = "hospital", seed: int = 1
-) -> tuple[MessageFacts, dict]:
+) -> tuple[MessageFacts, dict[str, Any]]:
     bundle = MessageGenerator(seed=seed).hospital_notification(
         sender=REGISTER.by_id(sender).ref,  # type: ignore[union-attr]
         receiver=REGISTER.by_id("kommune-a").ref,  # type: ignore[union-attr]
@@ -61,6 +60,8 @@ def index(*subscriptions: Subscription) -> SubscriptionIndex:
     return SubscriptionIndex.build(subscriptions, REGISTER, EVENTS)
 
 
-def matched(idx: SubscriptionIndex, facts_bundle: tuple[MessageFacts, dict], sender: str = "hospital") -> list[str]:
+def matched(
+    idx: SubscriptionIndex, facts_bundle: tuple[MessageFacts, dict[str, Any]], sender: str = "hospital"
+) -> list[str]:
     facts, bundle = facts_bundle
     return [m.receiver_id for m in match(idx, facts, bundle, PATIENTS, sender)]

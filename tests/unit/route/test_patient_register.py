@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import pytest
-from registers import organisation, small_register
 
 from hub.route.patients import (
     PatientEntry,
@@ -17,6 +16,7 @@ from hub.route.patients import (
     write_patient_register,
 )
 from hub.route.register import parse_register
+from tests.unit.route.registers import organisation, small_register
 
 REGISTER = small_register(
     organisation("gp-a", "300000000000002", "gp"),

@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from registers import organisation, small_register
 
 from hub.route.register import RegisterError, hash_token, load_register, parse_register
 from hub.settings import SCHEMAS_DIR
+from tests.unit.route.registers import organisation, small_register
 
 
 def test_lookups_by_sor_id_and_token() -> None:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from registers import small_register
-
 from hub.domain.message import Destination, MessageFacts, OrganisationRef
 from hub.route.router import route
+from tests.unit.route.registers import small_register
 
 
 def facts(*destinations: tuple[str, str | None], event: str = "hospital-notification-message") -> MessageFacts:

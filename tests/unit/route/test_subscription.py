@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-from subscription_examples import EVENTS, REGISTER, sub
 
 from hub.route.subscription import (
     SubscriptionError,
@@ -18,6 +17,7 @@ from hub.route.subscription import (
     subscription_from_dict,
     validate_subscription,
 )
+from tests.unit.route.subscription_examples import EVENTS, REGISTER, sub
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from subscription_examples import EVENTS, LISTED, REGISTER, index, matched, notification, sub
-
 from hub.route.subscription import CompiledSubscription, Subscription, SubscriptionStatus, validate_subscription
 from hub.route.subscription_index import SubscriptionIndex
+from tests.unit.route.subscription_examples import EVENTS, LISTED, REGISTER, index, matched, notification, sub
 
 
 def test_paused_subscriptions_are_not_indexed_and_index_changes_make_new_indexes() -> None:

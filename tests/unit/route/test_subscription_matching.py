@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from subscription_examples import (
+
+from hub.domain.message import MessageFacts
+from hub.domain.outcome import error
+from hub.route.router import Delivery, RoutingDecision, route
+from hub.route.subscription import CompiledSubscription, validate_subscription
+from hub.route.subscription_index import SubscriptionIndex
+from hub.route.subscription_matching import SubscriptionMatch, match, merge
+from tests.unit.route.subscription_examples import (
     EVENTS,
     LISTED,
     OTHER,
@@ -17,13 +24,6 @@ from subscription_examples import (
     notification,
     sub,
 )
-
-from hub.domain.message import MessageFacts
-from hub.domain.outcome import error
-from hub.route.router import Delivery, RoutingDecision, route
-from hub.route.subscription import CompiledSubscription, validate_subscription
-from hub.route.subscription_index import SubscriptionIndex
-from hub.route.subscription_matching import SubscriptionMatch, match, merge
 
 
 def test_topic_event_code_matches_every_activity_of_that_event() -> None:

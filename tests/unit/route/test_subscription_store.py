@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from registers import organisation, small_register
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.domain.message import MessageFacts
@@ -14,6 +13,7 @@ from hub.route.patients import PatientEntry, PatientRegister
 from hub.route.subscription import Subscription, SubscriptionError, SubscriptionFilters, SubscriptionStatus
 from hub.route.subscription_store import SubscriptionExists, SubscriptionService, SubscriptionStore
 from hub.store.engine import open_database
+from tests.unit.route.registers import organisation, small_register
 
 EVENTS = frozenset({"hospital-notification-message", "care-communication-message", "acknowledgement-message"})
 REGISTER = small_register(organisation("gp-a", "300000000000002", "gp"))

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from memory_workers import RunningWorker, until
 from sqlalchemy.exc import DataError, OperationalError
 
 from hub.broker.memory import MemoryBroker
@@ -21,6 +20,7 @@ from hub.broker.topics import Topics
 from hub.domain.tracking import Step, TrackingEvent
 from hub.track.recorder import Recorder
 from hub.track.store import TrackingStore
+from tests.memory_workers import RunningWorker, until
 
 TOPICS = Topics("t.")
 GROUP = "hub-recorder"

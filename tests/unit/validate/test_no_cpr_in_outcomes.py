@@ -13,11 +13,11 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from medcom_examples import medcom_example_messages
 
 from hub.domain.outcome import operation_outcome
 from hub.validate.envelope import read_envelope
 from hub.validate.validator import Validator
+from tests.medcom_examples import medcom_example_messages
 
 # Places in a document: the steps (keys and indices) from the root to a value
 Place = tuple[str | int, ...]

@@ -55,7 +55,8 @@ def test_reference_strings_found_in_the_text_are_those_of_the_walk(document: dic
 
 
 def test_reference_strings_of_content_orjson_cannot_serialise() -> None:
-    assert _all_reference_strings({1: {"reference": "a"}}) is None  # the walk then finds them
+    document: dict[Any, Any] = {1: {"reference": "a"}}  # an int key: not a JSON object
+    assert _all_reference_strings(document) is None  # the walk then finds them
 
 
 PRIMITIVE_SAMPLES: list[Any] = [

@@ -11,11 +11,13 @@ from typing import Any
 import fhirpathpy
 import orjson
 import pytest
-from fhirpathpy.engine.nodes import ResourceNode, TypeInfo
+from fhirpathpy.engine.nodes import TypeInfo
 from fhirpathpy.models import models
 
 from hub.validate import fhirpath
 from hub.validate.core import check_resource
+from hub.validate.fhirpath.natives import NATIVE
+from hub.validate.fhirpath.upstream import make_node
 from hub.validate.profiles import check_profiles
 from hub.validate.rules import Invariant, _no_trace, _user_functions
 from hub.validate.validator import SCHEMAS_DIR, Validator
@@ -39,7 +41,7 @@ def _fhirpathpy(expression: str) -> Check:
 
     def check(node: Any, resource: Any, root: Any, type_path: str) -> bool:
         try:
-            start: Any = node if "resourceType" in node else ResourceNode(node, type_path)
+            start: Any = node if "resourceType" in node else make_node(node, type_path)
             result = compiled(start, {"resource": resource, "rootResource": root})
         except Exception:
             return True
@@ -151,7 +153,7 @@ def test_the_same_verdicts_on_the_messages(met: dict[str, list[tuple[Any, Any, A
             assert fast(node, resource, root, type_path) == reference(node, resource, root, type_path), expression
 
 
-@pytest.mark.parametrize("expression", sorted(fhirpath._NATIVE))
+@pytest.mark.parametrize("expression", sorted(NATIVE))
 def test_the_same_verdicts_on_broken_content(expression: str, met: dict[str, list[tuple[Any, Any, Any, str]]]) -> None:
     fast = fhirpath.compile_invariant(expression, _user_functions(), _no_trace)
     assert fast is not None

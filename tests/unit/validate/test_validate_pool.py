@@ -64,7 +64,7 @@ async def test_a_worker_that_dies_is_replaced_and_no_batch_is_lost(
     expected = await InProcess(validator).validate_all(raws)
     executor = pool._executor
     assert executor is not None
-    for pid in list(executor._processes):  # type: ignore[union-attr]
+    for pid in list(executor._processes):
         os.kill(pid, signal.SIGKILL)
     assert await pool.validate_all(raws) == expected  # this batch: in the hub's own process
     assert pool._executor is not executor  # a new pool, which validates the next batch

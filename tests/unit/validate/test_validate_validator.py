@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.domain.outcome import Severity
+from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.validate import Validator, Verdict, verdict_line
-from hub.validate.messaging import SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.validate.validator import MAX_ISSUES, SCHEMAS_DIR, load_event_codes
 
 ROOT = Path(__file__).resolve().parents[3]
