@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from hub.api.deps import DeadLettersDep, OperatorDep, RedriveDep
 from hub.api.operator import utc_text
-from hub.api.params import DeadLetterId, Instant, PageLimit, RedriveLimit
+from hub.api.params import DeadLetterId, Instant, PageLimit, RedriveLimit, Text
 from hub.api.responses import OutcomeError
 from hub.deliver.parking import DeadLetterQuery
 from hub.domain.identifiers import mask_cpr_everywhere
@@ -23,9 +23,9 @@ Until = Annotated[Instant | None, Query(description="dead before (ISO 8601)")]
 async def list_dead_letters(
     dead_letters: DeadLettersDep,
     _: OperatorDep,
-    receiver: str | None = None,
-    event: str | None = None,
-    tracking_id: str | None = None,
+    receiver: Text | None = None,
+    event: Text | None = None,
+    tracking_id: Text | None = None,
     since: Since = None,
     until: Until = None,
     include_redriven: bool = False,
@@ -58,8 +58,8 @@ async def redrive_one(dead_letter_id: DeadLetterId, redrive: RedriveDep, _: Oper
 async def redrive_many(
     redrive: RedriveDep,
     _: OperatorDep,
-    receiver: str | None = None,
-    event: str | None = None,
+    receiver: Text | None = None,
+    event: Text | None = None,
     since: Since = None,
     until: Until = None,
     limit: RedriveLimit = 1000,

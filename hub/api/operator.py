@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from hub.api.deps import CircuitsDep, OperatorDep, RegisterDep, TrackingDep
-from hub.api.params import Instant, PageLimit, PageOffset
+from hub.api.params import Instant, PageLimit, PageOffset, Text
 from hub.api.responses import OutcomeError
 from hub.domain.identifiers import mask_cpr_everywhere
 from hub.domain.status import MessageStatus
@@ -35,11 +35,11 @@ async def list_messages(
     tracking: TrackingDep,
     _: OperatorDep,
     status: MessageStatus | None = None,
-    event: str | None = None,
-    sender: Annotated[str | None, Query(description="register id of the sending organisation")] = None,
-    receiver: Annotated[str | None, Query(description="register id of a receiving organisation")] = None,
-    patient: Annotated[str | None, Query(description="CPR number, 10 digits")] = None,
-    message_id: Annotated[str | None, Query(description="MessageHeader.id")] = None,
+    event: Annotated[Text | None, Query(description="MedCom event code")] = None,
+    sender: Annotated[Text | None, Query(description="register id of the sending organisation")] = None,
+    receiver: Annotated[Text | None, Query(description="register id of a receiving organisation")] = None,
+    patient: Annotated[Text | None, Query(description="CPR number, 10 digits")] = None,
+    message_id: Annotated[Text | None, Query(description="MessageHeader.id")] = None,
     since: Annotated[Instant | None, Query(description="received at or after (ISO 8601)")] = None,
     until: Annotated[Instant | None, Query(description="received before (ISO 8601)")] = None,
     overdue: Annotated[bool, Query(description="only messages with an overdue acknowledgement")] = False,
@@ -66,7 +66,7 @@ async def list_messages(
 
 
 @router.get("/messages/{tracking_id}")
-async def get_message(tracking_id: str, tracking: TrackingDep, _: OperatorDep) -> dict[str, Any]:
+async def get_message(tracking_id: Text, tracking: TrackingDep, _: OperatorDep) -> dict[str, Any]:
     """One message: its receivers, their deliveries and acknowledgements, and the timeline of every step."""
     found = await tracking.get_message(tracking_id)
     if found is None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.api.deps import OperatorDep, SubscriptionsDep
+from hub.api.params import Text, without_nul
 from hub.api.responses import OutcomeError
 from hub.route.subscription import (
     Subscription,
@@ -21,30 +22,33 @@ from hub.route.subscription import (
 )
 from hub.route.subscription_store import SubscriptionExists, SubscriptionService
 
+LONGEST_CRITERIA = 4000  # characters of FHIRPath in one subscription's criteria
+FhirPathText = Annotated[str, StringConstraints(max_length=LONGEST_CRITERIA), AfterValidator(without_nul)]
+
 router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 
 
 class FiltersBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    municipality_code: str | None = Field(default=None, description="the patient lives here (kommunekode, 3 digits)")
-    gp_list: str | None = Field(
+    municipality_code: Text | None = Field(default=None, description="the patient lives here (kommunekode, 3 digits)")
+    gp_list: Text | None = Field(
         default=None, description="the patient is listed at this GP practice (register id; 'self': the receiver)"
     )
-    sender: str | None = Field(default=None, description="register id of the sending organisation")
-    activity: list[str] = Field(default_factory=list, description="Provenance activity codes (any of them)")
-    criteria: str | None = Field(default=None, description="FHIRPath on the message Bundle")
+    sender: Text | None = Field(default=None, description="register id of the sending organisation")
+    activity: list[Text] = Field(default_factory=list, description="Provenance activity codes (any of them)")
+    criteria: FhirPathText | None = Field(default=None, description="FHIRPath on the message Bundle")
 
 
 class SubscriptionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(default=None, description="chosen by the hub when left out")
-    receiver: str = Field(description="register id of the subscriber")
-    topic: str = Field(description="a MedCom event code, or '*' for every event except acknowledgements")
+    id: Text | None = Field(default=None, description="chosen by the hub when left out")
+    receiver: Text = Field(description="register id of the subscriber")
+    topic: Text = Field(description="a MedCom event code, or '*' for every event except acknowledgements")
     filters: FiltersBody = Field(default_factory=FiltersBody)
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
-    reason: str = ""
+    reason: Annotated[str, AfterValidator(without_nul)] = ""
 
 
 def _bad(exc: SubscriptionError) -> OutcomeError:
@@ -75,7 +79,7 @@ async def create_subscription(body: SubscriptionBody, service: SubscriptionsDep,
 async def list_subscriptions(
     service: SubscriptionsDep,
     _: OperatorDep,
-    receiver: Annotated[str | None, Query(description="register id of the subscriber")] = None,
+    receiver: Annotated[Text | None, Query(description="register id of the subscriber")] = None,
     status: SubscriptionStatus | None = None,
 ) -> dict[str, Any]:
     """Every subscription (active and paused), oldest first; `active_in_index` counts those routing now."""
@@ -88,7 +92,7 @@ async def list_subscriptions(
 
 
 @router.get("/{subscription_id}")
-async def get_subscription(subscription_id: str, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
+async def get_subscription(subscription_id: Text, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
     found = await service.store.get(subscription_id)
     if found is None:
         raise _not_found(subscription_id)
@@ -108,18 +112,18 @@ async def _set_status(service: SubscriptionService, subscription_id: str, status
 
 
 @router.post("/{subscription_id}/pause")
-async def pause_subscription(subscription_id: str, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
+async def pause_subscription(subscription_id: Text, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
     """The subscriber gets no more messages through this subscription until it is resumed."""
     return (await _set_status(service, subscription_id, SubscriptionStatus.PAUSED)).as_json()
 
 
 @router.post("/{subscription_id}/resume")
-async def resume_subscription(subscription_id: str, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
+async def resume_subscription(subscription_id: Text, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
     return (await _set_status(service, subscription_id, SubscriptionStatus.ACTIVE)).as_json()
 
 
 @router.delete("/{subscription_id}", status_code=204)
-async def delete_subscription(subscription_id: str, service: SubscriptionsDep, _: OperatorDep) -> Response:
+async def delete_subscription(subscription_id: Text, service: SubscriptionsDep, _: OperatorDep) -> Response:
     if not await service.delete(subscription_id):
         raise _not_found(subscription_id)
     return Response(status_code=204)

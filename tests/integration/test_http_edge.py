@@ -156,6 +156,14 @@ async def test_chunked_message_within_the_limit_is_accepted(
         ("GET", "/mailbox?limit=1964842", "mailbox-gp", "query.limit"),
         ("POST", "/api/dead-letters/18446744073709551616/redrive", "operator", "path.dead_letter_id"),
         ("POST", "/api/dead-letters/redrive?limit=10001", "operator", "query.limit"),
+        # text no PostgreSQL column holds (a NUL), or longer than any id or code
+        ("GET", "/api/messages?message_id=b9b4%0002de", "operator", "query.message_id"),
+        ("GET", "/api/messages?patient=0101012345%00", "operator", "query.patient"),
+        ("GET", "/api/messages?event=" + "e" * 257, "operator", "query.event"),
+        ("GET", "/api/messages/abc%00def", "operator", "path.tracking_id"),
+        ("GET", "/api/dead-letters?receiver=%00", "operator", "query.receiver"),
+        ("GET", "/api/subscriptions?receiver=%00", "operator", "query.receiver"),
+        ("GET", "/api/subscriptions/%00", "operator", "path.subscription_id"),
     ],
 )
 async def test_out_of_range_parameters_are_400_naming_the_parameter(
@@ -243,3 +251,20 @@ async def test_operator_api_body_over_its_limit_is_refused_while_it_streams(clie
     response = await client.post("/api/subscriptions", content=endless_body(50 * MIB), headers=headers)
     body = assert_outcome(response, 413, "too-costly")
     assert str(API_BODY_LIMIT_BYTES) in body["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expression"),
+    [
+        ({"receiver": "kommune-\u0000", "topic": "hospital-notification-message"}, "body.receiver"),
+        ({"receiver": "x", "topic": "*", "filters": {"criteria": "Bundle.id\u0000"}}, "body.filters.criteria"),
+        ({"receiver": "x", "topic": "*", "reason": "paused\u0000"}, "body.reason"),
+        ({"receiver": "x", "topic": "t" * 300}, "body.topic"),
+    ],
+)
+async def test_subscription_text_no_database_holds_is_400_naming_the_field(
+    guarded_hub: HubUnderTest, client: httpx.AsyncClient, body: dict[str, object], expression: str
+) -> None:
+    response = await client.post("/api/subscriptions", json=body, headers=bearer(OPERATOR_TOKEN))
+    outcome = assert_outcome(response, 400, "invalid")
+    assert outcome["issue"][0]["expression"] == [expression]
