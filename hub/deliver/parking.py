@@ -47,6 +47,7 @@ def _item(row: Any) -> OutboxRecord:
         raw=row["raw"],
         patient_key=row["patient_key"] or "",
         sender_id=row["sender"],
+        resend=bool(row["resend"]),
     )
 
 
@@ -60,6 +61,7 @@ def _columns(item: OutboxRecord) -> dict[str, Any]:
         "event": item.event,
         "patient_key": item.patient_key,
         "raw": item.raw,
+        "resend": item.resend,
     }
 
 

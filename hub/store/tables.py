@@ -121,6 +121,8 @@ parked = sa.Table(
     sa.Column("first_attempt_at", sa.Float, nullable=False),  # epoch seconds
     sa.Column("next_attempt_at", sa.Float, nullable=False),
     sa.Column("attempts", sa.Text, nullable=False),  # JSON list of {"at", "error"}
+    # delivered even though the receiver has it (a redelivery after an acknowledgement timeout)
+    sa.Column("resend", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 dead_letters = sa.Table(
@@ -138,6 +140,7 @@ dead_letters = sa.Table(
     sa.Column("attempts", sa.Text, nullable=False),
     sa.Column("dead_at", sa.String(40), nullable=False, index=True),
     sa.Column("redriven_at", sa.String(40)),
+    sa.Column("resend", sa.Boolean, nullable=False, server_default=sa.false()),  # as parked.resend
 )
 
 subscriptions = sa.Table(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from hub.deliver.http_push import AttemptResult
 from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.parking import DeadLetterQuery, DeadLetterStore, ParkingLot
 from hub.deliver.policy import AttemptOutcome, RetryPolicy
+from hub.deliver.redrive import Redrive
 from hub.deliver.worker import DeliveryWorker
 from hub.domain.tracking import Step, TrackingEvent
 from hub.route.register import Register, parse_register
@@ -388,3 +390,43 @@ async def test_a_broker_outage_after_the_push_is_waited_out_and_the_message_is_n
     assert all(delivery.receivers.pushes[i.message_id] == 1 for i in items)  # the ledger knew it was delivered
     assert all(Step.DELIVERED in delivery.steps(i) for i in items)
     assert await delivery.dead_letters.find(DeadLetterQuery()) == []
+
+
+def _resend(delivery: Delivery, item: OutboxRecord) -> OutboxRecord:
+    """The same delivery again, marked as the acknowledgement watch marks a redelivery (hub-resend)."""
+    again = dataclasses.replace(item, resend=True)
+    delivery.broker.append(TOPICS.outbox, again.raw, key=again.key, headers=again.headers())
+    return again
+
+
+async def test_a_redelivery_that_meets_a_receiver_down_is_parked_as_one_and_pushed_when_it_is_back(
+    delivery: Delivery,
+) -> None:
+    item = delivery.outbox("kommune-a", "p1", 0)
+    await delivery.drained()
+    assert delivery.receivers.pushes[item.message_id] == 1  # delivered, and in the ledger
+    down = {"kommune-a"}
+    refused = AttemptResult(AttemptOutcome.RETRY, error="503")
+    delivery.receivers.script = lambda pushed, n: refused if pushed.receiver_id in down else None
+    _resend(delivery, item)
+    await until(lambda: delivery.lag() == 0 and delivery.worker.circuits()["kommune-a"]["circuit"] == "open")
+    await delivery.restart()  # parked: read back from the database by a new worker, the mark with it
+    down.clear()
+    await until(lambda: delivery.worker.circuits()["kommune-a"]["circuit"] == "closed")
+    assert delivery.receivers.message_ids("kommune-a") == [item.message_id, item.message_id]
+    assert all(got.resend for got in delivery.receivers.got["kommune-a"][1:])
+
+
+async def test_a_redelivery_that_becomes_a_dead_letter_is_pushed_when_redriven(delivery: Delivery) -> None:
+    item = delivery.outbox("kommune-c", "p1", 0)
+    await delivery.drained()
+    delivery.receivers.script = lambda pushed, n: AttemptResult(AttemptOutcome.GIVE_UP, error="400: later")
+    _resend(delivery, item)
+    await delivery.drained()
+    (dead,) = await delivery.dead_letters.find(DeadLetterQuery())
+    delivery.receivers.script = lambda pushed, n: None
+    redriven = await Redrive(delivery.dead_letters, delivery.broker.publisher(), TOPICS).one(dead["id"])
+    assert redriven is not None
+    await until(lambda: len(delivery.receivers.got["kommune-c"]) == 2)
+    assert [got.resend for got in delivery.receivers.got["kommune-c"]] == [False, True]
+    assert delivery.receivers.pushes[item.message_id] == 3  # delivered, refused as a redelivery, redriven
