@@ -207,7 +207,8 @@ class DeadLetterStore:
         return row["id"], _item(row)
 
     async def take_for_redrive(self, query: DeadLetterQuery) -> list[tuple[int, OutboxRecord]]:
-        """Mark matching dead letters redriven and return them in the order they were accepted."""
+        """Mark matching dead letters redriven and return them in the order they became dead letters, which for
+        each receiver and patient is the order of their messages (one lane delivers them one after another)."""
         async with writing(self._engine) as connection:
             rows = (
                 (

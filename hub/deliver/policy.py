@@ -32,7 +32,8 @@ class RetryPolicy:
     retry_window: float = 300.0  # seconds from the first attempt after which a delivery is failed
 
     def delay(self, attempt: int, *, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based): full-jitter exponential backoff,
+        """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential backoff with "equal
+        jitter" (a random wait in the upper half of the step, so that retries spread out but never come at once),
         never shorter than what the receiver asked for with Retry-After."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         wait = (rng or random).uniform(ceiling / 2, ceiling)
