@@ -132,7 +132,7 @@ async def _open_broker(stack: AsyncExitStack, settings: HubSettings) -> _Broker:
         stack.callback(broker.stop)
         bootstrap = broker.bootstrap_servers
     topics = Topics(settings.topic_prefix)
-    created = await ensure_topics(bootstrap, topics, partitions=settings.topic_partitions)
+    created = await ensure_topics(bootstrap, topics, spec=settings.topic_spec)
     return _Broker(bootstrap, topics, created)
 
 
@@ -274,7 +274,7 @@ def _start_watches(runtime: Runtime, consumers: list[AIOKafkaConsumer]) -> None:
     watch = BrokerWatch(
         bootstrap_servers=runtime.bootstrap_servers,
         topics=runtime.topics,
-        partitions=settings.topic_partitions,
+        spec=settings.topic_spec,
         archive=runtime.archive,
         publisher=runtime.publisher,
         on_lost=lambda: _rewind(consumers),

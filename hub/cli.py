@@ -190,7 +190,7 @@ def _replay(_: argparse.Namespace) -> int:
 
     async def replay() -> int:
         topics = Topics(settings.topic_prefix)
-        await ensure_topics(bootstrap, topics, partitions=settings.topic_partitions)
+        await ensure_topics(bootstrap, topics, spec=settings.topic_spec)
         engine = await open_database(settings.database_url)
         producer = make_producer(bootstrap, max_request_size=settings.max_message_bytes + 64 * 1024)
         await producer.start()

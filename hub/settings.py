@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.broker.topic_plan import TopicSpec
 from hub.store.retention import RetentionPolicy
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -38,7 +39,27 @@ class HubSettings(BaseSettings):
         description="Kafka brokers; when unset the hub starts its embedded broker",
     )
     topic_prefix: str = "hub."
-    topic_partitions: int = 8
+    topic_partitions: int = Field(
+        default=8, ge=1, description="partitions of each topic; existing topics with fewer refuse the start"
+    )
+    topic_replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="replicas of each topic the hub creates; unset: 3 in production (a three-broker cluster), 1 "
+        "in development; existing topics with fewer refuse the start",
+    )
+    topic_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of each topic (at most the replication factor); unset: 2 where there "
+        "are 3 replicas or more, else the broker's default; existing topics with a lower value refuse the start",
+    )
+    topic_retention_ms: int | None = Field(
+        default=None,
+        ge=-1,
+        description="retention.ms of each topic (e.g. 604800000, 7 days; -1: for ever); unset: the broker's "
+        "default; existing topics with another value are logged",
+    )
     consumer_group: str = "sektor-hub"
     consumer_session_timeout_ms: int = 10_000
 
@@ -125,6 +146,30 @@ class HubSettings(BaseSettings):
         )
 
     @property
+    def topic_spec(self) -> TopicSpec:
+        """How the hub's topics are created, and what existing ones are checked against at start."""
+        return TopicSpec(
+            partitions=self.topic_partitions,
+            replication_factor=self.replication_factor,
+            min_insync_replicas=self.min_insync_replicas,
+            retention_ms=self.topic_retention_ms,
+        )
+
+    @property
+    def replication_factor(self) -> int:
+        """As set; unset, 3 in production (a write survives the loss of a broker) and 1 in development."""
+        if self.topic_replication_factor is not None:
+            return self.topic_replication_factor
+        return 3 if self.environment is Environment.PRODUCTION else 1
+
+    @property
+    def min_insync_replicas(self) -> int | None:
+        """As set; unset, 2 where there are 3 replicas or more (acks=all then waits for two brokers)."""
+        if self.topic_min_insync_replicas is not None:
+            return self.topic_min_insync_replicas
+        return 2 if self.replication_factor >= 3 else None
+
+    @property
     def validation_workers(self) -> int:
         """How many validation processes to start: as set, or one where there is a second core for it."""
         if self.validation_processes is not None:
@@ -136,6 +181,24 @@ class HubSettings(BaseSettings):
     def _environment_in_any_case(cls, value: Any) -> Any:
         """``Production`` and `` PRODUCTION `` are production; what is not one of the two still refuses."""
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("topic_retention_ms")
+    @classmethod
+    def _retention_is_positive_or_for_ever(cls, value: int | None) -> int | None:
+        if value == 0:
+            raise ValueError("must be positive (milliseconds) or -1 (for ever); 0 would delete records at once")
+        return value
+
+    @model_validator(mode="after")
+    def _min_insync_within_replicas(self) -> HubSettings:
+        """A topic cannot have more replicas in sync than it has replicas: every write would be refused."""
+        wanted, replicas = self.topic_min_insync_replicas, self.replication_factor
+        if wanted is not None and wanted > replicas:
+            raise ValueError(
+                f"HUB_TOPIC_MIN_INSYNC_REPLICAS ({wanted}) must not be more than "
+                f"HUB_TOPIC_REPLICATION_FACTOR ({replicas})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _archive_goes_before_tracking(self) -> HubSettings:

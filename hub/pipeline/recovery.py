@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hub.broker.port import Outgoing, RecordPublisher
 from hub.broker.records import IngressRecord
+from hub.broker.topic_plan import TopicSpec, TopicsRefused
 from hub.broker.topics import Topics, ensure_topics
 from hub.ticks import ticks
 from hub.track.archive import MessageArchive
@@ -52,14 +53,16 @@ async def replay_unfinished(
 
 class BrokerWatch:
     """Notices when the broker has lost the hub's topics (missing, or offsets that went backwards),
-    creates them again and replays the archive."""
+    creates them again (as `spec` wants them; `partitions=N` is short for `spec=TopicSpec(N)`) and replays
+    the archive."""
 
     def __init__(
         self,
         *,
         bootstrap_servers: str,
         topics: Topics,
-        partitions: int,
+        spec: TopicSpec | None = None,
+        partitions: int | None = None,
         archive: MessageArchive,
         publisher: RecordPublisher,
         on_lost: Callable[[], Awaitable[None]] | None = None,
@@ -68,7 +71,9 @@ class BrokerWatch:
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._topics = topics
-        self._partitions = partitions
+        if (spec is None) == (partitions is None):
+            raise TypeError("BrokerWatch takes spec= or partitions=, one of them")
+        self._spec = spec or TopicSpec(partitions=int(partitions or 0))
         self._archive = archive
         self._publisher = publisher
         self._interval = interval
@@ -116,11 +121,15 @@ class BrokerWatch:
         failures = 0
         while not stop.is_set():
             try:
-                await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
+                await ensure_topics(self._bootstrap, self._topics, spec=self._spec)
                 self._seen.clear()
                 if self._on_lost is not None:
                     await self._on_lost()  # readers start again from the beginning of the new, empty log
                 break
+            except TopicsRefused as exc:  # an operator has to fix the topics (or the settings); look again
+                failures += 1
+                log.error("recovery refused by the topics' settings; trying again", problem=str(exc), attempt=failures)
+                await asyncio.sleep(min(10.0, 0.5 * failures))
             except Exception as exc:  # a broker just back may refuse for a moment; the archive is still here
                 failures += 1
                 log.warning("recovery failed; trying again", error=type(exc).__name__, attempt=failures)

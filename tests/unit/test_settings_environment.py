@@ -75,3 +75,20 @@ def test_secret_values_are_not_repeated(monkeypatch: pytest.MonkeyPatch) -> None
     problem = settings_problem(refused.value)
     assert "KAFKA_BOOTSTRAP_SERVERS must be set" in problem
     assert "s3cret" not in problem
+
+
+def test_topics_fit_a_three_broker_cluster_in_production_and_one_broker_in_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    development = HubSettings().topic_spec
+    assert (development.replication_factor, development.min_insync_replicas) == (1, None)
+    monkeypatch.setenv("HUB_ENVIRONMENT", "production")
+    for name, value in PRODUCTION_NEEDS.items():
+        monkeypatch.setenv(name, value)
+    production = HubSettings().topic_spec
+    assert (production.replication_factor, production.min_insync_replicas) == (3, 2)
+    monkeypatch.setenv("HUB_TOPIC_REPLICATION_FACTOR", "1")  # a one-broker cluster says so
+    assert (HubSettings().topic_spec.replication_factor, HubSettings().topic_spec.min_insync_replicas) == (1, None)
+    monkeypatch.setenv("HUB_TOPIC_MIN_INSYNC_REPLICAS", "2")
+    with pytest.raises(ValidationError, match="must not be more than"):
+        HubSettings()
