@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import pytest
@@ -23,8 +24,12 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
+from schemathesis.core.result import Err
 
 from tests.integration.hubtest import OPERATOR_TOKEN, HubUnderTest
+
+Operation = APIOperation[Any, Any, Any, Any]
+GeneratedCase = Case[Operation]
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +44,7 @@ class Findings:
     calls: int = 0
     faults: list[str] = field(default_factory=list)
 
-    def judge(self, case: Case, response: schemathesis.Response) -> None:
+    def judge(self, case: GeneratedCase, response: schemathesis.Response) -> None:
         """A 5xx, or a 4xx that is not an OperationOutcome in FHIR JSON, is a fault."""
         self.calls += 1
         where = f"{case.method} {response.request.url} -> {response.status_code}"
@@ -58,16 +63,16 @@ class Findings:
                 self.faults.append(f"{where}: not an OperationOutcome ({content_type}): {text}")
 
 
-def token_for(operation: APIOperation, hub: HubUnderTest) -> str:
+def token_for(operation: Operation, hub: HubUnderTest) -> str:
     return OPERATOR_TOKEN if operation.path.startswith("/api") else hub.token(ORGANISATION)
 
 
-def has_inputs(operation: APIOperation) -> bool:
+def has_inputs(operation: Operation) -> bool:
     """Whether there is anything to get wrong: parameters or a body (else no request can fail to fit)."""
     return bool(list(operation.iter_parameters())) or bool(operation.body)
 
 
-def fuzz(operation: APIOperation, mode: GenerationMode, hub: HubUnderTest, findings: Findings) -> None:
+def fuzz(operation: Operation, mode: GenerationMode, hub: HubUnderTest, findings: Findings) -> None:
     examples = INGEST_EXAMPLES if operation.path.startswith("/fhir") else EXAMPLES_PER_MODE
     headers = {"Authorization": f"Bearer {token_for(operation, hub)}"}
     session = requests.Session()
@@ -81,7 +86,7 @@ def fuzz(operation: APIOperation, mode: GenerationMode, hub: HubUnderTest, findi
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy(generation_mode=mode))
-    def run(case: Case) -> None:
+    def run(case: GeneratedCase) -> None:
         findings.judge(case, case.call(base_url=hub.url, session=session, headers=headers, timeout=30))
 
     try:
@@ -90,7 +95,7 @@ def fuzz(operation: APIOperation, mode: GenerationMode, hub: HubUnderTest, findi
         session.close()
 
 
-def cover(schema: BaseSchema, operation: APIOperation, hub: HubUnderTest, findings: Findings) -> None:
+def cover(schema: BaseSchema, operation: Operation, hub: HubUnderTest, findings: Findings) -> None:
     """Schemathesis's coverage cases: each parameter at and just past its bounds, wrong types, missing and
     duplicate parameters, methods the path does not have."""
     headers = {"Authorization": f"Bearer {token_for(operation, hub)}"}
@@ -108,6 +113,8 @@ def fuzz_everything(hub: HubUnderTest) -> tuple[Findings, list[str], list[str]]:
     findings = Findings()
     labels, always_fit = [], []
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
         labels.append(label)
