@@ -12,7 +12,7 @@ paths; each node is still a fhirpathpy ResourceNode, so types resolve as there. 
 are not compiled but spelled out natively.
 
 compile_invariant returns None for a parse tree with a construct not handled here (the caller then uses
-fhirpathpy itself); tests/unit/validate/test_validate_fhirpath.py compares both on every invariant.
+fhirpathpy itself); tests/unit/validate/test_fhirpath.py compares both on every invariant.
 
 The modules: upstream (all that is taken from fhirpathpy, typed), tree (the parse tree), environment (the
 evaluation context and the check around a compiled body), literals and compiler (nodes to closures), navigation

@@ -13,7 +13,7 @@ from mappings.hl7v2.parse import (
     split_segments,
     unescape,
 )
-from tests.unit.mappings.adt_samples import CPR, adt
+from tests.unit.mappings.hl7v2.adt_samples import CPR, adt
 
 
 def test_fields_components_and_repetitions_are_addressed_as_hl7_numbers_them() -> None:

@@ -18,7 +18,7 @@ from hub.messages import builder
 from hub.validate.validator import Validator
 from mappings.hl7v2 import map_adt, rules
 from mappings.hl7v2.adt_to_notification import MappingResult, parse_timestamp
-from tests.unit.mappings.adt_samples import (
+from tests.unit.mappings.hl7v2.adt_samples import (
     CPR,
     HOSPITAL_SOR,
     MUNICIPALITY_SOR,
@@ -28,7 +28,7 @@ from tests.unit.mappings.adt_samples import (
     adt,
 )
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "medcom"
+SHARED = Path(__file__).resolve().parents[4].parent / "shared" / "medcom"
 ACTIVITY_CODES = (
     SHARED / "profiles" / "medcom.fhir.dk.terminology-1.4.0" / "CodeSystem-medcom-messaging-activityCodes.json"
 )
