@@ -224,6 +224,7 @@ async def _start_consumers(stack: AsyncExitStack, runtime: Runtime, validation: 
         publisher=runtime.publisher,
         topics=topics,
         subscriptions=runtime.subscriptions.live,
+        archive=runtime.archive,
     )
     recorder = Recorder(runtime.store)
 

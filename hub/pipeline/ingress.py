@@ -1,7 +1,13 @@
-"""The ingress worker: validates each accepted message, routes it, and publishes deliveries and events."""
+"""The ingress worker: validates each accepted message, routes it, and publishes deliveries and events.
+
+A record a Kafka-native producer put on the ingress topic itself was kept in no archive (the hub's own
+connectors keep every message before they publish it): the worker keeps it before it handles it, so that
+``hub replay`` and the broker watch can publish it again should the broker lose its log.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,10 +27,16 @@ from hub.faults import fault_kind, fault_place
 from hub.pipeline.plan import EarlierAcknowledgement, plan
 from hub.route.live_subscriptions import LiveSubscriptions
 from hub.route.register import Register
+from hub.store.fitting import column_limits, fit_text
+from hub.store.tables import archive as archive_table
+from hub.track.archive import ArchivedMessage, MessageArchive
 from hub.validate.pool import Validation
 from hub.validate.validator import Verdict
 
 log = structlog.get_logger(__name__)
+
+# connectors that keep a message in the archive before they publish it (connectors.intake)
+ARCHIVED_AT_INTAKE = frozenset({"http", "mllp", "file"})
 
 
 class IngressWorker:
@@ -37,6 +49,7 @@ class IngressWorker:
         publisher: RecordPublisher,
         topics: Topics,
         subscriptions: LiveSubscriptions | None = None,
+        archive: MessageArchive | None = None,
     ) -> None:
         self._validation = validation
         self._register = register
@@ -44,6 +57,7 @@ class IngressWorker:
         self._publisher = publisher
         self._topics = topics
         self._subscriptions = subscriptions
+        self._archive = archive
 
     async def handle(self, records: Sequence[Record]) -> None:
         """Validate, plan and publish a batch (run by hub.broker.clients.consume_batches, which commits after it).
@@ -52,6 +66,7 @@ class IngressWorker:
         out: list[Outgoing] = []
         now = datetime.now(UTC)
         incoming_records = [_incoming(r) for r in records]
+        await self._keep_unarchived(incoming_records)
         verdicts = await self._validation.validate_all([incoming.raw for incoming in incoming_records])
         checked = list(zip(incoming_records, verdicts, strict=True))
         earlier = await self._remember_acknowledgements(checked)
@@ -81,6 +96,15 @@ class IngressWorker:
                     errors=sum(1 for issue in verdict.issues if issue.is_error),
                 )
         await self._publisher.send_all(out)
+
+    async def _keep_unarchived(self, incoming_records: Sequence[IngressRecord]) -> None:
+        """Keep what no connector archived (Kafka-native records); kept ones, such as replays, stay as they are.
+        Values are fitted to the archive's columns as the tracking store fits them, so that no record can
+        fail here for good; a database that is down fails the batch, which is read again."""
+        if self._archive is None:
+            return
+        native = [r for r in incoming_records if r.connector not in ARCHIVED_AT_INTAKE and r.tracking_id]
+        await asyncio.gather(*(self._archive.keep(_archived(r)) for r in native))  # one group commit
 
     async def quarantine(self, record: Record, failure: BaseException) -> None:
         """A poison record (its handling raised every time, or said DeadLetter or Rejected: hub.broker.isolation):
@@ -156,6 +180,18 @@ def _issues_of(failure: BaseException) -> tuple[Issue, ...]:
     if isinstance(failure, Rejected):
         return tuple(issue for issue in failure.outcome if isinstance(issue, Issue))
     return ()
+
+
+def _archived(record: IngressRecord) -> ArchivedMessage:
+    limits = column_limits(archive_table)
+    return ArchivedMessage(
+        tracking_id=fit_text(record.tracking_id, limits["tracking_id"]),
+        sender_sor=fit_text(record.sender_sor, limits["sender_sor"]),
+        connector=fit_text(record.connector, limits["connector"]),
+        received_at=fit_text(record.received_at, limits["received_at"]),
+        key=record.key,
+        raw=record.raw,
+    )
 
 
 def _incoming(record: Record) -> IngressRecord:

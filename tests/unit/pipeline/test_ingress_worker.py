@@ -27,6 +27,8 @@ from hub.broker.topics import Topics
 from hub.domain.tracking import Step, TrackingEvent
 from hub.pipeline.ingress import IngressWorker
 from hub.route.register import Register
+from hub.store.engine import open_database
+from hub.track.archive import MessageArchive
 from hub.validate.pool import InProcess
 from hub.validate.validator import Validator
 from tests.memory_workers import FAST, HOSPITAL_SOR, RunningWorker, two_organisations, until
@@ -98,7 +100,7 @@ class Ledger:
 class Ingress(RunningWorker):
     """The ingress worker on a MemoryBroker, run, stopped, crashed and started again like the hub's."""
 
-    def __init__(self, register: Register, validation: InProcess) -> None:
+    def __init__(self, register: Register, validation: InProcess, archive: MessageArchive | None = None) -> None:
         broker = MemoryBroker(partitions=4)
         for topic in TOPICS.all():
             broker.create_topic(topic)
@@ -109,6 +111,7 @@ class Ingress(RunningWorker):
             ledger=self.ledger,  # type: ignore[arg-type]
             publisher=broker.publisher(),
             topics=TOPICS,
+            archive=archive,
         )
         super().__init__(
             broker,
@@ -119,9 +122,17 @@ class Ingress(RunningWorker):
             quarantine=self.worker.quarantine,
         )
 
-    def accept(self, raw: bytes, *, headers: list[tuple[str, bytes]] | None = None) -> IngressRecord:
-        """What a connector publishes for an accepted message."""
-        incoming = IngressRecord(str(uuid.uuid4()), HOSPITAL_SOR, datetime.now(UTC).isoformat(), "http", raw, PATIENT)
+    def accept(
+        self,
+        raw: bytes,
+        *,
+        headers: list[tuple[str, bytes]] | None = None,
+        connector: str = "http",
+        tracking_id: str | None = None,
+    ) -> IngressRecord:
+        """What a connector (or, with connector "kafka", a Kafka-native producer) publishes for a message."""
+        received_at = datetime.now(UTC).isoformat()
+        incoming = IngressRecord(tracking_id or str(uuid.uuid4()), HOSPITAL_SOR, received_at, connector, raw, PATIENT)
         self.broker.append(TOPICS.ingress, raw, key=incoming.key, headers=headers or incoming.headers())
         return incoming
 
@@ -345,3 +356,30 @@ async def test_a_handler_that_says_retry_later_is_retried_until_it_goes_through_
     assert refusals["left"] == 0
     assert ingress.deliveries() == [message_id for message_id, _ in sent]  # nothing after it went first
     assert ingress.dead_letters() == [] and ingress.progress.poisoned == 0
+
+
+async def test_kafka_native_records_are_archived_before_they_are_handled_and_the_connectors_are_not_again(
+    register: Register,
+    validation: InProcess,
+    template: dict[str, Any],
+    tmp_path: Path,
+    new_database_url: Callable[[Path], str],
+) -> None:
+    engine = await open_database(new_database_url(tmp_path))
+    archive = MessageArchive(engine)
+    running = Ingress(register, validation, archive)
+    running.start()
+    try:
+        native = running.accept(fresh(template)[1], connector="kafka")
+        over_long = running.accept(fresh(template)[1], connector="kafka", tracking_id="t" * 200)
+        through_http = running.accept(fresh(template)[1])
+        await until(lambda: running.lag() == 0)
+        kept = await archive.get(native.tracking_id)
+        assert kept is not None and (kept.raw, kept.connector, kept.key) == (native.raw, "kafka", native.key)
+        assert await archive.get("t" * 64) is not None  # fitted to the column, as the tracking store fits it
+        assert running.steps(over_long.tracking_id)  # and handled like any other
+        assert await archive.get(through_http.tracking_id) is None  # its connector kept it (connectors.intake)
+        assert [kept.tracking_id async for kept in archive.unfinished()] != []  # replay would publish them again
+    finally:
+        await running.stop()
+        await engine.dispose()
