@@ -23,6 +23,7 @@ from typing import Any
 
 from bench import matching, scenarios
 from bench import results as report
+from bench.databases import DATABASES, POSTGRESQL, SQLITE, postgresql_server
 from bench.load import Workload
 from bench.processes import ROOT
 from bench.register import build_register
@@ -51,7 +52,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scaleout-messages", type=int, metavar="N", help="messages per scale-out run (20,000)")
     parser.add_argument("--profile", action="store_true", help="py-spy the hub during max throughput (slows it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--keep-databases", action="store_true", help="keep each scenario's SQLite tracking store")
+    parser.add_argument("--keep-databases", action="store_true", help="keep each scenario's tracking store")
+    parser.add_argument(
+        "--database",
+        choices=DATABASES,
+        default=SQLITE,
+        help="the hubs' tracking store: a SQLite file, or PostgreSQL (scale-out then runs 1, 2 and 3 hub processes)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="with --database postgresql: a server to create each scenario's database on "
+        "(postgresql+asyncpg://user:pass@host/db; the user may create databases); default: start a throw-away "
+        "cluster from Debian's postgresql package",
+    )
     return parser
 
 
@@ -71,6 +85,10 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         overrides["rates"] = tuple(float(r) for r in args.rates.split(","))
     overrides["profile"] = args.profile
     overrides["keep_databases"] = args.keep_databases
+    if args.database_url and args.database != POSTGRESQL:
+        raise SystemExit("bench: --database-url is for --database postgresql")
+    overrides["database"] = args.database
+    overrides["database_server"] = args.database_url
     if args.no_progress:
         overrides["show_progress"] = False
     if args.quick:
@@ -103,8 +121,20 @@ def _pool_size(config: BenchConfig) -> int:
 
 
 async def run(config: BenchConfig) -> dict[str, Any]:
+    """Every chosen scenario; on PostgreSQL without a server given, on a throw-away cluster for the whole run."""
+    if config.database == POSTGRESQL and config.database_server is None:
+        with postgresql_server() as server:
+            return await _run(dataclasses.replace(config, database_server=server))
+    return await _run(config)
+
+
+async def _run(config: BenchConfig) -> dict[str, Any]:
     started = time.monotonic()
-    out: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": _machine()}
+    out: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "database": config.database,
+    }
     register = build_register()
     generating = time.perf_counter()
     workload = Workload(register, pool=_pool_size(config), patients=config.patients)

@@ -1,5 +1,6 @@
 """One bench environment: a fresh embedded broker, the receivers process, one or more hub processes, a fresh
-tracking store, and the questions the bench asks of them (how many acknowledged, what arrived when)."""
+tracking store (a SQLite file, or a database of its own on a PostgreSQL server: bench.databases), and the
+questions the bench asks of them (how many acknowledged, what arrived when)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from bench.databases import drop_postgresql_database, new_postgresql_database, sqlite_url
 from bench.processes import ChildProcess, rss_kib, start_hub, start_receivers, wait_until_answering
 from bench.register import BenchRegister, write_register, write_tokens
 from hub.broker.embedded import EmbeddedBroker, free_port
@@ -45,8 +47,10 @@ class BenchEnvironment:
         hubs: int = 1,
         partitions: int = PARTITIONS,
         keep_database: bool = False,
+        database_server: str | None = None,
     ) -> None:
         self.workdir = workdir
+        self.database_server = database_server  # a PostgreSQL server's URL; None: a SQLite file
         self.keep_database = keep_database
         self.register = register
         self.hub_count = hubs
@@ -88,9 +92,7 @@ class BenchEnvironment:
 
     async def _start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._remove_database()  # a fresh tracking store for every environment
-        if not self.keep_database:  # about 20 KB per message: gigabytes after a long run
-            self._stack.callback(self._remove_database)
+        database_url = await self._fresh_database()
         await self.broker.start()
         self._stack.callback(self.broker.stop)
         await ensure_topics(self.bootstrap_servers, self.topics, partitions=self.partitions)
@@ -120,7 +122,7 @@ class BenchEnvironment:
                 port=port,
                 bootstrap_servers=self.bootstrap_servers,
                 register_file=register_file,
-                database_url=f"sqlite+aiosqlite:///{self.workdir / 'hub.sqlite3'}",
+                database_url=database_url,
                 topic_prefix=TOPIC_PREFIX,
                 partitions=self.partitions,
                 consumer_group=group,
@@ -131,6 +133,23 @@ class BenchEnvironment:
         await wait_until_answering(f"{self.receivers_url}/bench/stats", self.receivers)
         for hub, url in zip(self.hubs, self.hub_urls, strict=True):
             await wait_until_answering(f"{url}/readyz", hub)
+
+    @property
+    def database(self) -> str:
+        return "postgresql" if self.database_server else "sqlite"
+
+    async def _fresh_database(self) -> str:
+        """A fresh tracking store for every environment, shared by its hub processes; removed afterwards
+        unless kept (about 20 KB per message: gigabytes after a long run)."""
+        if self.database_server is not None:
+            url = await new_postgresql_database(self.database_server)
+            if not self.keep_database:
+                self._stack.push_async_callback(drop_postgresql_database, url)
+            return url
+        self._remove_database()
+        if not self.keep_database:
+            self._stack.callback(self._remove_database)
+        return sqlite_url(self.workdir)
 
     def _remove_database(self) -> None:
         for path in self.workdir.glob("hub.sqlite3*"):

@@ -140,8 +140,10 @@ def scaleout(results: dict[str, Any], out: Path) -> Path:
     runs = results["scaleout"]["runs"]
     figure, axes = plt.subplots(figsize=(6, 4.5))
     values = [r["end_to_end_msgs_per_s"] for r in runs]
-    bars = axes.bar([f"{r['hubs']} hub process(es)" for r in runs], values, color=["#58a", "#8ac"])
+    colours = ["#58a", "#8ac", "#bcd"][: len(runs)]
+    bars = axes.bar([f"{r['hubs']} hub process(es)" for r in runs], values, color=colours)
     axes.bar_label(bars, labels=[f"{v:,.0f}/s" for v in values])
     axes.set_ylabel("messages/s end to end")
-    axes.set_title(f"Scale-out on this machine ({results['scaleout']['messages']:,} messages each)")
+    database = results["scaleout"].get("database", "sqlite")
+    axes.set_title(f"Scale-out on this machine, {database} ({results['scaleout']['messages']:,} messages each)")
     return _save(figure, out / "scaleout.png")

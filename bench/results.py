@@ -54,9 +54,12 @@ def headline(results: dict[str, Any]) -> dict[str, float | None]:
         found["long_run_msgs_per_s"] = long["end_to_end_msgs_per_s"]
     scaled = results.get("scaleout")
     if scaled:
-        found["scaleout_1_hub_msgs_per_s"] = scaled["runs"][0]["end_to_end_msgs_per_s"]
-        found["scaleout_2_hubs_msgs_per_s"] = scaled["runs"][1]["end_to_end_msgs_per_s"]
+        for run in scaled["runs"]:
+            found[f"scaleout_{run['hubs']}_hubs_msgs_per_s"] = run["end_to_end_msgs_per_s"]
+            found[f"scaleout_{run['hubs']}_hubs_cpu_ms_per_msg"] = run["hub_cpu_ms_per_msg"]
         found["scaleout_speedup"] = scaled["speedup_2_vs_1"]
+        if "speedup_3_vs_1" in scaled:
+            found["scaleout_speedup_3_vs_1"] = scaled["speedup_3_vs_1"]
     return {k: _number(v) for k, v in found.items()}
 
 
@@ -168,8 +171,11 @@ def tables(results: dict[str, Any]) -> list[str]:
     scaled = results.get("scaleout")
     if scaled:
         rows = [[r["hubs"], r["messages"], r["end_to_end_msgs_per_s"], r["hub_cpu_ms_per_msg"]] for r in scaled["runs"]]
-        rows.append(["2 vs 1", None, scaled["speedup_2_vs_1"], None])
-        out.append(table("Scale-out (one consumer group)", ["hubs", "messages", "msgs/s", "hub CPU ms/msg"], rows))
+        rows += [
+            [f"{n} vs 1", None, scaled[f"speedup_{n}_vs_1"], None] for n in (2, 3) if f"speedup_{n}_vs_1" in scaled
+        ]
+        title = f"Scale-out (one consumer group, {scaled.get('database', 'sqlite')})"
+        out.append(table(title, ["hubs", "messages", "msgs/s", "hub CPU ms/msg"], rows))
     return out
 
 
