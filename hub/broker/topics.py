@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from aiokafka.errors import (
     for_code,
 )
 
-from hub.broker.topic_plan import ObservedTopic, TopicPlan, TopicSpec, TopicsRefused, plan_topics
+from hub.broker.topic_plan import Mismatch, ObservedTopic, TopicPlan, TopicSpec, TopicsRefused, plan_topics
 
 log = structlog.get_logger(__name__)
 
@@ -109,25 +109,22 @@ def _wanted(spec: TopicSpec | None, partitions: int | None) -> TopicSpec:
 def _apply(plan: TopicPlan) -> None:
     """Warnings to the log (topic names and numbers only); fatal differences refuse the start."""
     for mismatch in plan.warnings:
-        log.warning(
-            "topic differs from the settings",
-            topic=mismatch.topic,
-            setting=mismatch.setting,
-            wanted=mismatch.wanted,
-            found=mismatch.found,
-            fix=mismatch.fix,
-        )
+        _log_mismatch(log.warning, "topic differs from the settings", mismatch)
     if plan.fatal:
         for mismatch in plan.fatal:
-            log.error(
-                "topic weaker than the settings; not starting",
-                topic=mismatch.topic,
-                setting=mismatch.setting,
-                wanted=mismatch.wanted,
-                found=mismatch.found,
-                fix=mismatch.fix,
-            )
+            _log_mismatch(log.error, "topic weaker than the settings; not starting", mismatch)
         raise TopicsRefused(plan.fatal)
+
+
+def _log_mismatch(write: Callable[..., object], what: str, mismatch: Mismatch) -> None:
+    write(
+        what,
+        topic=mismatch.topic,
+        setting=mismatch.setting,
+        wanted=mismatch.wanted,
+        found=mismatch.found,
+        fix=mismatch.fix,
+    )
 
 
 async def _create(admin: AIOKafkaAdminClient, spec: TopicSpec, names: Sequence[str]) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
 
 import pytest
 from aiokafka import TopicPartition
@@ -25,18 +24,11 @@ from hub.broker.isolation import BatchHandler, Isolation, Record
 from hub.broker.memory import MemoryBroker, MemoryConsumer, kafka_partition, murmur2
 from hub.broker.poison import is_outage
 from hub.broker.port import Partition
+from tests.memory_workers import until
 
 FAST = Isolation(
     base_delay=0.001, max_delay=0.002, outage_base_delay=0.001, outage_max_delay=0.01, fetch_retry_delay=0.005
 )
-
-
-async def until(done: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.005)):
-        if done():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"not done within {timeout} s")
 
 
 def seeded(count: int, *, partitions: int = 1, topic: str = "t") -> MemoryBroker:

@@ -33,6 +33,7 @@ from hub.deliver.worker import DeliveryWorker
 from hub.domain.tracking import Step, TrackingEvent
 from hub.route.register import Register, parse_register
 from hub.store.engine import open_database
+from tests.memory_workers import until
 
 TOPICS = Topics("t.")
 RECEIVERS = ["kommune-a", "kommune-b", "kommune-c"]
@@ -202,14 +203,6 @@ class Delivery:
 
     def dead_letter_topic(self) -> list[tuple[bytes | None, dict[str, bytes]]]:
         return [(r.value, dict(r.headers)) for r in self.broker.records(TOPICS.dead_letters)]
-
-
-async def until(done: Callable[[], bool], timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.005)):
-        if done():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"not done within {timeout} s")
 
 
 @pytest.fixture
