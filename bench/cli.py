@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
         "--database-url",
         metavar="URL",
         help="with --database postgresql: a server to create each scenario's database on "
-        "(postgresql+asyncpg://user:pass@host/db; the user may create databases); default: start a throw-away "
-        "cluster from Debian's postgresql package",
+        "(postgresql+asyncpg://USER@HOST/DB, password in the URL or PGPASSWORD; the user may create "
+        "databases); default: start a throw-away cluster from Debian's postgresql package",
     )
     return parser
 
