@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 # the line coverage (with branches) `make test` measured when the floor was set; it may rise, never fall
-COVERAGE_FLOOR ?= 50
+COVERAGE_FLOOR ?= 87
 
 .PHONY: lock demo test lint typecheck unit integration integration-postgresql system-packages serve bench clean
 
