@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -128,3 +129,34 @@ async def operator(request: Request, settings: SettingsDep, register: RegisterDe
 
 
 OperatorDep = Annotated[None, Depends(operator)]
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is reading the tracking: the operator (``organisation_id`` None, sees every message) or one
+    organisation, which sees only the messages it sent or received."""
+
+    organisation_id: str | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.organisation_id is None
+
+
+async def viewer(request: Request, settings: SettingsDep, register: RegisterDep) -> Viewer:
+    """The operator token gives the operator's view, an organisation's token that organisation's own view.
+
+    Without an operator token set (development) a request without a token is the operator's; one that
+    presents an organisation's token still gets only that organisation's view."""
+    if settings.operator_token is None and not request.headers.get("Authorization"):
+        return Viewer()
+    token = bearer_token(request)
+    if settings.operator_token is not None and hmac.compare_digest(token.encode(), settings.operator_token.encode()):
+        return Viewer()
+    organisation = register.by_token(token)
+    if organisation is None:
+        raise _unknown_token("the bearer token is neither the operator token nor an organisation's")
+    return Viewer(organisation.id)
+
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]

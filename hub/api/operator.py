@@ -1,6 +1,10 @@
-"""The operator API: search messages, follow one message's timeline, see the register.
+"""The tracking API: search messages, follow one message's timeline, see the register.
 
-Operators see no CPR number: patients are shown by birth date only, and every other string of an answer about
+The operator sees every message; an organisation, with its own bearer token, the same search and timeline
+over the messages it sent or received (another's message is 404, as if it did not exist; a receiver that is
+not the sender sees its own delivery only). The register is the operator's.
+
+Nobody sees a CPR number here: patients are shown by birth date only, and every other string of an answer about
 messages (ids a sender chose, outcomes, the timeline's details, receivers' errors) has its CPR-shaped numbers masked
 on the way out (hub.domain.identifiers.mask_cpr_everywhere), whatever the tracking store holds.
 """
@@ -12,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import CircuitsDep, OperatorDep, RegisterDep, TrackingDep
+from hub.api.deps import CircuitsDep, OperatorDep, RegisterDep, TrackingDep, ViewerDep
 from hub.api.params import Instant, PageLimit, PageOffset, Text
 from hub.api.responses import OutcomeError
 from hub.domain.identifiers import mask_cpr_everywhere
@@ -33,12 +37,14 @@ def utc_text(value: datetime | None) -> str | None:
 @router.get("/messages")
 async def list_messages(
     tracking: TrackingDep,
-    _: OperatorDep,
+    viewer: ViewerDep,
     status: MessageStatus | None = None,
     event: Annotated[Text | None, Query(description="MedCom event code")] = None,
     sender: Annotated[Text | None, Query(description="register id of the sending organisation")] = None,
     receiver: Annotated[Text | None, Query(description="register id of a receiving organisation")] = None,
-    patient: Annotated[Text | None, Query(description="CPR number, 10 digits")] = None,
+    patient: Annotated[
+        Text | None, Query(description="CPR number, 10 digits (an organisation finds only its own messages)")
+    ] = None,
     message_id: Annotated[Text | None, Query(description="MessageHeader.id")] = None,
     since: Annotated[Instant | None, Query(description="received at or after (ISO 8601)")] = None,
     until: Annotated[Instant | None, Query(description="received before (ISO 8601)")] = None,
@@ -46,7 +52,8 @@ async def list_messages(
     limit: PageLimit = 100,
     offset: PageOffset = 0,
 ) -> dict[str, Any]:
-    """Messages, newest first. Patients are shown masked (birth date only)."""
+    """Messages, newest first: every message for the operator, an organisation's own for its token.
+    Patients are shown masked (birth date only)."""
     total, found = await tracking.find_messages(
         MessageQuery(
             status=str(status) if status else None,
@@ -58,6 +65,7 @@ async def list_messages(
             since=utc_text(since),
             until=utc_text(until),
             overdue=overdue,
+            party=viewer.organisation_id,
             limit=limit,
             offset=offset,
         )
@@ -66,9 +74,10 @@ async def list_messages(
 
 
 @router.get("/messages/{tracking_id}")
-async def get_message(tracking_id: Text, tracking: TrackingDep, _: OperatorDep) -> dict[str, Any]:
-    """One message: its receivers, their deliveries and acknowledgements, and the timeline of every step."""
-    found = await tracking.get_message(tracking_id)
+async def get_message(tracking_id: Text, tracking: TrackingDep, viewer: ViewerDep) -> dict[str, Any]:
+    """One message: its receivers, their deliveries and acknowledgements, and the timeline of every step.
+    For an organisation that neither sent nor received it: 404, as for a message that does not exist."""
+    found = await tracking.get_message(tracking_id, party=viewer.organisation_id)
     if found is None:
         raise OutcomeError(404, "not-found", None, f"no message with tracking id {tracking_id}")
     masked: dict[str, Any] = mask_cpr_everywhere(found)

@@ -20,11 +20,11 @@ from hub.deliver.mailbox import MailboxStore
 from hub.domain.identifiers import mask_cpr
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.status import DeliveryStatus
-from hub.domain.tracking import TrackingEvent, utc_now
+from hub.domain.tracking import Step, TrackingEvent, utc_now
 from hub.store.engine import chunks, open_database, writing
 from hub.store.fitting import fit_rows, storable
 from hub.store.tables import deliveries, messages, steps
-from hub.track import projection
+from hub.track import figures, projection
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ class MessageQuery:
     since: str | None = None
     until: str | None = None
     overdue: bool = False  # delivered, but a receiver's acknowledgement is overdue
+    # an organisation's own view: only the messages it sent or is a receiver of (None: every message)
+    party: str | None = None
     limit: int = 100
     offset: int = 0
 
@@ -174,6 +176,8 @@ class TrackingStore:
                     sa.select(deliveries.c.tracking_id).where(deliveries.c.receiver == query.receiver)
                 )
             )
+        if query.party is not None:
+            conditions.append(_party_to(query.party))
         async with self.engine.connect() as connection:
             total = await connection.scalar(sa.select(sa.func.count()).select_from(messages).where(*conditions))
             rows = (
@@ -190,9 +194,16 @@ class TrackingStore:
                 .all()
             )
             by_message = await self._deliveries_of(connection, [r["tracking_id"] for r in rows])
-        return int(total or 0), [_message_view(r, by_message.get(r["tracking_id"], [])) for r in rows]
+        return int(total or 0), [
+            _message_view(r, _seen_by(query.party, r, by_message.get(r["tracking_id"], []))) for r in rows
+        ]
 
-    async def get_message(self, tracking_id: str) -> dict[str, Any] | None:
+    async def get_message(self, tracking_id: str, *, party: str | None = None) -> dict[str, Any] | None:
+        """One message with its deliveries and timeline; None when there is no such message.
+
+        With `party` (an organisation's own view) also None when that organisation neither sent the message
+        nor is one of its receivers; a receiver that is not the sender sees its own delivery only, and only
+        the steps that concern it or the message as a whole."""
         async with self.engine.connect() as connection:
             row = (
                 (await connection.execute(sa.select(messages).where(messages.c.tracking_id == tracking_id)))
@@ -208,12 +219,16 @@ class TrackingStore:
                 .mappings()
                 .all()
             )
-            if row is None and not step_rows:
-                return None
+            if row is None and (party is not None or not step_rows):
+                return None  # a message not yet recorded has no parties to show it to
             by_message = await self._deliveries_of(connection, [tracking_id])
-        view: dict[str, Any] = (
-            _message_view(row, by_message.get(tracking_id, [])) if row else {"tracking_id": tracking_id}
-        )
+        receivers = by_message.get(tracking_id, [])
+        if row is not None and party is not None:
+            if row["sender"] != party and all(d["receiver"] != party for d in receivers):
+                return None
+            receivers = _seen_by(party, row, receivers)
+            step_rows = [s for s in step_rows if _step_seen_by(party, row, s)]
+        view: dict[str, Any] = _message_view(row, receivers) if row else {"tracking_id": tracking_id}
         if row is not None and row["outcome"]:
             view["outcome"] = orjson.loads(row["outcome"])
         view["timeline"] = [
@@ -225,6 +240,9 @@ class TrackingStore:
             }
             for s in step_rows
         ]
+        if row is not None and party is not None and row["sender"] != party:
+            for step in view["timeline"]:
+                _only_receiver(step["detail"], party)
         return view
 
     async def _deliveries_of(
@@ -251,6 +269,61 @@ class TrackingStore:
                 }
             )
         return result
+
+    async def figures(
+        self, *, since: str, until: str, party: str | None = None, acknowledgement_deadline: float
+    ) -> dict[str, Any]:
+        """Messages received in [since, until) by status and event, and the times from acceptance to delivery
+        and to acknowledgement (hub.track.figures). With `party`, of that organisation's messages only: all the
+        deliveries of those it sent, its own of those it received."""
+        window = [messages.c.received_at >= since, messages.c.received_at < until]
+        if party is not None:
+            window.append(_party_to(party))
+        delivered_at = sa.func.min(steps.c.at).label("delivered_at")
+        timed = (
+            sa.select(messages.c.received_at, deliveries.c.status, deliveries.c.updated_at, delivered_at)
+            .select_from(
+                deliveries.join(messages, messages.c.tracking_id == deliveries.c.tracking_id).outerjoin(
+                    steps,
+                    sa.and_(
+                        steps.c.tracking_id == deliveries.c.tracking_id,
+                        steps.c.receiver == deliveries.c.receiver,
+                        steps.c.step == Step.DELIVERED,
+                    ),
+                )
+            )
+            .where(*window)
+            .group_by(
+                deliveries.c.tracking_id,
+                deliveries.c.receiver,
+                messages.c.received_at,
+                deliveries.c.status,
+                deliveries.c.updated_at,
+            )
+        )
+        if party is not None:
+            timed = timed.where(sa.or_(messages.c.sender == party, deliveries.c.receiver == party))
+        async with self.engine.connect() as connection:
+            counted = await connection.execute(
+                sa.select(messages.c.event, messages.c.status, sa.func.count())
+                .where(*window)
+                .group_by(messages.c.event, messages.c.status)
+            )
+            by_event = figures.counts((event, status, int(n)) for event, status, n in counted)
+            rows = (await connection.execute(timed)).all()
+        times = figures.timings(
+            (
+                figures.DeliveryTimes(
+                    received_at=r.received_at,
+                    delivered_at=r.delivered_at,
+                    acknowledged_at=r.updated_at if r.status == DeliveryStatus.ACKNOWLEDGED else None,
+                )
+                for r in rows
+                if r.received_at
+            ),
+            acknowledgement_deadline=acknowledgement_deadline,
+        )
+        return {"messages": by_event, **times}
 
     async def overdue_deliveries(
         self, *, delivered_before: str, max_flags: int, limit: int = 500
@@ -339,6 +412,32 @@ _UPDATE_DELIVERY = (
     )
     .values({k: sa.bindparam(f"b_{k}") for k in _DELIVERY_CHANGES if k not in ("tracking_id", "receiver")})
 )
+
+
+def _party_to(party: str) -> sa.ColumnElement[bool]:
+    """The messages an organisation sent or is a receiver of."""
+    return sa.or_(
+        messages.c.sender == party,
+        messages.c.tracking_id.in_(sa.select(deliveries.c.tracking_id).where(deliveries.c.receiver == party)),
+    )
+
+
+def _seen_by(party: str | None, row: Any, receivers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The deliveries an organisation may see: all of them as the sender (or operator), else its own."""
+    if party is None or row["sender"] == party:
+        return receivers
+    return [d for d in receivers if d["receiver"] == party]
+
+
+def _step_seen_by(party: str, row: Any, step: Any) -> bool:
+    return bool(row["sender"] == party or step["receiver"] in (None, party))
+
+
+def _only_receiver(detail: dict[str, Any], party: str) -> None:
+    """A routing step lists every receiver and why; a receiver that is not the sender sees its own line only."""
+    listed = detail.get("receivers")
+    if isinstance(listed, list):
+        detail["receivers"] = [r for r in listed if isinstance(r, dict) and r.get("receiver") == party]
 
 
 def _message_view(row: Any, receivers: list[dict[str, Any]]) -> dict[str, Any]:

@@ -212,7 +212,7 @@ async def test_method_the_route_lacks_is_405_outcome_with_allow(client: httpx.As
 # --- tokens -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/messages", "/api/receivers", "/api/dead-letters", "/api/subscriptions"])
+@pytest.mark.parametrize("path", ["/api/receivers", "/api/dead-letters", "/api/subscriptions"])
 async def test_operator_api_needs_the_operator_token(
     guarded_hub: HubUnderTest, client: httpx.AsyncClient, path: str
 ) -> None:

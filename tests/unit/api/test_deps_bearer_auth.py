@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from hub.api.deps import OperatorDep, OrganisationDep, bearer_challenge
+from hub.api.deps import OperatorDep, OrganisationDep, ViewerDep, bearer_challenge
 from hub.api.refusals import install_refusal_handlers
 from hub.route.register import Register, hash_token, parse_register
 from hub.settings import HubSettings
@@ -38,6 +38,10 @@ def app_with(operator_token: str | None) -> FastAPI:
     @app.get("/api/thing")
     async def thing(_: OperatorDep) -> dict[str, str]:
         return {"ok": "operator"}
+
+    @app.get("/api/view")
+    async def view(viewer: ViewerDep) -> dict[str, str | None]:
+        return {"organisation": viewer.organisation_id}
 
     @app.get("/mailbox")
     async def mailbox(organisation: OrganisationDep) -> dict[str, str]:
@@ -108,3 +112,20 @@ async def test_without_an_operator_token_the_operator_api_is_open() -> None:
     transport = httpx.ASGITransport(app=app_with(None))
     async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
         assert (await client.get("/api/thing")).status_code == 200
+
+
+async def test_the_view_is_the_operators_or_the_organisations_own(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/view", headers=bearer(OPERATOR_TOKEN))).json() == {"organisation": None}
+    assert (await client.get("/api/view", headers=bearer("token-kommune-a"))).json() == {"organisation": "kommune-a"}
+    unknown = await client.get("/api/view", headers=bearer("not-a-token"))
+    assert unknown.status_code == 401 and 'error="invalid_token"' in unknown.headers["WWW-Authenticate"]
+    assert (await client.get("/api/view")).status_code == 401
+
+
+async def test_without_an_operator_token_an_organisation_token_still_gives_its_own_view() -> None:
+    transport = httpx.ASGITransport(app=app_with(None))
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as client:
+        assert (await client.get("/api/view")).json() == {"organisation": None}
+        own = await client.get("/api/view", headers=bearer("token-kommune-a"))
+        assert own.json() == {"organisation": "kommune-a"}
+        assert (await client.get("/api/view", headers=bearer("not-a-token"))).status_code == 401
