@@ -17,6 +17,7 @@ import random
 import signal
 import subprocess
 import sys
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,11 +27,12 @@ import hub
 from hub.broker.clients import make_producer
 from hub.broker.embedded import EmbeddedBroker, _die_with_parent, free_port
 from hub.broker.topics import Topics
+from hub.domain.message import MessageFacts
 from hub.route.patients import generate_patient_register, write_patient_register
 from hub.route.register import Register, load_register
 from hub.settings import SCHEMAS_DIR, HubSettings
 from hub.simulate.hospital import SimulatedHospitals
-from hub.simulate.receivers import SimulatedReceivers
+from hub.simulate.receivers import Behaviour, Reply, SimulatedReceivers
 
 DEMO_REGISTER = SCHEMAS_DIR / "demo-register.yaml"
 
@@ -38,6 +40,27 @@ DEMO_REGISTER = SCHEMAS_DIR / "demo-register.yaml"
 def demo_tokens(register: Register) -> dict[str, str]:
     """The demo register's tokens are ``demo-<organisation id>`` (see the file's header)."""
     return {o.id: f"demo-{o.id}" for o in register.organisations}
+
+
+# The demo's GP systems refuse one message in this many for good (422), as a real one refuses a message it
+# cannot file: the delivery becomes a dead letter, and the hospital that sent it receives a negative acknowledgement.
+REFUSED_ONE_IN = 20
+
+
+def demo_behaviour(register: Register) -> Behaviour:
+    """How the demo's simulated systems answer: every one takes everything, except that a GP's system refuses one
+    message in REFUSED_ONE_IN (chosen by its MessageHeader.id, so a redrive is refused again)."""
+    gps = {o.id for o in register.organisations if o.kind == "gp"}
+
+    def answer(receiver_id: str, facts: MessageFacts) -> Reply:
+        refused = (
+            receiver_id in gps
+            and not facts.is_acknowledgement
+            and zlib.crc32((facts.message_id or "").encode()) % REFUSED_ONE_IN == 0
+        )
+        return Reply(status=422, acknowledge=False) if refused else Reply()
+
+    return answer
 
 
 def _banner(hub_url: str, register: Register, *, mllp_port: int, file_drop: Path) -> str:
@@ -56,6 +79,8 @@ def _banner(hub_url: str, register: Register, *, mllp_port: int, file_drop: Path
         f"  Acknowledged     curl -s '{hub_url}/api/messages?status=acknowledged&limit=3'",
         f"  One message      curl -s '{hub_url}/api/messages/<tracking_id>'   (its whole timeline)",
         f"  Register         curl -s '{hub_url}/api/receivers'",
+        f"  Dead letters     curl -s '{hub_url}/api/dead-letters?limit=3'   (the GPs' systems refuse one message in "
+        f"{REFUSED_ONE_IN} for good)",
         f"  API docs         {hub_url}/docs",
         f"  Health           curl -s {hub_url}/readyz",
         "",
@@ -63,7 +88,15 @@ def _banner(hub_url: str, register: Register, *, mllp_port: int, file_drop: Path
         f"    curl -s -X POST '{hub_url}/fhir/$process-message' -H 'Authorization: Bearer demo-{hospital.id}' \\",
         '         -H \'Content-Type: application/fhir+json\' -d \'{"resourceType":"Bundle","type":"message"}\'',
     ]
+    own = f"-H 'Authorization: Bearer demo-{hospital.id}'"
     lines += [
+        "",
+        f"  As the hospital {hospital.id}, with its own token (only what it sent or received; 404 for the rest):",
+        f"    curl -s '{hub_url}/api/messages?limit=5' {own}",
+        f"    curl -s '{hub_url}/api/figures' {own}   (by status and event; p50/p95 to delivery and acknowledgement)",
+        "  What the hospital heard of a refusal: its failed message (timeline: sender-notified), then the notice:",
+        f"    curl -s '{hub_url}/api/messages?status=failed&limit=1' {own}",
+        f"    curl -s '{hub_url}/api/messages?sender=hub&limit=3' {own}   (the hub's acknowledgements to the hospital)",
         "",
         "  Hospitals also send HL7 v2 ADT over MLLP, and batch files. Try both:",
         f"    printf '\\x0b{adt}\\x1c\\r' | nc -q1 127.0.0.1 {mllp_port}",
@@ -208,7 +241,9 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
             url=hub_url,
             stop_seconds=base.shutdown_grace_seconds + 15,
         )
-        receivers = SimulatedReceivers(register=register, hub_url=hub_url, tokens=tokens)
+        receivers = SimulatedReceivers(
+            register=register, hub_url=hub_url, tokens=tokens, behaviour=demo_behaviour(register)
+        )
         await receivers.start(port=receivers_port)
         background: list[asyncio.Task[None]] = []
         try:
