@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from connectors.file_drop import FileDrop
 from connectors.mllp import MllpListener
 from hub import __version__
-from hub.api import dead_letters, figures, health, mailbox, metrics, operator, process_message
+from hub.api import audit_events, dead_letters, figures, health, mailbox, metrics, operator, process_message
 from hub.api import subscriptions as subscriptions_api
 from hub.api.body_limit import BodyLimit
 from hub.api.deps import provide
@@ -376,6 +376,7 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     )
     app.include_router(process_message.router)
     app.include_router(operator.router)
+    app.include_router(audit_events.router)
     app.include_router(figures.router)
     app.include_router(subscriptions_api.router)
     app.include_router(dead_letters.router)

@@ -10,7 +10,17 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from hub.api import dead_letters, health, mailbox, metrics, operator, process_message, subscriptions
+from hub.api import (
+    audit_events,
+    dead_letters,
+    figures,
+    health,
+    mailbox,
+    metrics,
+    operator,
+    process_message,
+    subscriptions,
+)
 from hub.app import create_app, running_hub
 from hub.runtime import Runtime
 from hub.settings import HubSettings
@@ -19,6 +29,9 @@ URLS = {
     "/fhir/$process-message": ["post"],
     "/api/messages": ["get"],
     "/api/messages/{tracking_id}": ["get"],
+    "/api/figures": ["get"],
+    "/fhir/AuditEvent": ["get"],
+    "/fhir/AuditEvent/{audit_event_id}": ["get"],
     "/api/receivers": ["get"],
     "/api/subscriptions": ["get", "post"],
     "/api/subscriptions/{subscription_id}": ["delete", "get"],
@@ -66,7 +79,7 @@ def test_a_dependency_that_takes_the_runtime_is_seen() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    [process_message, operator, subscriptions, dead_letters, mailbox, health, metrics],
+    [process_message, operator, figures, audit_events, subscriptions, dead_letters, mailbox, health, metrics],
     ids=lambda m: m.__name__,
 )
 def test_no_route_takes_the_runtime(module: ModuleType) -> None:
