@@ -290,6 +290,7 @@ def _start_watches(runtime: Runtime, consumers: list[AIOKafkaConsumer]) -> None:
         redeliveries=settings.acknowledgement_redeliveries,
         interval=settings.acknowledgement_scan_seconds,
         leases=runtime.leases,
+        register=runtime.register,
     )
     runtime.workers["acknowledgement-watch"] = asyncio.create_task(
         acknowledgements.run(runtime.stop), name="hub-acknowledgement-watch"

@@ -86,10 +86,25 @@ class HubSettings(BaseSettings):
     )
     delivery_timeout_seconds: float = 10.0
     delivery_retry_seconds: float = Field(
-        default=300.0, description="how long one delivery is retried before it is marked failed"
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="how long one delivery is retried before it is a dead letter and its sender is told: 7 days. "
+        "MedCom messages travel on VANS, an asynchronous store-and-forward network: a receiver that is switched "
+        "off does not lose its messages, it gets them when it is back. The hub stands in for that network, so it "
+        "keeps trying for as long as a GP or municipal system is normally away: a night (about 16 h), a weekend "
+        "(Friday 16:00 to Monday 08:00, 64 h), Easter or Christmas (Wednesday afternoon to Tuesday morning, 136 h). "
+        "The sender does not wait that long to hear of trouble: MedCom expects the acknowledgement within 30 "
+        "minutes and lets the sender resend at most twice, and the hub flags what is overdue. A receiver that "
+        "refuses for good is a dead letter at once",
     )
     delivery_base_delay_seconds: float = 0.5
-    delivery_max_delay_seconds: float = 30.0
+    delivery_max_delay_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="the longest wait between two tries of a parked delivery: 5 minutes, so a receiver that is back "
+        "gets its messages within 5 minutes, well inside MedCom's 30 minutes for the acknowledgement, while a "
+        "receiver down for a week is tried about once every 4 minutes, not thousands of times an hour",
+    )
     delivery_concurrency: int = 64
     acknowledgement_timeout_seconds: float = Field(
         default=1800.0, description="a delivery without an acknowledgement after this long is flagged (MedCom: 30 min)"

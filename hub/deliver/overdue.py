@@ -1,5 +1,7 @@
 """Acknowledgement timeouts: a delivered message that no acknowledgement answered in time is flagged
-(visible in the API and the metrics) and, when configured, delivered again.
+(visible in the API and the metrics) and, when configured, delivered again. A receiver's transient-error that
+no ok followed in that time is told to the message's sender, with a failure notice of the hub's own
+(hub.messages.failure_notice), once per receiver and message.
 
 With several hub processes on one database, one of them watches: the one holding the ``acknowledgement-watch``
 lease (hub.store.leases), renewed each round; when it dies, another takes over within the lease's time."""
@@ -16,6 +18,8 @@ from hub.broker.clients import Publisher
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
 from hub.domain.tracking import Step, TrackingEvent
+from hub.messages.failure_notice import FailedDelivery, FailureKind, failure_notice
+from hub.route.register import Register
 from hub.store.leases import Leases
 from hub.ticks import ticks
 from hub.track.archive import MessageArchive
@@ -38,8 +42,11 @@ class AcknowledgementWatch:
         redeliveries: int,
         interval: float,
         leases: Leases | None = None,
+        register: Register | None = None,
     ) -> None:
         self._store = store
+        # who the senders are, for the notices about unresolved transient errors (None: no notices)
+        self._register = register
         self._archive = archive
         self._publisher = publisher
         self._topics = topics
@@ -79,7 +86,41 @@ class AcknowledgementWatch:
             await self._publisher.send_and_wait(self._topics.events, key=event.key, value=event.to_bytes())
         if overdue:
             log.warning("acknowledgements overdue", deliveries=len(overdue))
+        await self.notify_unresolved(now)
         return len(overdue)
+
+    async def notify_unresolved(self, now: datetime) -> int:
+        """Tell the sender of every delivery whose receiver answered transient-error more than one timeout ago,
+        and has not answered ok since, that its receiver has still not taken the message (transient-error,
+        MSG_Mailbox_Out_Of_Operation). The notice's SENDER_NOTIFIED step keeps the next scan from asking again."""
+        if self._register is None:
+            return 0
+        cutoff = (now - timedelta(seconds=self._timeout)).isoformat(timespec="microseconds")
+        unresolved = await self._store.unresolved_transient_errors(acknowledged_before=cutoff)
+        told = 0
+        for delivery in unresolved:
+            failed = FailedDelivery(
+                tracking_id=delivery.tracking_id,
+                message_id=delivery.message_id or "",
+                event=delivery.event,
+                sender_id=delivery.sender or "",
+                receiver_id=delivery.receiver,
+                kind=FailureKind.TRANSIENT_UNRESOLVED,
+                reason=f"answered transient-error, and no ok followed within {self._timeout:g} s",
+            )
+            notice = failure_notice(failed, self._register, now=now)
+            if notice is None:
+                continue
+            for event in notice.events:
+                await self._publisher.send_and_wait(self._topics.events, key=event.key, value=event.to_bytes())
+            item = notice.outbox
+            await self._publisher.send_and_wait(
+                self._topics.outbox, key=item.key, value=item.raw, headers=item.headers()
+            )
+            told += 1
+        if told:
+            log.warning("transient errors unresolved; senders notified", deliveries=told)
+        return told
 
     async def _redeliver(self, delivery: OverdueDelivery) -> bool:
         archived = await self._archive.get(delivery.tracking_id)

@@ -45,6 +45,16 @@ class RetryPolicy:
         return elapsed + next_delay <= self.retry_window
 
 
+REPORTED_EVERY = 10  # after the first this many failed attempts, the timeline shows one in this many
+
+
+def worth_reporting(attempt: int) -> bool:
+    """Whether failed attempt number `attempt` (1-based) goes into the message's timeline: each of the first
+    REPORTED_EVERY, then one in REPORTED_EVERY. A receiver away for a week is tried some 2,000 times; its
+    timeline stays readable, and the parked delivery (later the dead letter) keeps every attempt."""
+    return attempt <= REPORTED_EVERY or attempt % REPORTED_EVERY == 0
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After in seconds (only the delta-seconds form; an HTTP date is treated as absent)."""
     if not value:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -29,9 +30,10 @@ from hub.broker.topics import Topics
 from hub.deliver.http_push import AttemptResult, push
 from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.parking import Attempt, DeadLetterStore, ParkedDelivery, ParkingLot
-from hub.deliver.policy import AttemptOutcome, RetryPolicy
+from hub.deliver.policy import AttemptOutcome, RetryPolicy, worth_reporting
 from hub.domain.tracking import Step, TrackingEvent, utc_now
 from hub.faults import fault_kind, fault_place
+from hub.messages.failure_notice import FailedDelivery, FailureKind, failure_notice
 from hub.route.register import EndpointKind, Register
 from hub.store.leases import Leases
 from hub.track.store import TrackingStore
@@ -47,6 +49,15 @@ def after_failure(exc: BaseException, failures: int, attempts: int) -> str:
     failure is tried `attempts` times, then the delivery is given up as a dead letter, so it is never retried
     for ever and never holds up the records after it."""
     return RETRY if worth_another_try(exc, tries=failures, attempts=attempts) else GIVE_UP
+
+
+def failure_kind(outcome: AttemptOutcome, *, receiver_known: bool) -> FailureKind:
+    """Why a delivery whose last attempt had `outcome` is given up, as its sender is told: a receiver gone from
+    the register, a refusal for good, or (a retry that was not allowed any more) a receiver out of operation for
+    the whole retry window."""
+    if not receiver_known:
+        return FailureKind.RECEIVER_UNKNOWN
+    return FailureKind.OUT_OF_OPERATION if outcome is AttemptOutcome.RETRY else FailureKind.REFUSED
 
 
 def undeliverable_reason(failure: BaseException) -> str:
@@ -167,8 +178,12 @@ class DeliveryWorker:
         )
         await self.report(item, Step.DELIVERED, attempt=attempt, status=status_code)
 
-    async def bury(self, item: OutboxRecord, *, reason: str, attempts: tuple[Attempt, ...]) -> None:
-        """Make the delivery a dead letter: kept in the database and on the dead-letter topic."""
+    def kind_of_failure(self, item: OutboxRecord, outcome: AttemptOutcome) -> FailureKind:
+        return failure_kind(outcome, receiver_known=self.register.by_id(item.receiver_id) is not None)
+
+    async def bury(self, item: OutboxRecord, *, reason: str, attempts: tuple[Attempt, ...], kind: FailureKind) -> None:
+        """Make the delivery a dead letter: kept in the database and on the dead-letter topic; then its sender is
+        told (hub.messages.failure_notice), unless it is an acknowledgement or the hub's own message."""
         dead_letter_id = await self.dead_letters.add(item, reason=reason, attempts=attempts)
         history = orjson.dumps([a.as_dict() for a in attempts])
         await self.publisher.send_and_wait(
@@ -185,6 +200,47 @@ class DeliveryWorker:
             dead_letter=dead_letter_id,
         )
         log.warning("delivery failed; dead letter", receiver=item.receiver_id, tracking_id=item.tracking_id)
+        await self.notify_sender(item, kind=kind, reason=reason)
+
+    async def notify_sender(self, item: OutboxRecord, *, kind: FailureKind, reason: str) -> None:
+        """Publish the failure notice for a delivery given up: its tracking events, then its outbox record. The
+        notice is the same each time (hub.messages.failure_notice), so doing this twice delivers it once."""
+        failed = FailedDelivery(
+            tracking_id=item.tracking_id,
+            message_id=item.message_id,
+            event=item.event or None,
+            sender_id=item.sender_id,
+            receiver_id=item.receiver_id,
+            kind=kind,
+            reason=reason,
+        )
+        try:
+            notice = failure_notice(failed, self.register, now=datetime.fromtimestamp(self.clock(), UTC))
+        except Exception as exc:  # a notice that cannot be made must not unmake the dead letter, which is stored
+            log.error(
+                "sender not notified: the notice could not be made",
+                receiver=item.receiver_id,
+                tracking_id=item.tracking_id,
+                error=fault_kind(exc),
+                at=fault_place(exc),
+            )
+            return
+        if notice is None:
+            return
+        for event in notice.events:
+            await self.publisher.send_and_wait(self.topics.events, key=event.key, value=event.to_bytes())
+        outbox = notice.outbox
+        await self.publisher.send_and_wait(
+            self.topics.outbox, key=outbox.key, value=outbox.raw, headers=outbox.headers()
+        )
+        log.info(
+            "sender notified",
+            sender=item.sender_id,
+            receiver=item.receiver_id,
+            tracking_id=item.tracking_id,
+            code=notice.code,
+            detail_code=notice.detail_code,
+        )
 
     async def report(self, item: OutboxRecord, step: Step, **detail: object) -> None:
         event = TrackingEvent(
@@ -272,7 +328,9 @@ class ReceiverLane:
         while not worker.closing:
             tries += 1
             try:
-                await worker.bury(item, reason=reason, attempts=(Attempt(utc_now(), reason),))
+                await worker.bury(
+                    item, reason=reason, attempts=(Attempt(utc_now(), reason),), kind=FailureKind.UNDELIVERABLE
+                )
                 worker.progress.quarantined()
                 return True
             except asyncio.CancelledError:
@@ -312,7 +370,8 @@ class ReceiverLane:
             return
         attempts = (Attempt(utc_now(), result.error or "refused"),)
         if result.outcome is AttemptOutcome.GIVE_UP:
-            await worker.bury(item, reason=result.error or "refused", attempts=attempts)
+            kind = worker.kind_of_failure(item, result.outcome)
+            await worker.bury(item, reason=result.error or "refused", attempts=attempts, kind=kind)
             return
         delay = worker.policy.delay(1, retry_after=result.retry_after)
         await self._park(item, first_attempt_at=now, next_attempt_at=now + delay, attempts=attempts)
@@ -414,14 +473,15 @@ class ReceiverLane:
             elapsed = worker.clock() - head.first_attempt_at
             if result.outcome is AttemptOutcome.RETRY and worker.policy.may_retry(elapsed=elapsed, next_delay=delay):
                 await worker.parking.reschedule(head.seq, next_attempt_at=worker.clock() + delay, attempts=attempts)
-                await worker.report(
-                    item, Step.DELIVERY_ATTEMPT_FAILED, attempt=number, error=result.error, retry_in=round(delay, 3)
-                )
+                if worth_reporting(number):
+                    await worker.report(
+                        item, Step.DELIVERY_ATTEMPT_FAILED, attempt=number, error=result.error, retry_in=round(delay, 3)
+                    )
                 return
             reason = result.error or "refused"
             if result.outcome is AttemptOutcome.RETRY:
                 reason = f"not delivered within {worker.policy.retry_window:g} s; last error: {reason}"
-            await worker.bury(item, reason=reason, attempts=attempts)
+            await worker.bury(item, reason=reason, attempts=attempts, kind=worker.kind_of_failure(item, result.outcome))
         await worker.parking.remove(head.seq)
         self._parked = max(0, self._parked - 1)
 

@@ -41,6 +41,23 @@ RETRACT_MESSAGE_ACTIVITY: Final = "retract-message"
 ACKNOWLEDGEMENT_ACTIVITY: Final = "acknowledgement"
 # MessageHeader.response.code of an acknowledgement
 RESPONSE_CODES: Final = ("ok", "transient-error", "fatal-error")
+# OperationOutcome.issue.details.coding of an error acknowledgement: MedCom's own codes (terminology 2.0.1,
+# CodeSystem version 1.8.1), which the acknowledgement profile binds (required) through the ValueSet
+# medcom-acknowledgement-issue-details
+ACKNOWLEDGEMENT_ERROR_CODE_SYSTEM: Final = (
+    "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-acknowledgement-error-codes"
+)
+RECEIVER_IDENTIFIER_UNKNOWN: Final = "MSG_Receiver_Identifier_UNKNOWN"
+RECEIVER_IDENTIFIER_MISSING: Final = "MSG_Receiver_Identifier_MISSING"
+RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE: Final = "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"
+MAILBOX_OUT_OF_OPERATION: Final = "MSG_Mailbox_Out_Of_Operation"
+# the display of each code the hub sends, as the CodeSystem gives it
+ACKNOWLEDGEMENT_ERROR_DISPLAYS: Final = {
+    RECEIVER_IDENTIFIER_UNKNOWN: "Receiver identifier unknown",
+    RECEIVER_IDENTIFIER_MISSING: "Receiver identifier missing",
+    RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE: "Receiver unable to receive this message type",
+    MAILBOX_OUT_OF_OPERATION: "The mailbox is temporary out of operation",
+}
 
 # --- profiles ---------------------------------------------------------------------------------------------------
 

@@ -26,6 +26,11 @@ class Step(StrEnum):
     # the receiver's MedCom Acknowledgement arrived: message_id names the acknowledged message,
     # tracking_id the acknowledgement itself, receiver the organisation that acknowledged
     ACKNOWLEDGED = "acknowledged"
+    # the hub told the original sender, with a MedCom Acknowledgement of its own, that a receiver did not or will
+    # not take the message (a dead letter, a routing failure, a transient-error never followed by ok): recorded on
+    # the original's tracking id, receiver naming the receiver; detail: code, detail_code,
+    # acknowledgement_message_id, receiver. It changes no status
+    SENDER_NOTIFIED = "sender-notified"
 
 
 def utc_now() -> str:

@@ -9,6 +9,7 @@ one primary destination, and carries no patient.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -28,9 +29,34 @@ _DEFAULT_ISSUES: Final = {
 }
 
 
-def acknowledgement_outcome(code: str, issues: Sequence[Issue], *, resource_id: str) -> dict[str, Any]:
-    """The OperationOutcome of an error acknowledgement, with the MedCom acknowledgement profile."""
-    outcome = operation_outcome(tuple(issues) or (_DEFAULT_ISSUES[code],), resource_id=resource_id)
+@dataclass(frozen=True, slots=True)
+class CodedIssue:
+    """An issue of an error acknowledgement that says, in MedCom's terms, what went wrong: `detail_code` is a code
+    of medcom-acknowledgement-error-codes (the ValueSet medcom-acknowledgement-issue-details, which the
+    acknowledgement profile binds), `text` says it for people (for a receiver: its name and SOR code)."""
+
+    issue: Issue
+    detail_code: str
+    text: str
+
+
+def _details(coded: CodedIssue) -> dict[str, Any]:
+    """OperationOutcome.issue.details: MedCom's code, with its display, and the text."""
+    coding: dict[str, Any] = {"system": medcom.ACKNOWLEDGEMENT_ERROR_CODE_SYSTEM, "code": coded.detail_code}
+    display = medcom.ACKNOWLEDGEMENT_ERROR_DISPLAYS.get(coded.detail_code)
+    if display:
+        coding["display"] = display
+    return {"coding": [coding], "text": coded.text}
+
+
+def acknowledgement_outcome(code: str, issues: Sequence[Issue | CodedIssue], *, resource_id: str) -> dict[str, Any]:
+    """The OperationOutcome of an error acknowledgement, with the MedCom acknowledgement profile; a CodedIssue's
+    issue also carries its `details`."""
+    plain = tuple(i.issue if isinstance(i, CodedIssue) else i for i in issues) or (_DEFAULT_ISSUES[code],)
+    outcome = operation_outcome(plain, resource_id=resource_id)
+    for entry, given in zip(outcome["issue"], issues, strict=False):
+        if isinstance(given, CodedIssue):
+            entry["details"] = _details(given)
     return {
         "resourceType": "OperationOutcome",
         "id": resource_id,
@@ -53,7 +79,7 @@ def build_acknowledgement(
     responder: OrganisationRef,
     recipient: OrganisationRef,
     code: str,
-    issues: Sequence[Issue] = (),
+    issues: Sequence[Issue | CodedIssue] = (),
     now: datetime,
     message_id: str | None = None,
     new_id: builder.IdFactory = builder.random_id,
@@ -61,7 +87,8 @@ def build_acknowledgement(
     """An Acknowledgement of `original` from `responder` to `recipient` (the original's sender).
 
     `code` is ok, transient-error or fatal-error; for an error the `issues` (or a generic one) go into an
-    OperationOutcome referenced from MessageHeader.response.details. `issues` are ignored when ok.
+    OperationOutcome referenced from MessageHeader.response.details, a CodedIssue with MedCom's detail code.
+    `issues` are ignored when ok.
     `message_id` keeps the acknowledgement's MessageHeader.id when the same acknowledgement is sent again
     (a duplicate is answered with the same acknowledgement); ids are otherwise new uuid4s from `new_id`.
     """

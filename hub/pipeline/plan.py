@@ -12,12 +12,19 @@ from datetime import datetime
 import orjson
 
 from hub.broker.records import IngressRecord, OutboxRecord
-from hub.domain.ids import new_tracking_id
-from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import Step, TrackingEvent
-from hub.messages.acknowledgement import build_acknowledgement
+from hub.messages.acknowledgement import CodedIssue, build_acknowledgement
+from hub.messages.failure_notice import (
+    RULES,
+    FailedDelivery,
+    coded_issue,
+    receiver_label,
+    routing_failure,
+    sender_notified,
+    to_sender,
+)
 from hub.route.live_subscriptions import LiveSubscriptions
 from hub.route.register import Register
 from hub.route.router import route
@@ -133,7 +140,7 @@ def plan(
         )
     if decision.failures:
         result.events.append(_step(Step.ROUTING_FAILED, record, facts, sender_id, list(decision.failures)))
-        _answer_with_fatal_error(result, record, facts, list(decision.failures), register, now)
+        _answer_routing_failures(result, record, facts, sender_id, decision.failures, register, now)
     for earlier in earlier_acknowledgements:
         _resend_acknowledgement(result, record, facts, earlier, register, now)
     if facts.is_acknowledgement and facts.response is not None:
@@ -174,18 +181,66 @@ def _step(
     )
 
 
+def _answer_routing_failures(
+    result: Plan,
+    record: IngressRecord,
+    facts: MessageFacts,
+    sender_id: str,
+    failures: tuple[Issue, ...],
+    register: Register,
+    now: datetime,
+) -> None:
+    """One fatal-error answer for all destinations that cannot get the message, each issue with MedCom's detail
+    code and the receiver named; the original's timeline says, per receiver, that its sender was told."""
+    failed = []
+    for issue in failures:
+        kind, receiver_id, sor = routing_failure(issue, facts, register)
+        failed.append(
+            FailedDelivery(
+                tracking_id=record.tracking_id,
+                message_id=facts.message_id or "",
+                event=facts.event,
+                sender_id=sender_id,
+                receiver_id=receiver_id,
+                kind=kind,
+                reason=issue.diagnostics,
+                receiver_sor=sor,
+            )
+        )
+    coded = [
+        CodedIssue(issue, detail_code=RULES[f.kind].detail_code, text=_coded_text(f, register))
+        for issue, f in zip(failures, failed, strict=True)
+    ]
+    answer = _answer_with_fatal_error(result, record, facts, coded, register, now)
+    if answer is None:
+        return
+    for f in failed:
+        detail_code = RULES[f.kind].detail_code
+        result.events.append(
+            sender_notified(f, code="fatal-error", detail_code=detail_code, acknowledgement_message_id=answer, now=now)
+        )
+
+
+def _coded_text(failed: FailedDelivery, register: Register) -> str:
+    """details.text of a routing failure's issue: MedCom's display and the receiver (the router's diagnostics,
+    with the FHIRPath of the destination, stay the issue's diagnostics)."""
+    receiver = receiver_label(register, failed.receiver_id, failed.receiver_sor)
+    return coded_issue(failed.kind, receiver, failed.reason).text
+
+
 def _answer_with_fatal_error(
     result: Plan,
     record: IngressRecord,
     facts: MessageFacts | None,
-    issues: list[Issue],
+    issues: list[Issue] | list[CodedIssue],
     register: Register,
     now: datetime,
-) -> None:
-    """Send the sender a MedCom fatal-error Acknowledgement from the hub, carrying the issues."""
+) -> str | None:
+    """Send the sender a MedCom fatal-error Acknowledgement from the hub, carrying the issues; its MessageHeader.id,
+    or None when nobody is answered."""
     sender = register.by_sor(record.sender_sor)
     if sender is None or (facts is not None and facts.is_acknowledgement):
-        return  # acknowledgements are never acknowledged; an unknown sender cannot be answered
+        return None  # acknowledgements are never acknowledged; an unknown sender cannot be answered
     # without a MessageHeader.id the sender correlates by the tracking id the connector gave it
     answered = facts.message_id if facts and facts.message_id else record.tracking_id
     original = MessageFacts(
@@ -213,6 +268,8 @@ def _answer_with_fatal_error(
         detail={"answers": answered, "answers_tracking_id": record.tracking_id},
         reason="fatal-error answer to the sender",
     )
+    message_id: str = acknowledgement["entry"][0]["resource"]["id"]
+    return message_id
 
 
 def _resend_acknowledgement(
@@ -263,32 +320,16 @@ def _send_to_sender(
     reason: str,
     resend: bool = False,
 ) -> None:
-    """A message from the hub itself to a sender, tracked like any other."""
-    tracking_id = new_tracking_id()
-    result.outbox.append(
-        OutboxRecord(
-            tracking_id=tracking_id,
-            message_id=message_id,
-            receiver_id=sender_id,
-            event=ACKNOWLEDGEMENT_EVENT,
-            raw=raw,
-            patient_key=partition_key,
-            sender_id="hub",
-            resend=resend,
-        )
+    """A message from the hub itself to a sender, tracked like any other (hub.messages.failure_notice.to_sender)."""
+    outbox, events = to_sender(
+        sender_id=sender_id,
+        raw=raw,
+        message_id=message_id,
+        partition_key=partition_key,
+        now=now,
+        detail=detail,
+        reason=reason,
+        resend=resend,
     )
-    for step, step_detail in (
-        (Step.RECEIVED, {"connector": "hub", **detail}),
-        (Step.ROUTED, {"receivers": [{"receiver": sender_id, "use": "primary", "reason": reason}]}),
-    ):
-        result.events.append(
-            TrackingEvent(
-                step,
-                tracking_id,
-                message_id=message_id,
-                event=ACKNOWLEDGEMENT_EVENT,
-                sender="hub",
-                at=now.isoformat(),
-                detail=step_detail,
-            )
-        )
+    result.outbox.append(outbox)
+    result.events.extend(events)

@@ -14,6 +14,8 @@ The rules, event by event (as they were when every event was its own handful of 
 - a delivery outcome (attempt failed, delivered, failed, redriven) advances the delivery of its receiver,
   adding it first if it is missing (the report may overtake the message's own events);
 - ACKNOWLEDGEMENT_OVERDUE counts one more flag on the delivery, if it is there;
+- SENDER_NOTIFIED (the hub told the sender that a receiver did not get it) is a step on the message only: no
+  status changes;
 - ACKNOWLEDGED advances, for that receiver, every tracked copy of the acknowledged message (of that sender,
   when the event names one); when it answers nothing it is kept on its own record with a note;
 - every event is one step on each tracking id it concerns; each message touched gets its status anew
@@ -147,6 +149,8 @@ class _Batch:
                 delivery["overdue_count"] += 1
                 delivery["updated_at"] = self.now
                 self._changed(key)
+        elif event.step is Step.SENDER_NOTIFIED:
+            pass  # a step of the timeline, nothing more: the delivery's failure is already its status
         elif event.step in DELIVERY_OUTCOMES:
             self._advance(event.tracking_id, event, DELIVERY_OUTCOMES[event.step])
         elif event.step is Step.ACKNOWLEDGED:

@@ -374,6 +374,42 @@ class TrackingStore:
                 "overdue": {"acknowledgements": int(overdue or 0)},
             }
 
+    async def unresolved_transient_errors(self, *, acknowledged_before: str, limit: int = 500) -> list[OverdueDelivery]:
+        """Deliveries whose receiver's latest acknowledgement is transient-error, given before
+        `acknowledged_before` (no ok since), whose sender has not been told yet (no sender-notified step for that
+        receiver); acknowledgements and the hub's own messages are never among them."""
+        notified = sa.exists().where(
+            steps.c.tracking_id == deliveries.c.tracking_id,
+            steps.c.receiver == deliveries.c.receiver,
+            steps.c.step == str(Step.SENDER_NOTIFIED),
+        )
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                sa.select(
+                    deliveries.c.tracking_id,
+                    deliveries.c.receiver,
+                    deliveries.c.overdue_count,
+                    messages.c.message_id,
+                    messages.c.event,
+                    messages.c.sender,
+                )
+                .join(messages, messages.c.tracking_id == deliveries.c.tracking_id)
+                .where(
+                    deliveries.c.status == DeliveryStatus.ACKNOWLEDGED,
+                    deliveries.c.ack_code == "transient-error",
+                    deliveries.c.updated_at < acknowledged_before,
+                    messages.c.event != ACKNOWLEDGEMENT_EVENT,
+                    messages.c.sender != "hub",
+                    ~notified,
+                )
+                .order_by(deliveries.c.updated_at)
+                .limit(limit)
+            )
+            return [
+                OverdueDelivery(r.tracking_id, r.message_id, r.event, r.sender, r.receiver, r.overdue_count)
+                for r in rows
+            ]
+
 
 _IN_LIMIT = 500  # values in one IN (...) list
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from hub.deliver.policy import AttemptOutcome, RetryPolicy, classify, parse_retry_after
+from hub.deliver.policy import AttemptOutcome, RetryPolicy, classify, parse_retry_after, worth_reporting
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,10 @@ def test_retry_window() -> None:
 )
 def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
     assert parse_retry_after(value) == seconds
+
+
+def test_a_long_outage_reports_the_first_attempts_then_one_in_ten() -> None:
+    reported = [n for n in range(1, 2017) if worth_reporting(n)]  # a week of tries, five minutes apart
+    assert reported[:10] == list(range(1, 11))
+    assert reported[10:13] == [20, 30, 40]
+    assert len(reported) == 10 + 2016 // 10 - 1

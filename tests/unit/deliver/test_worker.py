@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +31,9 @@ from hub.deliver.parking import DeadLetterQuery, DeadLetterStore, ParkingLot
 from hub.deliver.policy import AttemptOutcome, RetryPolicy
 from hub.deliver.redrive import Redrive
 from hub.deliver.worker import DeliveryWorker
+from hub.domain.message import read_facts
 from hub.domain.tracking import Step, TrackingEvent
+from hub.messages.failure_notice import FailureKind
 from hub.route.register import Register, parse_register
 from hub.store.engine import open_database
 from tests.memory_workers import until
@@ -423,3 +426,127 @@ async def test_a_redelivery_that_becomes_a_dead_letter_is_pushed_when_redriven(d
     await until(lambda: len(delivery.receivers.got["kommune-c"]) == 2)
     assert [got.resend for got in delivery.receivers.got["kommune-c"]] == [False, True]
     assert delivery.receivers.pushes[item.message_id] == 3  # delivered, refused as a redelivery, redriven
+
+
+# --- failure notices: a dead letter tells its sender, once ----------------------------------------------------
+
+
+@pytest.fixture
+async def with_sender(
+    register: Register, tmp_path: Path, new_database_url: Callable[[Path], str]
+) -> AsyncIterator[Delivery]:
+    """The delivery worker with a register that knows the sender ("hospital"), whose endpoint takes notices."""
+    hospital = {
+        "id": "hospital",
+        "name": "Hospitalet",
+        "kind": "hospital",
+        "sor": "265161000016000",
+        "endpoint": {"kind": "mailbox"},
+        "accepts": ["acknowledgement-message"],
+    }
+    organisations = [o.model_dump(mode="json") for o in register.organisations]
+    knowing = parse_register(
+        {"hub": {"name": "hub", "sor": "881531000016009"}, "organisations": [*organisations, hospital]},
+        source="test",
+    )
+    engine = await open_database(new_database_url(tmp_path))
+    running = Delivery(knowing, engine)
+    await running.start()
+    yield running
+    with contextlib.suppress(Exception):
+        await running.stop()
+    await engine.dispose()
+
+
+def notices(delivery: Delivery) -> list[OutboxRecord]:
+    """What the outbox holds for the sender: the hub's notices."""
+    records = [
+        OutboxRecord.from_kafka(r.key, r.value or b"", r.headers) for r in delivery.broker.records(TOPICS.outbox)
+    ]
+    return [r for r in records if r.receiver_id == "hospital"]
+
+
+def events(delivery: Delivery) -> list[TrackingEvent]:
+    return [TrackingEvent.from_bytes(r.value or b"") for r in delivery.broker.records(TOPICS.events)]
+
+
+def response_and_detail(notice: OutboxRecord) -> tuple[str, str]:
+    bundle = orjson.loads(notice.raw)
+    response = bundle["entry"][0]["resource"]["response"]
+    (outcome,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "OperationOutcome"]
+    return response["code"], outcome["issue"][0]["details"]["coding"][0]["code"]
+
+
+async def test_a_refusal_for_good_tells_the_sender_once_after_the_dead_letter_is_stored(with_sender: Delivery) -> None:
+    with_sender.receivers.script = lambda item, n: (
+        AttemptResult(AttemptOutcome.GIVE_UP, error="HTTP 400", status_code=400)
+        if item.receiver_id != "hospital"
+        else None
+    )
+    item = with_sender.outbox("kommune-a", "p1", 0)
+    await with_sender.drained()
+    (notice,) = notices(with_sender)
+    assert (notice.sender_id, notice.event) == ("hub", "acknowledgement-message")
+    assert response_and_detail(notice) == ("fatal-error", "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE")
+    assert read_facts(orjson.loads(notice.raw)).response.identifier == item.message_id  # type: ignore[union-attr]
+    on_original = [e.step for e in events(with_sender) if e.tracking_id == item.tracking_id]
+    assert on_original == [Step.DELIVERY_FAILED, Step.SENDER_NOTIFIED]  # told after it became a dead letter
+    (notified,) = [e for e in events(with_sender) if e.step is Step.SENDER_NOTIFIED]
+    assert notified.detail["acknowledgement_message_id"] == notice.message_id
+    assert notified.receiver == "kommune-a"
+    # and the notice itself reached the sender, through the same worker
+    await until(lambda: with_sender.receivers.message_ids("hospital") == [notice.message_id])
+
+
+async def test_a_receiver_out_of_operation_for_the_whole_window_gets_a_transient_error_notice(
+    with_sender: Delivery,
+) -> None:
+    with_sender.policy = dataclasses.replace(with_sender.policy, retry_window=0.3)
+    await with_sender.restart()
+    with_sender.receivers.script = lambda item, n: (
+        AttemptResult(AttemptOutcome.RETRY, error="HTTP 503", status_code=503)
+        if item.receiver_id != "hospital"
+        else None
+    )
+    item = with_sender.outbox("kommune-b", "p1", 0)
+    await until(lambda: bool(notices(with_sender)))
+    await with_sender.drained()
+    (notice,) = notices(with_sender)
+    assert response_and_detail(notice) == ("transient-error", "MSG_Mailbox_Out_Of_Operation")
+    (dead,) = await with_sender.dead_letters.find(DeadLetterQuery())
+    assert dead["tracking_id"] == item.tracking_id and dead["reason"].startswith("not delivered within 0.3 s")
+
+
+async def test_a_notice_that_becomes_a_dead_letter_gets_no_notice_of_its_own(with_sender: Delivery) -> None:
+    with_sender.receivers.script = lambda item, n: AttemptResult(AttemptOutcome.GIVE_UP, error="HTTP 400")
+    with_sender.outbox("kommune-a", "p1", 0)
+    await until(lambda: len(with_sender.dead_letter_topic()) == 2)  # the message, then its notice
+    await with_sender.drained()
+    await asyncio.sleep(0.1)
+    assert len(notices(with_sender)) == 1
+    assert len(await with_sender.dead_letters.find(DeadLetterQuery())) == 2
+    assert len([e for e in events(with_sender) if e.step is Step.SENDER_NOTIFIED]) == 1
+
+
+async def test_burying_the_same_delivery_twice_makes_the_same_notice_which_the_sender_gets_once(
+    with_sender: Delivery,
+) -> None:
+    """A crash between the dead letter and the commit, or a second hub process, buries a delivery again."""
+    item = OutboxRecord("trk-x", "msg-x", "kommune-c", "care-communication-message", b"x", "p9", "hospital")
+    for _ in range(2):
+        await with_sender.worker.bury(item, reason="HTTP 400", attempts=(), kind=FailureKind.REFUSED)
+    first, second = notices(with_sender)
+    assert (first.message_id, first.tracking_id) == (second.message_id, second.tracking_id)
+    notified = [e for e in events(with_sender) if e.step is Step.SENDER_NOTIFIED]
+    assert len(notified) == 2 and notified[0].id == notified[1].id  # the projection records it once
+    await with_sender.drained()
+    assert with_sender.receivers.message_ids("hospital") == [first.message_id]  # the ledger let one through
+
+
+async def test_a_dead_letter_whose_sender_the_register_does_not_know_tells_nobody(delivery: Delivery) -> None:
+    delivery.receivers.script = lambda item, n: AttemptResult(AttemptOutcome.GIVE_UP, error="HTTP 400")
+    delivery.outbox("kommune-a", "p1", 0)  # from "hospital", which this register does not hold
+    await delivery.drained()
+    assert len(await delivery.dead_letters.find(DeadLetterQuery())) == 1
+    assert notices(delivery) == []
+    assert not [e for e in events(delivery) if e.step is Step.SENDER_NOTIFIED]

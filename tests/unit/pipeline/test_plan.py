@@ -114,6 +114,26 @@ def test_receiver_that_does_not_accept_the_event_fails_routing(
     assert [r.event for r in result.outbox] == ["acknowledgement-message"]
 
 
+def test_a_routing_failure_is_answered_with_medcoms_detail_code_and_noted_on_the_original(
+    example_paths: list[Path], register: Register, validator: Validator
+) -> None:
+    raw = example(example_paths, "add5e7e2")  # a care communication: the municipality takes none
+    result = plan(incoming(raw), validator.validate(raw), register, now=NOW)
+    (answer,) = result.outbox
+    bundle = orjson.loads(answer.raw)
+    (outcome,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "OperationOutcome"]
+    (issue,) = outcome["issue"]
+    assert issue["code"] == "not-supported"
+    assert [c["code"] for c in issue["details"]["coding"]] == ["MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"]
+    assert issue["details"]["text"].endswith(f"municipality (SOR {MUNICIPALITY_SOR})")
+    (notified,) = [e for e in result.events if e.step is Step.SENDER_NOTIFIED]
+    assert (notified.tracking_id, notified.receiver) == ("t-1", "municipality")
+    assert notified.detail["acknowledgement_message_id"] == read_facts(bundle).message_id
+    assert notified.detail["code"] == "fatal-error"
+    # (this register gives no GLNs, which MedCom's Organization wants; the detail code itself is accepted)
+    assert not [i for i in validator.validate(answer.raw).issues if "details" in (i.expression or "")]
+
+
 def test_acknowledgement_closes_the_original_and_is_not_answered(
     example_paths: list[Path], register: Register, validator: Validator
 ) -> None:
