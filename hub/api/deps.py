@@ -146,12 +146,16 @@ class Viewer:
 async def viewer(request: Request, settings: SettingsDep, register: RegisterDep) -> Viewer:
     """The operator token gives the operator's view, an organisation's token that organisation's own view.
 
-    Without an operator token set (development) a request without a token is the operator's; one that
-    presents an organisation's token still gets only that organisation's view."""
-    if settings.operator_token is None and not request.headers.get("Authorization"):
-        return Viewer()
+    Without an operator token set (development, where the operator API is open as ``operator`` has it) every
+    request is the operator's, except one that presents an organisation's token: it gets that organisation's
+    view."""
+    if settings.operator_token is None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        organisation = register.by_token(presented.strip()) if scheme.lower() == "bearer" else None
+        return Viewer(organisation.id if organisation is not None else None)
     token = bearer_token(request)
-    if settings.operator_token is not None and hmac.compare_digest(token.encode(), settings.operator_token.encode()):
+    if hmac.compare_digest(token.encode(), settings.operator_token.encode()):
         return Viewer()
     organisation = register.by_token(token)
     if organisation is None:

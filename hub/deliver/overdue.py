@@ -17,6 +17,7 @@ import structlog
 from hub.broker.clients import Publisher
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
+from hub.deliver.notices import publish_notice
 from hub.domain.tracking import Step, TrackingEvent
 from hub.messages.failure_notice import FailedDelivery, FailureKind, failure_notice
 from hub.route.register import Register
@@ -111,12 +112,7 @@ class AcknowledgementWatch:
             notice = failure_notice(failed, self._register, now=now)
             if notice is None:
                 continue
-            for event in notice.events:
-                await self._publisher.send_and_wait(self._topics.events, key=event.key, value=event.to_bytes())
-            item = notice.outbox
-            await self._publisher.send_and_wait(
-                self._topics.outbox, key=item.key, value=item.raw, headers=item.headers()
-            )
+            await publish_notice(self._publisher, self._topics, notice)
             told += 1
         if told:
             log.warning("transient errors unresolved; senders notified", deliveries=told)

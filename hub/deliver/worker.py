@@ -29,6 +29,7 @@ from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
 from hub.deliver.http_push import AttemptResult, push
 from hub.deliver.ledger import DeliveryLedger
+from hub.deliver.notices import publish_notice
 from hub.deliver.parking import Attempt, DeadLetterStore, ParkedDelivery, ParkingLot
 from hub.deliver.policy import AttemptOutcome, RetryPolicy, worth_reporting
 from hub.domain.tracking import Step, TrackingEvent, utc_now
@@ -227,12 +228,7 @@ class DeliveryWorker:
             return
         if notice is None:
             return
-        for event in notice.events:
-            await self.publisher.send_and_wait(self.topics.events, key=event.key, value=event.to_bytes())
-        outbox = notice.outbox
-        await self.publisher.send_and_wait(
-            self.topics.outbox, key=outbox.key, value=outbox.raw, headers=outbox.headers()
-        )
+        await publish_notice(self.publisher, self.topics, notice)
         log.info(
             "sender notified",
             sender=item.sender_id,

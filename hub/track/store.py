@@ -332,27 +332,14 @@ class TrackingStore:
         times; acknowledgements themselves are never acknowledged, so they are never overdue."""
         async with self.engine.connect() as connection:
             rows = await connection.execute(
-                sa.select(
-                    deliveries.c.tracking_id,
-                    deliveries.c.receiver,
-                    deliveries.c.overdue_count,
-                    messages.c.message_id,
-                    messages.c.event,
-                    messages.c.sender,
-                )
-                .join(messages, messages.c.tracking_id == deliveries.c.tracking_id)
-                .where(
+                _DELIVERIES_WITH_THEIR_MESSAGE.where(
                     deliveries.c.status == DeliveryStatus.DELIVERED,
                     deliveries.c.updated_at < delivered_before,
                     deliveries.c.overdue_count <= max_flags,
                     messages.c.event != ACKNOWLEDGEMENT_EVENT,
-                )
-                .limit(limit)
+                ).limit(limit)
             )
-            return [
-                OverdueDelivery(r.tracking_id, r.message_id, r.event, r.sender, r.receiver, r.overdue_count)
-                for r in rows
-            ]
+            return [_overdue(row) for row in rows]
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """Figures for the metrics: messages per status, deliveries per status, overdue acknowledgements."""
@@ -385,16 +372,7 @@ class TrackingStore:
         )
         async with self.engine.connect() as connection:
             rows = await connection.execute(
-                sa.select(
-                    deliveries.c.tracking_id,
-                    deliveries.c.receiver,
-                    deliveries.c.overdue_count,
-                    messages.c.message_id,
-                    messages.c.event,
-                    messages.c.sender,
-                )
-                .join(messages, messages.c.tracking_id == deliveries.c.tracking_id)
-                .where(
+                _DELIVERIES_WITH_THEIR_MESSAGE.where(
                     deliveries.c.status == DeliveryStatus.ACKNOWLEDGED,
                     deliveries.c.ack_code == "transient-error",
                     deliveries.c.updated_at < acknowledged_before,
@@ -405,13 +383,25 @@ class TrackingStore:
                 .order_by(deliveries.c.updated_at)
                 .limit(limit)
             )
-            return [
-                OverdueDelivery(r.tracking_id, r.message_id, r.event, r.sender, r.receiver, r.overdue_count)
-                for r in rows
-            ]
+            return [_overdue(row) for row in rows]
 
 
 _IN_LIMIT = 500  # values in one IN (...) list
+
+# a delivery with what the acknowledgement watch needs of its message
+_DELIVERIES_WITH_THEIR_MESSAGE = sa.select(
+    deliveries.c.tracking_id,
+    deliveries.c.receiver,
+    deliveries.c.overdue_count,
+    messages.c.message_id,
+    messages.c.event,
+    messages.c.sender,
+).join(messages, messages.c.tracking_id == deliveries.c.tracking_id)
+
+
+def _overdue(row: Any) -> OverdueDelivery:
+    return OverdueDelivery(row.tracking_id, row.message_id, row.event, row.sender, row.receiver, row.overdue_count)
+
 
 # executemany updates of whole rows, by primary key (bind names differ from the columns', as SQLAlchemy wants).
 # A message's row may also be touched from another partition (an acknowledgement that answers nothing is kept
