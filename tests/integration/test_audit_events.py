@@ -159,7 +159,7 @@ async def test_pages_follow_their_next_links(hub: HubUnderTest, api: httpx.Async
 
 
 async def test_bad_searches_and_tokens_are_refused_with_an_operation_outcome(
-    hub: HubUnderTest, api: httpx.AsyncClient
+    hub: HubUnderTest, guarded_hub: HubUnderTest, api: httpx.AsyncClient
 ) -> None:
     bad = await api.get("/fhir/AuditEvent", params={"date": "yesterday"}, headers=bearer(hub, HOSPITAL))
     assert bad.status_code == 400
@@ -167,7 +167,9 @@ async def test_bad_searches_and_tokens_are_refused_with_an_operation_outcome(
     assert bad.json()["issue"][0]["expression"] == ["http.date"]
     unknown = await api.get("/fhir/AuditEvent", params={"sender": HOSPITAL}, headers=bearer(hub, HOSPITAL))
     assert unknown.status_code == 400 and unknown.json()["issue"][0]["expression"] == ["http.sender"]
-    stranger = await api.get("/fhir/AuditEvent", headers={"Authorization": "Bearer not-a-token"})
+    # a hub with an operator token (as in production) refuses a token it does not know
+    async with httpx.AsyncClient(base_url=guarded_hub.url, timeout=30) as guarded:
+        stranger = await guarded.get("/fhir/AuditEvent", headers={"Authorization": "Bearer not-a-token"})
     assert stranger.status_code == 401 and stranger.json()["resourceType"] == "OperationOutcome"
     missing = await api.get("/fhir/AuditEvent/no-such-event")
     assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"

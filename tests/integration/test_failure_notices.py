@@ -21,7 +21,6 @@ from hub.settings import HubSettings
 from hub.simulate.receivers import ReceivedMessage, Reply
 from hub.store.engine import connect_database, writing
 from hub.store.tables import parked
-from tests.integration import hubtest
 from tests.integration.hubtest import HubUnderTest, eventually, running_hub
 from tests.integration.reliability import Stream
 
@@ -132,7 +131,7 @@ async def test_a_receiver_switched_off_for_a_night_gets_its_message_in_the_morni
         stream = Stream(hub, ["messaging-receiver"], patients=1, per_patient=1, seed=11)
         await stream.send()
         (message,) = stream.all
-        engine = connect_database(hubtest.new_database_url(tmp_path))
+        engine = connect_database(hub.process.env["HUB_DATABASE_URL"])  # the hub's own database
         try:
             async with httpx.AsyncClient(base_url=hub.url, timeout=30) as client:
                 await eventually(lambda: _failed_attempts(client, message.tracking_id, 1), timeout=60)
