@@ -8,20 +8,20 @@ two thread hops per request on the ingest path."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.datastructures import State
 
 from connectors.intake import Intake
+from hub.api.identity import Authenticator, UnknownToken
 from hub.api.responses import OutcomeError
 from hub.broker.progress import WorkerProgress
 from hub.deliver.mailbox import Mailbox
 from hub.deliver.parking import DeadLetterStore
 from hub.deliver.redrive import Redrive
+from hub.domain.operators import Role, Viewer
 from hub.route.register import Organisation, Register
 from hub.route.subscription_store import SubscriptionService
 from hub.runtime import Health, Runtime
@@ -44,6 +44,7 @@ def provide(state: State, runtime: Runtime) -> None:
     state.circuits = runtime.delivery.circuits
     state.progress = runtime.progress
     state.health = runtime.health()
+    state.authenticator = Authenticator(runtime.settings, runtime.register)
 
 
 def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
@@ -67,6 +68,7 @@ SubscriptionsDep = Annotated[SubscriptionService, Depends(_from_state("subscript
 CircuitsDep = Annotated[Circuits, Depends(_from_state("circuits"))]
 ProgressDep = Annotated[Mapping[str, WorkerProgress], Depends(_from_state("progress"))]
 HealthDep = Annotated[Health, Depends(_from_state("health"))]
+AuthenticatorDep = Annotated[Authenticator, Depends(_from_state("authenticator"))]
 
 REALM = "sektor-hub"
 
@@ -108,59 +110,51 @@ async def authenticated_organisation(request: Request, register: RegisterDep) ->
 OrganisationDep = Annotated[Organisation, Depends(authenticated_organisation)]
 
 
-async def operator(request: Request, settings: SettingsDep, register: RegisterDep) -> None:
-    """The operator token, when one is set: 401 for no token or an unknown one, 403 for an organisation's."""
-    expected = settings.operator_token
-    if expected is None:
-        return  # development: the API listens on loopback only unless configured otherwise
-    token = bearer_token(request)
-    if hmac.compare_digest(token.encode(), expected.encode()):
-        return
-    organisation = register.by_token(token)
-    if organisation is None:
-        raise _unknown_token("the bearer token is not the operator token")
-    raise OutcomeError(
-        403,
-        "forbidden",
-        None,
-        f"this token belongs to organisation {organisation.id}, which has no operator access",
-        headers=bearer_challenge("insufficient_scope", "the operator API needs the operator token"),
-    )
+def _presented_token(request: Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-OperatorDep = Annotated[None, Depends(operator)]
+async def viewer(request: Request, authenticator: AuthenticatorDep) -> Viewer:
+    """The caller: an operator with a role, or an organisation (its own view).
 
-
-@dataclass(frozen=True, slots=True)
-class Viewer:
-    """Who is reading the tracking: the operator (``organisation_id`` None, sees every message) or one
-    organisation, which sees only the messages it sent or received."""
-
-    organisation_id: str | None = None
-
-    @property
-    def is_operator(self) -> bool:
-        return self.organisation_id is None
-
-
-async def viewer(request: Request, settings: SettingsDep, register: RegisterDep) -> Viewer:
-    """The operator token gives the operator's view, an organisation's token that organisation's own view.
-
-    Without an operator token set (development, where the operator API is open as ``operator`` has it) every
-    request is the operator's, except one that presents an organisation's token: it gets that organisation's
-    view."""
-    if settings.operator_token is None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, presented = header.partition(" ")
-        organisation = register.by_token(presented.strip()) if scheme.lower() == "bearer" else None
-        return Viewer(organisation.id if organisation is not None else None)
-    token = bearer_token(request)
-    if hmac.compare_digest(token.encode(), settings.operator_token.encode()):
-        return Viewer()
-    organisation = register.by_token(token)
-    if organisation is None:
-        raise _unknown_token("the bearer token is neither the operator token nor an organisation's")
-    return Viewer(organisation.id)
+    Without operator credentials configured (development, where the operator API is open) every request is the
+    operator's, except one that presents an organisation's token: it gets that organisation's view."""
+    token = None if authenticator.open else bearer_token(request)
+    try:
+        return await authenticator.identify(
+            token or _presented_token(request), address=request.client.host if request.client else None
+        )
+    except UnknownToken as exc:
+        raise _unknown_token(str(exc)) from None
 
 
 ViewerDep = Annotated[Viewer, Depends(viewer)]
+
+
+def require(role: Role) -> Callable[[Request, Viewer], Awaitable[Viewer]]:
+    """The dependency of a route for operators of at least ``role``: 403 for an organisation's token or a
+    lesser role."""
+
+    async def operator_of_role(request: Request, caller: ViewerDep) -> Viewer:
+        if caller.may(role):
+            return caller
+        if caller.organisation_id is not None:
+            diagnostics = f"this token belongs to organisation {caller.organisation_id}, which has no operator access"
+        else:
+            diagnostics = f"{caller.person} is a {caller.role}; this needs the {role} role"
+        raise OutcomeError(
+            403,
+            "forbidden",
+            None,
+            diagnostics,
+            headers=bearer_challenge("insufficient_scope", f"the operator API needs the {role} role here"),
+        )
+
+    operator_of_role.__name__ = f"require_{role}"
+    return operator_of_role
+
+
+OperatorDep = Annotated[Viewer, Depends(require(Role.ADMINISTRATOR))]
+"""An operator who may do everything (until each route names the role it needs)."""

@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from hub.api.deps import OperatorDep, OrganisationDep, ViewerDep, bearer_challenge
+from hub.api.identity import Authenticator
 from hub.api.refusals import install_refusal_handlers
 from hub.route.register import Register, hash_token, parse_register
 from hub.settings import HubSettings
@@ -34,6 +35,7 @@ def app_with(operator_token: str | None) -> FastAPI:
     # the two services the bearer dependencies use (hub.api.deps): no Runtime needed
     app.state.register = small_register()
     app.state.settings = HubSettings(operator_token=operator_token, _env_file=None)
+    app.state.authenticator = Authenticator(app.state.settings, app.state.register)
 
     @app.get("/api/thing")
     async def thing(_: OperatorDep) -> dict[str, str]:

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from hub.api import dead_letters, health, mailbox, metrics, operator
+from hub.api.identity import Authenticator
 from hub.api.refusals import install_refusal_handlers
 from hub.broker.progress import WorkerProgress
 from hub.broker.records import OutboxRecord
@@ -84,6 +85,7 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     state.circuits = lambda: {"gp": {"circuit": "open", "parked": 2, "in_flight": 0}}
     state.progress = {"delivery": WorkerProgress("delivery")}
     state.health = Health(tracking.ping, lambda: [], lambda: [])
+    state.authenticator = Authenticator(state.settings, state.register)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test") as client:
         yield Hub(app, client, publisher)
     await engine.dispose()
