@@ -85,6 +85,13 @@ async def search_audit_events(
     search = parse_search(request.query_params, register=register)
     if isinstance(search, list):
         return outcome_response(400, search)
+    if search.cpr is not None and not viewer.sees_patients:
+        raise OutcomeError(
+            403,
+            "forbidden",
+            "http.cpr",
+            f"{viewer.person} is a {viewer.role}; searching by CPR number needs the operator role",
+        )
     tracking_ids, truncated = await _candidate_messages(tracking, search, viewer.organisation_id)
     found: list[dict[str, Any]] = []
     for tracking_id in tracking_ids:

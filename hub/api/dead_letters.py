@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import DeadLettersDep, OperatorDep, RedriveDep
+from hub.api.deps import DeadLettersDep, RedriveDep, RepairerDep, WatcherDep
 from hub.api.operator import utc_text
 from hub.api.params import DeadLetterId, Instant, PageLimit, RedriveLimit, Text
 from hub.api.responses import OutcomeError
@@ -22,7 +22,7 @@ Until = Annotated[Instant | None, Query(description="dead before (ISO 8601)")]
 @router.get("")
 async def list_dead_letters(
     dead_letters: DeadLettersDep,
-    _: OperatorDep,
+    _: WatcherDep,
     receiver: Text | None = None,
     event: Text | None = None,
     tracking_id: Text | None = None,
@@ -46,7 +46,7 @@ async def list_dead_letters(
 
 
 @router.post("/{dead_letter_id}/redrive")
-async def redrive_one(dead_letter_id: DeadLetterId, redrive: RedriveDep, _: OperatorDep) -> dict[str, Any]:
+async def redrive_one(dead_letter_id: DeadLetterId, redrive: RedriveDep, _: RepairerDep) -> dict[str, Any]:
     """Send one dead letter back to delivery."""
     redriven = await redrive.one(dead_letter_id)
     if redriven is None:
@@ -57,7 +57,7 @@ async def redrive_one(dead_letter_id: DeadLetterId, redrive: RedriveDep, _: Oper
 @router.post("/redrive")
 async def redrive_many(
     redrive: RedriveDep,
-    _: OperatorDep,
+    _: RepairerDep,
     receiver: Text | None = None,
     event: Text | None = None,
     since: Since = None,

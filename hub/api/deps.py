@@ -156,5 +156,9 @@ def require(role: Role) -> Callable[[Request, Viewer], Awaitable[Viewer]]:
     return operator_of_role
 
 
+WatcherDep = Annotated[Viewer, Depends(require(Role.VIEWER))]
+"""Any named operator: watches receivers, dead letters and subscriptions (no patient data there)."""
+RepairerDep = Annotated[Viewer, Depends(require(Role.OPERATOR))]
+"""An operator who repairs: redrives dead letters, pauses and resumes subscriptions."""
 OperatorDep = Annotated[Viewer, Depends(require(Role.ADMINISTRATOR))]
-"""An operator who may do everything (until each route names the role it needs)."""
+"""An administrator: changes the register's subscriptions, sees personal data."""

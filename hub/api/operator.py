@@ -16,10 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import CircuitsDep, OperatorDep, RegisterDep, TrackingDep, ViewerDep
+from hub.api.deps import CircuitsDep, RegisterDep, TrackingDep, ViewerDep, WatcherDep
 from hub.api.params import Instant, PageLimit, PageOffset, Text
 from hub.api.responses import OutcomeError
 from hub.domain.identifiers import mask_cpr_everywhere
+from hub.domain.operators import Viewer
 from hub.domain.status import MessageStatus
 from hub.track.store import MessageQuery
 
@@ -32,6 +33,22 @@ def utc_text(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _no_patients(viewer: Viewer, where: str) -> OutcomeError:
+    return OutcomeError(
+        403,
+        "forbidden",
+        where,
+        f"{viewer.person} is a {viewer.role}, who sees no patient data; searching by patient needs the operator role",
+    )
+
+
+def _as_seen_by(viewer: Viewer, message: dict[str, Any]) -> dict[str, Any]:
+    """The message as ``viewer`` may see it: without its patient for the viewer role."""
+    if viewer.sees_patients:
+        return message
+    return {**message, "patient": None}
 
 
 @router.get("/messages")
@@ -53,7 +70,9 @@ async def list_messages(
     offset: PageOffset = 0,
 ) -> dict[str, Any]:
     """Messages, newest first: every message for the operator, an organisation's own for its token.
-    Patients are shown masked (birth date only)."""
+    Patients are shown masked (birth date only); to the viewer role not at all, nor may it search by patient."""
+    if patient is not None and not viewer.sees_patients:
+        raise _no_patients(viewer, "http.patient")
     total, found = await tracking.find_messages(
         MessageQuery(
             status=str(status) if status else None,
@@ -70,7 +89,8 @@ async def list_messages(
             offset=offset,
         )
     )
-    return {"total": total, "limit": limit, "offset": offset, "messages": mask_cpr_everywhere(found)}
+    shown = [_as_seen_by(viewer, m) for m in found]
+    return {"total": total, "limit": limit, "offset": offset, "messages": mask_cpr_everywhere(shown)}
 
 
 @router.get("/messages/{tracking_id}")
@@ -80,12 +100,12 @@ async def get_message(tracking_id: Text, tracking: TrackingDep, viewer: ViewerDe
     found = await tracking.get_message(tracking_id, party=viewer.organisation_id)
     if found is None:
         raise OutcomeError(404, "not-found", None, f"no message with tracking id {tracking_id}")
-    masked: dict[str, Any] = mask_cpr_everywhere(found)
+    masked: dict[str, Any] = mask_cpr_everywhere(_as_seen_by(viewer, found))
     return masked
 
 
 @router.get("/receivers")
-async def list_receivers(register: RegisterDep, circuits: CircuitsDep, _: OperatorDep) -> dict[str, Any]:
+async def list_receivers(register: RegisterDep, circuits: CircuitsDep, _: WatcherDep) -> dict[str, Any]:
     """The endpoint register as loaded (credentials left out), with each receiver's delivery circuit."""
     states = circuits()
     closed = {"circuit": "closed", "parked": 0, "in_flight": 0}

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from hub.api.deps import OperatorDep, SubscriptionsDep
+from hub.api.deps import OperatorDep, RepairerDep, SubscriptionsDep, WatcherDep
 from hub.api.params import Text, without_nul
 from hub.api.responses import OutcomeError
 from hub.route.subscription import (
@@ -78,7 +78,7 @@ async def create_subscription(body: SubscriptionBody, service: SubscriptionsDep,
 @router.get("")
 async def list_subscriptions(
     service: SubscriptionsDep,
-    _: OperatorDep,
+    _: WatcherDep,
     receiver: Annotated[Text | None, Query(description="register id of the subscriber")] = None,
     status: SubscriptionStatus | None = None,
 ) -> dict[str, Any]:
@@ -92,7 +92,7 @@ async def list_subscriptions(
 
 
 @router.get("/{subscription_id}")
-async def get_subscription(subscription_id: Text, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
+async def get_subscription(subscription_id: Text, service: SubscriptionsDep, _: WatcherDep) -> dict[str, Any]:
     found = await service.store.get(subscription_id)
     if found is None:
         raise _not_found(subscription_id)
@@ -112,13 +112,13 @@ async def _set_status(service: SubscriptionService, subscription_id: str, status
 
 
 @router.post("/{subscription_id}/pause")
-async def pause_subscription(subscription_id: Text, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
+async def pause_subscription(subscription_id: Text, service: SubscriptionsDep, _: RepairerDep) -> dict[str, Any]:
     """The subscriber gets no more messages through this subscription until it is resumed."""
     return (await _set_status(service, subscription_id, SubscriptionStatus.PAUSED)).as_json()
 
 
 @router.post("/{subscription_id}/resume")
-async def resume_subscription(subscription_id: Text, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
+async def resume_subscription(subscription_id: Text, service: SubscriptionsDep, _: RepairerDep) -> dict[str, Any]:
     return (await _set_status(service, subscription_id, SubscriptionStatus.ACTIVE)).as_json()
 
 
