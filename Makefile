@@ -48,10 +48,14 @@ integration: $(STAMP)
 integration-postgresql: $(STAMP) system-packages ## the integration suite again, on a throw-away PostgreSQL cluster
 	$(PY) -m pytest tests/integration -q --database postgresql
 
+# postgresql (initdb) for the PostgreSQL runs, chromium and its driver for the console's browser tests,
+# prometheus (promtool) for the alert rules' test
+SYSTEM_PACKAGES := postgresql chromium chromium-driver prometheus
+
 system-packages:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-		echo "installing Debian's postgresql package for the tests"; \
-		$(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends postgresql; }
+	@{ ls /usr/lib/postgresql/*/bin/initdb && command -v chromium && command -v promtool; } >/dev/null 2>&1 || { \
+		echo "installing Debian's $(SYSTEM_PACKAGES) for the tests"; \
+		$(APT_GET) update -q && $(APT_GET) install -y -q --no-install-recommends $(SYSTEM_PACKAGES); }
 
 test: $(STAMP) lint typecheck system-packages ## everything CI runs: all tests on SQLite, the integration suite on PostgreSQL too
 	$(PY) -m pytest -q --cov --cov-report=

@@ -54,6 +54,7 @@ import structlog
 from connectors.intake import Intake, Refusal, Refused, check
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import utc_now
+from hub.observe.metrics import REFUSED, count_message
 from hub.route.register import Organisation
 
 log = structlog.get_logger(__name__)
@@ -246,6 +247,7 @@ class FileDrop:
         os.replace(path, target)
         self._seen.pop(path, None)
         report.refused.append(path.name)
+        count_message("file", REFUSED)
         log.warning(
             "file refused",
             file=f"{path.parent.parent.name}/{INCOMING}/{path.name}",

@@ -45,6 +45,7 @@ from hub.domain.ids import new_tracking_id
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error
 from hub.domain.tracking import utc_now
+from hub.observe.metrics import REFUSED, count_message
 from hub.track.archive import ArchivedMessage
 from hub.validate.envelope import read_envelope
 
@@ -254,6 +255,7 @@ class Intake:
         """Check the message, then admit it (`check`, `admit`)."""
         checked = check(raw, sender_sor=sender_sor, authenticated_as=authenticated_as, max_bytes=max_bytes)
         if isinstance(checked, Refused):
+            count_message(connector, REFUSED)
             return checked
         return await self.admit(checked, connector=connector)
 
@@ -263,8 +265,9 @@ class Intake:
         try:
             await self.publish(record)
         except Exception as exc:  # not accepted: the sender sends it again (asyncio.CancelledError passes)
+            count_message(connector, REFUSED)
             return not_published(exc)
-        return Accepted(record)
+        return Accepted(record)  # counted once validated, by the ingress worker (hub.observe.metrics)
 
     async def publish(self, record: IngressRecord) -> None:
         """Keep `record` in the archive, then publish it and wait for the broker.

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.file_drop import FileDrop
 from connectors.mllp import MllpListener
-from hub import __version__
+from hub import __version__, console
 from hub.api import audit_events, dead_letters, figures, health, mailbox, metrics, operator, process_message
+from hub.api import read_audit as read_audit_api
 from hub.api import subscriptions as subscriptions_api
 from hub.api.body_limit import BodyLimit
 from hub.api.deps import provide
@@ -262,6 +263,7 @@ async def _start_consumers(stack: AsyncExitStack, runtime: Runtime, validation: 
         )
         await consumer.start()
         consumers.append(consumer)
+        runtime.consumers[f"{settings.consumer_group}-{name}"] = consumer  # their lag, at each scrape
         stack.push_async_callback(consumer.stop)
         runtime.workers[name] = asyncio.create_task(run(consumer), name=f"hub-{name}")
     return consumers
@@ -378,12 +380,14 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     app.include_router(process_message.router)
     app.include_router(operator.router)
     app.include_router(audit_events.router)
+    app.include_router(read_audit_api.router)
     app.include_router(figures.router)
     app.include_router(subscriptions_api.router)
     app.include_router(dead_letters.router)
     app.include_router(mailbox.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    console.install(app)  # the operator web console at /console (routes, static files, GET / -> /console)
 
     app.add_middleware(BodyLimit)  # the operator API's bodies; ingest counts its own
     install_refusal_handlers(app)  # every refusal an OperationOutcome, the framework's own 404 and 405 too

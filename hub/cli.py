@@ -212,6 +212,17 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(rate=args.rate)
 
 
+def _operator_token(args: argparse.Namespace) -> int:
+    from hub.api.operator_tokens import new_operator_entry
+    from hub.domain.operators import Role
+
+    token, entry = new_operator_entry(args.name, Role(args.role))
+    print(f"token for {args.name.strip()} (hand it over; the hub keeps only its hash):\n  {token}\n")
+    print("add this under `operators:` in HUB_OPERATOR_TOKENS_FILE, then restart the hub:\n")
+    print(entry, end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hub", description="Sektor-hub: MedCom FHIR messaging between sectors")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--vacuum", action="store_true", help="SQLite without free-page tracking: rewrite the file (locks it)"
     )
     purge.set_defaults(run=_purge)
+
+    operator_token = commands.add_parser(
+        "operator-token", help="a new token for a named operator, and its entry for HUB_OPERATOR_TOKENS_FILE"
+    )
+    operator_token.add_argument("name", help="the person, as the audit of reads names them")
+    operator_token.add_argument("role", choices=["viewer", "operator", "administrator"])
+    operator_token.set_defaults(run=_operator_token)
 
     demo = commands.add_parser("demo", help="embedded broker, hub, simulated hospitals, municipalities and GPs")
     demo.add_argument("--rate", type=float, default=2.0, help="messages per second from the simulated hospitals")

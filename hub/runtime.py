@@ -16,6 +16,7 @@ from hub.deliver.mailbox import Mailbox
 from hub.deliver.parking import DeadLetterStore
 from hub.deliver.redrive import Redrive
 from hub.deliver.worker import DeliveryWorker
+from hub.observe.lag import Consumer
 from hub.route.register import Register
 from hub.route.subscription_store import SubscriptionService
 from hub.settings import HubSettings
@@ -55,6 +56,7 @@ class Runtime:
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # the heartbeats of the workers that take records from the broker (ingress, delivery, recorder)
     progress: dict[str, WorkerProgress] = field(default_factory=dict)
+    consumers: dict[str, Consumer] = field(default_factory=dict)  # by consumer group, for their lag (hub.observe)
     accepting: bool = True
 
     def intake(self) -> Intake:

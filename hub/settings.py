@@ -143,10 +143,44 @@ class HubSettings(BaseSettings):
     retention_dead_letter_days: int = Field(
         default=90, ge=0, description="a dead letter after it was redriven; one never redriven is kept"
     )
+    retention_read_audit_days: int = Field(
+        default=5 * 365 + 1,
+        ge=0,
+        description="an entry of the audit of reads (who read which patient's data): 5 years, as Danish practice "
+        "keeps the access logs of health records so that a patient can ask who looked, and supervision can follow "
+        "up, long after the message itself is gone",
+    )
+    audit_pseudonym_key: str | None = Field(
+        default=None,
+        min_length=16,
+        description="the key of the patient pseudonyms in the audit of reads (HMAC-SHA256 of the CPR number); unset: "
+        "the hub makes one and keeps it in the database. Set it, kept apart from the database, so that a copy of the "
+        "database alone cannot resolve pseudonyms; never change it: older entries would no longer be found by patient",
+    )
     retention_scan_seconds: float = Field(default=3600.0, gt=0, description="how often the retention purge runs")
 
     operator_token: str | None = Field(
-        default=None, description="bearer token for /api; required when environment is production"
+        default=None,
+        description="one shared bearer token for /api, an administrator named operator; in production this, "
+        "HUB_OPERATOR_TOKENS_FILE or HUB_OIDC_ISSUER is required",
+    )
+    operator_tokens_file: Path | None = Field(
+        default=None, description="named operators with a role and a hashed token (YAML); checked at start"
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer whose JWTs sign operators in; off when unset"
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="the audience (aud) a JWT must name; required with HUB_OIDC_ISSUER"
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="the issuer's JWKS; unset: the jwks_uri of its discovery document"
+    )
+    oidc_roles_claim: str = Field(
+        default="roles", description="the JWT claim with the roles; dotted for nested (realm_access.roles)"
+    )
+    oidc_name_claim: str = Field(
+        default="preferred_username", description="the JWT claim naming the operator; falls back to sub"
     )
     log_level: str = "INFO"
 
@@ -158,6 +192,7 @@ class HubSettings(BaseSettings):
             mailbox_days=self.retention_mailbox_days,
             ledger_days=self.retention_ledger_days,
             dead_letter_days=self.retention_dead_letter_days,
+            read_audit_days=self.retention_read_audit_days,
         )
 
     @property
@@ -226,11 +261,34 @@ class HubSettings(BaseSettings):
             )
         return self
 
+    @field_validator("operator_tokens_file")
+    @classmethod
+    def _operator_tokens_file_is_usable(cls, value: Path | None) -> Path | None:
+        """A faulty operator token file stops the hub before it starts anything, naming the entry and field."""
+        if value is not None:
+            from hub.api.operator_tokens import load_operator_tokens
+
+            load_operator_tokens(value)  # OperatorTokensError is a ValueError: the message names entry and field
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_names_its_audience(self) -> HubSettings:
+        """Without an audience, a JWT the issuer made for any other application would sign in to the hub."""
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("HUB_OIDC_AUDIENCE must be set when HUB_OIDC_ISSUER is")
+        return self
+
     @model_validator(mode="after")
     def _production_is_locked_down(self) -> HubSettings:
         if self.environment is Environment.PRODUCTION:
-            if not self.operator_token:
-                raise ValueError("HUB_OPERATOR_TOKEN must be set when HUB_ENVIRONMENT=production")
+            if not (self.operator_token or self.operator_tokens_file or self.oidc_issuer):
+                raise ValueError(
+                    "HUB_OPERATOR_TOKEN must be set when HUB_ENVIRONMENT=production, unless HUB_OPERATOR_TOKENS_FILE "
+                    "or HUB_OIDC_ISSUER is"
+                )
+            for name, url in (("HUB_OIDC_ISSUER", self.oidc_issuer), ("HUB_OIDC_JWKS_URL", self.oidc_jwks_url)):
+                if url and not url.startswith("https://"):
+                    raise ValueError(f"{name} must be an https:// URL when HUB_ENVIRONMENT=production")
             if not self.kafka_bootstrap_servers:
                 raise ValueError("KAFKA_BOOTSTRAP_SERVERS must be set when HUB_ENVIRONMENT=production")
         return self

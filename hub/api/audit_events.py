@@ -19,9 +19,10 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 
-from hub.api.deps import RegisterDep, TrackingDep, ViewerDep
+from hub.api.deps import ReadAuditDep, RegisterDep, TrackingDep, ViewerDep
 from hub.api.params import Text
 from hub.api.responses import FHIR_JSON, OutcomeError, fhir_response, outcome_response
+from hub.audit.reads import multi_query
 from hub.domain.identifiers import mask_cpr_everywhere
 from hub.domain.outcome import Issue, Severity, operation_outcome
 from hub.messages.delivery_status import (
@@ -79,9 +80,10 @@ _FHIR_ANSWER: Final[dict[int | str, dict[str, Any]]] = {200: {"content": {FHIR_J
     openapi_extra={"parameters": _DOCUMENTED},
 )
 async def search_audit_events(
-    request: Request, tracking: TrackingDep, register: RegisterDep, viewer: ViewerDep
+    request: Request, tracking: TrackingDep, register: RegisterDep, viewer: ViewerDep, read_audit: ReadAuditDep
 ) -> Response:
-    """EDS delivery statuses (AuditEvents) that match the search, newest first, as a FHIR searchset Bundle."""
+    """EDS delivery statuses (AuditEvents) that match the search, newest first, as a FHIR searchset Bundle.
+    A search that touched patients (by CPR number, or answering a patient's messages) is in the audit of reads."""
     search = parse_search(request.query_params, register=register)
     if isinstance(search, list):
         return outcome_response(400, search)
@@ -101,20 +103,38 @@ async def search_audit_events(
     ordered = newest_first(found)
     page = ordered[search.offset : search.offset + search.count]
     bundle = _searchset(request, search, page, total=len(ordered), truncated=truncated)
+    if viewer.sees_patients:
+        shown = {t for e in page if (t := tracking_id_of(str(e["id"])))}
+        of_page = await tracking.patients_of(shown) if search.cpr is None else {}
+        await read_audit.record(
+            viewer,
+            action="search AuditEvent",
+            what="/fhir/AuditEvent search",
+            patients=[search.cpr] if search.cpr is not None else of_page.values(),
+            query=multi_query(request.query_params.multi_items()),
+        )
     return fhir_response(mask_cpr_everywhere(bundle))
 
 
 @router.get("/AuditEvent/{audit_event_id}", response_class=Response, responses=_FHIR_ANSWER)
 async def read_audit_event(
-    audit_event_id: Text, tracking: TrackingDep, register: RegisterDep, viewer: ViewerDep
+    audit_event_id: Text, tracking: TrackingDep, register: RegisterDep, viewer: ViewerDep, read_audit: ReadAuditDep
 ) -> Response:
-    """One EDS delivery status (AuditEvent); 404 when there is none with this id that the caller may see."""
+    """One EDS delivery status (AuditEvent); 404 when there is none with this id that the caller may see.
+    The read of a patient's message's AuditEvent is in the audit of reads."""
     tracking_id = tracking_id_of(audit_event_id)
     view = await tracking.get_message(tracking_id, party=viewer.organisation_id) if tracking_id else None
     events = audit_events(view, register=register) if view is not None else []
     event = next((e for e in events if e["id"] == audit_event_id), None)
     if event is None:
         raise OutcomeError(404, "not-found", None, f"no AuditEvent with id {audit_event_id}")
+    if viewer.sees_patients and tracking_id:
+        await read_audit.record(
+            viewer,
+            action="read AuditEvent",
+            what=f"/fhir/AuditEvent/{audit_event_id}",
+            patients=[await tracking.patient_of(tracking_id)],
+        )
     return fhir_response(mask_cpr_everywhere(event))
 
 

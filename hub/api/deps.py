@@ -15,13 +15,15 @@ from fastapi import Depends, Request
 from starlette.datastructures import State
 
 from connectors.intake import Intake
-from hub.api.identity import Authenticator, UnknownToken
+from hub.api.identity import Authenticator, IssuerUnavailable, UnknownToken, WithoutRole
 from hub.api.responses import OutcomeError
+from hub.audit.reads import ReadAudit
 from hub.broker.progress import WorkerProgress
 from hub.deliver.mailbox import Mailbox
 from hub.deliver.parking import DeadLetterStore
 from hub.deliver.redrive import Redrive
 from hub.domain.operators import Role, Viewer
+from hub.observe.lag import Consumer
 from hub.route.register import Organisation, Register
 from hub.route.subscription_store import SubscriptionService
 from hub.runtime import Health, Runtime
@@ -43,8 +45,10 @@ def provide(state: State, runtime: Runtime) -> None:
     state.subscriptions = runtime.subscriptions
     state.circuits = runtime.delivery.circuits
     state.progress = runtime.progress
+    state.consumers = runtime.consumers
     state.health = runtime.health()
     state.authenticator = Authenticator(runtime.settings, runtime.register)
+    state.read_audit = ReadAudit(runtime.store.engine, runtime.settings.audit_pseudonym_key)
 
 
 def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
@@ -67,8 +71,10 @@ RedriveDep = Annotated[Redrive, Depends(_from_state("redrive"))]
 SubscriptionsDep = Annotated[SubscriptionService, Depends(_from_state("subscriptions"))]
 CircuitsDep = Annotated[Circuits, Depends(_from_state("circuits"))]
 ProgressDep = Annotated[Mapping[str, WorkerProgress], Depends(_from_state("progress"))]
+ConsumersDep = Annotated[Mapping[str, Consumer], Depends(_from_state("consumers"))]
 HealthDep = Annotated[Health, Depends(_from_state("health"))]
 AuthenticatorDep = Annotated[Authenticator, Depends(_from_state("authenticator"))]
+ReadAuditDep = Annotated[ReadAudit, Depends(_from_state("read_audit"))]
 
 REALM = "sektor-hub"
 
@@ -126,6 +132,12 @@ async def viewer(request: Request, authenticator: AuthenticatorDep) -> Viewer:
         return await authenticator.identify(
             token or _presented_token(request), address=request.client.host if request.client else None
         )
+    except WithoutRole as exc:
+        raise OutcomeError(
+            403, "forbidden", None, str(exc), headers=bearer_challenge("insufficient_scope", "no role of the hub")
+        ) from None
+    except IssuerUnavailable as exc:
+        raise OutcomeError(503, "transient", None, str(exc), headers={"Retry-After": "5"}) from None
     except UnknownToken as exc:
         raise _unknown_token(str(exc)) from None
 

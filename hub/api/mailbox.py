@@ -1,23 +1,47 @@
-"""Mailboxes: receivers without an HTTP endpoint pull their messages here, with their own token."""
+"""Mailboxes: receivers without an HTTP endpoint pull their messages here, with their own token.
+
+What an organisation's system fetches about patients (the listing with the messages, one message) is in the audit
+of reads, naming the organisation."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from hub.api.deps import MailboxDep, OrganisationDep
+from hub.api.deps import MailboxDep, OrganisationDep, ReadAuditDep, TrackingDep
 from hub.api.params import MailboxItemId, PageLimit
 from hub.api.responses import FHIR_JSON, OutcomeError
+from hub.domain.operators import Viewer
+from hub.route.register import Organisation
 
 router = APIRouter(prefix="/mailbox", tags=["mailbox"])
 
 
+def _system_of(organisation: Organisation, request: Request) -> Viewer:
+    """The organisation's system, as the audit of reads names it."""
+    return Viewer(organisation.id, person=organisation.id, address=request.client.host if request.client else None)
+
+
 @router.get("")
-async def list_mailbox(organisation: OrganisationDep, mailbox: MailboxDep, limit: PageLimit = 100) -> dict[str, Any]:
+async def list_mailbox(
+    request: Request,
+    organisation: OrganisationDep,
+    mailbox: MailboxDep,
+    tracking: TrackingDep,
+    read_audit: ReadAuditDep,
+    limit: PageLimit = 100,
+) -> dict[str, Any]:
     """Messages waiting for the authenticated organisation, oldest first; only its own."""
     items = await mailbox.items(organisation.id, limit=limit)
+    await read_audit.record(
+        _system_of(organisation, request),
+        action="list mailbox",
+        what=f"/mailbox of {organisation.id}",
+        patients=(await tracking.patients_of(item.tracking_id for item in items)).values(),
+        query={"limit": str(limit)},
+    )
     return {
         "receiver": organisation.id,
         "items": [
@@ -36,11 +60,24 @@ async def list_mailbox(organisation: OrganisationDep, mailbox: MailboxDep, limit
 
 
 @router.get("/{item_id}")
-async def get_mailbox_item(item_id: MailboxItemId, organisation: OrganisationDep, mailbox: MailboxDep) -> Response:
+async def get_mailbox_item(
+    request: Request,
+    item_id: MailboxItemId,
+    organisation: OrganisationDep,
+    mailbox: MailboxDep,
+    tracking: TrackingDep,
+    read_audit: ReadAuditDep,
+) -> Response:
     """The message exactly as the sender sent it."""
     item = await mailbox.item(organisation.id, item_id)
     if item is None:
         raise OutcomeError(404, "not-found", None, f"mailbox of {organisation.id} has no item {item_id}")
+    await read_audit.record(
+        _system_of(organisation, request),
+        action="fetch mailbox item",
+        what=f"/mailbox/{item_id}",
+        patients=[await tracking.patient_of(item.tracking_id)],
+    )
     return Response(item.body, media_type=FHIR_JSON, headers={"X-Hub-Tracking-Id": item.tracking_id})
 
 

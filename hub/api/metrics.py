@@ -1,53 +1,38 @@
-"""``/metrics`` in Prometheus text format: message and delivery figures from the tracking store,
-parked deliveries, open circuits, poison records and stalled workers from this process."""
+"""``/metrics`` in Prometheus text format: the work this process counted as it happened (hub.observe.metrics),
+then the state at this moment: message and delivery figures from the tracking store, dead letters waiting,
+parked deliveries and open circuits, poison records and stalled workers, and each consumer's lag.
+
+Each hub process answers for itself; Prometheus sums across instances."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from hub.api.deps import CircuitsDep, DeadLettersDep, ProgressDep, TrackingDep
+from hub.api.deps import CircuitsDep, ConsumersDep, DeadLettersDep, ProgressDep, TrackingDep
+from hub.observe.lag import consumer_lag
+from hub.observe.metrics import State, exposition
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics")
 async def metrics(
-    tracking: TrackingDep, dead_letters: DeadLettersDep, circuits: CircuitsDep, progress: ProgressDep
+    tracking: TrackingDep,
+    dead_letters: DeadLettersDep,
+    circuits: CircuitsDep,
+    progress: ProgressDep,
+    consumers: ConsumersDep,
 ) -> Response:
     counts = await tracking.counts()
-    dead = await dead_letters.pending_count()
-    registry = CollectorRegistry()
-    messages = Gauge("hub_messages", "tracked messages by status", ["status"], registry=registry)
-    for status, n in counts["messages"].items():
-        messages.labels(status).set(n)
-    deliveries = Gauge("hub_deliveries", "deliveries by status", ["status"], registry=registry)
-    for status, n in counts["deliveries"].items():
-        deliveries.labels(status).set(n)
-    Gauge("hub_acknowledgements_overdue", "delivered messages whose acknowledgement is overdue", registry=registry).set(
-        counts["overdue"]["acknowledgements"]
+    state = State(
+        messages=counts["messages"],
+        deliveries=counts["deliveries"],
+        overdue_acknowledgements=counts["overdue"]["acknowledgements"],
+        dead_letters_waiting=await dead_letters.pending_count(),
+        circuits=circuits(),
+        poisoned={worker: heartbeat.poisoned for worker, heartbeat in progress.items()},
+        stalled_seconds={worker: heartbeat.stalled_for() for worker, heartbeat in progress.items()},
+        lag=await consumer_lag(consumers),
     )
-    Gauge("hub_dead_letters", "dead letters waiting for an operator", registry=registry).set(dead)
-    parked = Gauge("hub_parked_deliveries", "deliveries parked per receiver", ["receiver"], registry=registry)
-    circuit = Gauge(
-        "hub_circuit_open", "1 while a receiver's delivery circuit is open", ["receiver"], registry=registry
-    )
-    for receiver, state in circuits().items():
-        parked.labels(receiver).set(state["parked"])
-        circuit.labels(receiver).set(1 if state["circuit"] == "open" else 0)
-    poison = Counter(
-        "hub_poison_records",
-        "records whose handling raised every time, set aside (rejected, dead-lettered or recorded reduced)",
-        ["worker"],
-        registry=registry,
-    )
-    stalled = Gauge(
-        "hub_worker_stalled_seconds",
-        "how long a worker has held records without finishing any",
-        ["worker"],
-        registry=registry,
-    )
-    for worker, heartbeat in progress.items():
-        poison.labels(worker).inc(heartbeat.poisoned)
-        stalled.labels(worker).set(heartbeat.stalled_for())
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(state), media_type=CONTENT_TYPE_LATEST)

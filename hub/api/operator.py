@@ -14,11 +14,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from hub.api.deps import CircuitsDep, RegisterDep, TrackingDep, ViewerDep, WatcherDep
+from hub.api.deps import CircuitsDep, ReadAuditDep, RegisterDep, TrackingDep, ViewerDep, WatcherDep
 from hub.api.params import Instant, PageLimit, PageOffset, Text
 from hub.api.responses import OutcomeError
+from hub.audit.reads import multi_query
 from hub.domain.identifiers import mask_cpr_everywhere
 from hub.domain.operators import Viewer
 from hub.domain.status import MessageStatus
@@ -53,8 +54,10 @@ def _as_seen_by(viewer: Viewer, message: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/messages")
 async def list_messages(
+    request: Request,
     tracking: TrackingDep,
     viewer: ViewerDep,
+    read_audit: ReadAuditDep,
     status: MessageStatus | None = None,
     event: Annotated[Text | None, Query(description="MedCom event code")] = None,
     sender: Annotated[Text | None, Query(description="register id of the sending organisation")] = None,
@@ -70,7 +73,8 @@ async def list_messages(
     offset: PageOffset = 0,
 ) -> dict[str, Any]:
     """Messages, newest first: every message for the operator, an organisation's own for its token.
-    Patients are shown masked (birth date only); to the viewer role not at all, nor may it search by patient."""
+    Patients are shown masked (birth date only); to the viewer role not at all, nor may it search by patient.
+    A search that touched patients (by patient, or answering messages about patients) is in the audit of reads."""
     if patient is not None and not viewer.sees_patients:
         raise _no_patients(viewer, "http.patient")
     total, found = await tracking.find_messages(
@@ -90,16 +94,35 @@ async def list_messages(
         )
     )
     shown = [_as_seen_by(viewer, m) for m in found]
+    if viewer.sees_patients:
+        of_found = await tracking.patients_of(m["tracking_id"] for m in found) if patient is None else {}
+        await read_audit.record(
+            viewer,
+            action="search messages",
+            what="messages search",
+            patients=[patient] if patient is not None else of_found.values(),
+            query=multi_query(request.query_params.multi_items()),
+        )
     return {"total": total, "limit": limit, "offset": offset, "messages": mask_cpr_everywhere(shown)}
 
 
 @router.get("/messages/{tracking_id}")
-async def get_message(tracking_id: Text, tracking: TrackingDep, viewer: ViewerDep) -> dict[str, Any]:
+async def get_message(
+    tracking_id: Text, tracking: TrackingDep, viewer: ViewerDep, read_audit: ReadAuditDep
+) -> dict[str, Any]:
     """One message: its receivers, their deliveries and acknowledgements, and the timeline of every step.
-    For an organisation that neither sent nor received it: 404, as for a message that does not exist."""
+    For an organisation that neither sent nor received it: 404, as for a message that does not exist.
+    The read of a message about a patient is in the audit of reads."""
     found = await tracking.get_message(tracking_id, party=viewer.organisation_id)
     if found is None:
         raise OutcomeError(404, "not-found", None, f"no message with tracking id {tracking_id}")
+    if viewer.sees_patients:
+        await read_audit.record(
+            viewer,
+            action="read message",
+            what=f"/api/messages/{tracking_id}",
+            patients=[await tracking.patient_of(tracking_id)],
+        )
     masked: dict[str, Any] = mask_cpr_everywhere(_as_seen_by(viewer, found))
     return masked
 

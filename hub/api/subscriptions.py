@@ -1,7 +1,8 @@
 """Operators manage subscriptions: who gets which messages besides the MedCom destinations.
 
 Every change takes effect for the next message the hub routes (the live index is replaced before the
-answer is sent).
+answer is sent). A subscription that could never deliver is refused (400 naming the field), and so is one the
+register file's subscription policy does not allow (400 naming the rule); an accepted one shows its basis.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hub.api.responses import OutcomeError
 from hub.route.subscription import (
     Subscription,
     SubscriptionError,
+    SubscriptionRefused,
     SubscriptionStatus,
     subscription_from_dict,
 )
@@ -52,6 +54,8 @@ class SubscriptionBody(BaseModel):
 
 
 def _bad(exc: SubscriptionError) -> OutcomeError:
+    if isinstance(exc, SubscriptionRefused):  # outside the subscription policy: the message names the rule
+        return OutcomeError(400, "business-rule", exc.field, f"outside the subscription policy: {exc.message}")
     code = "not-found" if "not in the endpoint register" in exc.message else "invalid"
     return OutcomeError(400, code, exc.field, exc.message)
 
@@ -62,7 +66,8 @@ def _not_found(subscription_id: str) -> OutcomeError:
 
 @router.post("", status_code=201)
 async def create_subscription(body: SubscriptionBody, service: SubscriptionsDep, _: OperatorDep) -> dict[str, Any]:
-    """Create a subscription; 400 with an OperationOutcome naming the faulty field, 409 when the id is taken."""
+    """Create a subscription; 400 with an OperationOutcome naming the faulty field (or the subscription-policy rule
+    it breaks), 409 when the id is taken. The answer shows the basis: the policy rule that allows it."""
     data = body.model_dump(exclude_none=True, mode="json")
     data.setdefault("id", service.new_id())
     try:

@@ -20,6 +20,7 @@ from hub.broker.topics import Topics
 from hub.deliver.notices import publish_notice
 from hub.domain.tracking import Step, TrackingEvent
 from hub.messages.failure_notice import FailedDelivery, FailureKind, failure_notice
+from hub.observe import metrics
 from hub.route.register import Register
 from hub.store.leases import Leases
 from hub.ticks import ticks
@@ -85,6 +86,7 @@ class AcknowledgementWatch:
                 detail={"waited_seconds": self._timeout, "delivered_again": redeliver},
             )
             await self._publisher.send_and_wait(self._topics.events, key=event.key, value=event.to_bytes())
+            metrics.ACKNOWLEDGEMENT_TIMEOUTS.labels(delivery.receiver).inc()
         if overdue:
             log.warning("acknowledgements overdue", deliveries=len(overdue))
         await self.notify_unresolved(now)

@@ -15,6 +15,7 @@ from hub.broker.records import Headers, OutboxRecord
 from hub.broker.topics import Topics
 from hub.deliver.parking import DeadLetterQuery, DeadLetterStore
 from hub.domain.tracking import Step, TrackingEvent
+from hub.observe import metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,4 +69,5 @@ class Redrive:
             records.append((self._topics.events, event.key, event.to_bytes(), None))
             records.append((self._topics.outbox, item.key, item.raw, item.headers()))
         await self._publisher.send_all(records)
+        metrics.REDRIVES.inc(len(taken))
         return [Redriven(i, item.tracking_id, item.receiver_id) for i, item in taken]

@@ -35,6 +35,8 @@ from hub.deliver.policy import AttemptOutcome, RetryPolicy, worth_reporting
 from hub.domain.tracking import Step, TrackingEvent, utc_now
 from hub.faults import fault_kind, fault_place
 from hub.messages.failure_notice import FailedDelivery, FailureKind, failure_notice
+from hub.observe import metrics
+from hub.observe.timing import accepted_at, seconds_since
 from hub.route.register import EndpointKind, Register
 from hub.store.leases import Leases
 from hub.track.store import TrackingStore
@@ -178,6 +180,9 @@ class DeliveryWorker:
             sender=item.sender_id, message_id=item.message_id, receiver=item.receiver_id, tracking_id=item.tracking_id
         )
         await self.report(item, Step.DELIVERED, attempt=attempt, status=status_code)
+        metrics.count_attempt(item.receiver_id, metrics.DELIVERED)
+        if not item.resend:  # delivered again for want of an acknowledgement: its first delivery was timed
+            metrics.observe_delivery(item.event, seconds_since(accepted_at(item.tracking_id), self.clock()))
 
     def kind_of_failure(self, item: OutboxRecord, outcome: AttemptOutcome) -> FailureKind:
         return failure_kind(outcome, receiver_known=self.register.by_id(item.receiver_id) is not None)
@@ -200,6 +205,7 @@ class DeliveryWorker:
             error=reason,
             dead_letter=dead_letter_id,
         )
+        metrics.DEAD_LETTERS_MADE.labels(item.receiver_id).inc()
         log.warning("delivery failed; dead letter", receiver=item.receiver_id, tracking_id=item.tracking_id)
         await self.notify_sender(item, kind=kind, reason=reason)
 
@@ -368,9 +374,11 @@ class ReceiverLane:
         if result.outcome is AttemptOutcome.GIVE_UP:
             kind = worker.kind_of_failure(item, result.outcome)
             await worker.bury(item, reason=result.error or "refused", attempts=attempts, kind=kind)
+            metrics.count_attempt(self.receiver_id, metrics.DEAD_LETTER)
             return
         delay = worker.policy.delay(1, retry_after=result.retry_after)
         await self._park(item, first_attempt_at=now, next_attempt_at=now + delay, attempts=attempts)
+        metrics.count_attempt(self.receiver_id, metrics.RETRY)
         await worker.report(
             item, Step.DELIVERY_ATTEMPT_FAILED, attempt=1, error=result.error, retry_in=round(delay, 3), parked=True
         )
@@ -381,6 +389,7 @@ class ReceiverLane:
         await self._worker.parking.park(
             item, first_attempt_at=first_attempt_at, next_attempt_at=next_attempt_at, attempts=attempts
         )
+        metrics.DELIVERIES_PARKED.labels(self.receiver_id).inc()
         self._parked += 1
         self._ensure_drainer()
 
@@ -460,6 +469,7 @@ class ReceiverLane:
             await worker.report(item, Step.DELIVERED, duplicate=True, note="the receiver already has this message")
             return
         result = await worker.attempt(item)
+        metrics.DELIVERY_RETRIES.labels(self.receiver_id).inc()
         number = len(head.attempts) + 1
         if result.outcome is AttemptOutcome.DELIVERED:
             await worker.delivered(item, attempt=number, status_code=result.status_code)
@@ -469,6 +479,7 @@ class ReceiverLane:
             elapsed = worker.clock() - head.first_attempt_at
             if result.outcome is AttemptOutcome.RETRY and worker.policy.may_retry(elapsed=elapsed, next_delay=delay):
                 await worker.parking.reschedule(head.seq, next_attempt_at=worker.clock() + delay, attempts=attempts)
+                metrics.count_attempt(self.receiver_id, metrics.RETRY)
                 if worth_reporting(number):
                     await worker.report(
                         item, Step.DELIVERY_ATTEMPT_FAILED, attempt=number, error=result.error, retry_in=round(delay, 3)
@@ -478,6 +489,7 @@ class ReceiverLane:
             if result.outcome is AttemptOutcome.RETRY:
                 reason = f"not delivered within {worker.policy.retry_window:g} s; last error: {reason}"
             await worker.bury(item, reason=reason, attempts=attempts, kind=worker.kind_of_failure(item, result.outcome))
+            metrics.count_attempt(self.receiver_id, metrics.DEAD_LETTER)
         await worker.parking.remove(head.seq)
         self._parked = max(0, self._parked - 1)
 

@@ -8,6 +8,7 @@ connectors keep every message before they publish it): the worker keeps it befor
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,8 @@ from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, Severity, operation_outcome
 from hub.domain.tracking import Step, TrackingEvent
 from hub.faults import fault_kind, fault_place
+from hub.observe.metrics import count_handled
+from hub.observe.rejections import outcome_issues, poison_rule, rejection_rule
 from hub.pipeline.plan import EarlierAcknowledgement, plan
 from hub.route.live_subscriptions import LiveSubscriptions
 from hub.route.register import Register
@@ -67,7 +70,10 @@ class IngressWorker:
         now = datetime.now(UTC)
         incoming_records = [_incoming(r) for r in records]
         await self._keep_unarchived(incoming_records)
+        started = time.perf_counter()
         verdicts = await self._validation.validate_all([incoming.raw for incoming in incoming_records])
+        validated_in = time.perf_counter() - started
+        counted: list[tuple[str, str | None]] = []  # (connector, rule of a rejection), counted once published
         checked = list(zip(incoming_records, verdicts, strict=True))
         earlier = await self._remember_acknowledgements(checked)
         for incoming, verdict in checked:
@@ -95,7 +101,9 @@ class IngressWorker:
                     tracking_id=incoming.tracking_id,
                     errors=sum(1 for issue in verdict.issues if issue.is_error),
                 )
+            counted.append((incoming.connector, _rejection_rule(result.events, verdict)))
         await self._publisher.send_all(out)
+        count_handled(counted, validated_in)
 
     async def _keep_unarchived(self, incoming_records: Sequence[IngressRecord]) -> None:
         """Keep what no connector archived (Kafka-native records); kept ones, such as replays, stay as they are.
@@ -138,6 +146,7 @@ class IngressWorker:
             events = rejected_events(incoming, issues, sender=self._register.name_of(incoming.sender_sor), now=now)
         out.extend((self._topics.events, event.key, event.to_bytes(), None) for event in events)
         await self._publisher.send_all(out)
+        count_handled([(incoming.connector, poison_rule(issues))])
         log.warning("poison message rejected", tracking_id=incoming.tracking_id, reason=reason)
 
     async def _remember_acknowledgements(
@@ -167,6 +176,15 @@ class IngressWorker:
                 )
         await self._ledger.keep_acknowledgements(kept)
         return await self._ledger.acknowledgements_for(asked)
+
+
+def _rejection_rule(events: Sequence[TrackingEvent], verdict: Verdict) -> str | None:
+    """The rule label of a message its plan rejected (hub.observe.rejections), None for one it did not: the
+    issues of its REJECTED step, which include the sender checks planning added to the validator's."""
+    rejected = next((event for event in events if event.step is Step.REJECTED), None)
+    if rejected is None:
+        return None
+    return rejection_rule(outcome_issues(rejected.detail.get("outcome")), verdict.bundle)
 
 
 def poison_reason(failure: BaseException) -> str:

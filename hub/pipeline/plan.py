@@ -135,7 +135,16 @@ def plan(
                 record,
                 facts,
                 sender_id,
-                receivers=[{"receiver": d.receiver.id, "use": d.use, "reason": d.reason} for d in decision.deliveries],
+                # a subscriber's copy names its basis: the subscription-policy rule that allows it
+                receivers=[
+                    {
+                        "receiver": d.receiver.id,
+                        "use": d.use,
+                        "reason": d.reason,
+                        **({"basis": d.basis} if d.basis else {}),
+                    }
+                    for d in decision.deliveries
+                ],
             )
         )
     if decision.failures:

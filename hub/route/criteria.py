@@ -8,6 +8,7 @@ the expression once on an empty message Bundle.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -80,3 +81,36 @@ def compile_criteria(expression: str) -> Criterion:
 def criterion_holds(result: Sequence[Any]) -> bool:
     """FHIRPath truth for a criterion: a non-empty result with no ``false`` in it."""
     return bool(result) and all(item is not False for item in result)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialMessage:
+    """A realistic message a criterion is tried on before a subscription with it is accepted."""
+
+    name: str  # where it comes from, e.g. "hospital-notification-message/stin-admitted-a5e5b880.json"
+    bundle: dict[str, Any]
+
+
+def _kind(value: Any) -> str:
+    return "a resource" if isinstance(value, dict) else f"a {type(value).__name__} ({str(value)[:40]!r})"
+
+
+def trial_problem(criterion: Criterion, messages: Sequence[TrialMessage]) -> str | None:
+    """Why the criterion cannot be used on such messages, or None.
+
+    A criterion must evaluate on every trial message without an error (``Bundle.timestamp > 5`` compares a
+    dateTime with a number: an error on every real message, though it passes on an empty Bundle) and yield
+    true, false or nothing: anything else would never decide a match the way its author meant.
+    """
+    for message in messages:
+        try:
+            result = criterion(message.bundle)
+        except Exception as exc:  # fhirpathpy raises plain Exceptions
+            return f"fails on the trial message {message.name}: {str(exc)[:300]}"
+        if len(result) > 1 or any(not isinstance(item, bool) for item in result):
+            found = ", ".join(_kind(item) for item in result[:3]) + (", ..." if len(result) > 3 else "")
+            return (
+                f"yields {found} on the trial message {message.name}; a criterion must yield one boolean or "
+                "nothing (e.g. end a path with .exists(), or compare it: ... = 'EMER')"
+            )
+    return None

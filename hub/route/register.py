@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -99,13 +99,43 @@ class HubIdentity(BaseModel):
         return OrganisationRef(sor=self.sor, gln=self.gln, name=self.name)
 
 
+# the subscription filters a policy rule can require, and what "own" means for those that can be the subscriber's own
+POLICY_FILTERS = ("municipality_code", "gp_list", "sender", "activity", "criteria")
+OWN_FILTERS = {"municipality_code": "the subscriber's own municipality code", "gp_list": "the subscriber itself"}
+
+
+class PolicyRule(BaseModel):
+    """One entry of the subscription policy: which kind of organisation may subscribe to which events, with
+    which filters required, and on what basis (hub.route.subscription_policy decides with these)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    kind: OrganisationKind
+    events: frozenset[str] = Field(min_length=1)  # event codes, or "*" (a subscription to every event)
+    # filter -> "own" (it must be the subscriber's own municipality / practice) or "any" (it must be given)
+    requires: dict[str, Literal["own", "any"]] = {}
+    basis: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_filters(self) -> PolicyRule:
+        for name, value in self.requires.items():
+            if name not in POLICY_FILTERS:
+                raise ValueError(f"requires: {name!r} is not a subscription filter ({', '.join(POLICY_FILTERS)})")
+            if value == "own" and name not in OWN_FILTERS:
+                raise ValueError(f"requires: {name} cannot be 'own'; only {' and '.join(OWN_FILTERS)} can")
+        return self
+
+
 class RegisterFile(BaseModel):
-    """The register file as written: the hub's identity and the organisations."""
+    """The register file as written: the hub's identity, the organisations, the subscription policy."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     hub: HubIdentity
     organisations: tuple[Organisation, ...]
+    # who may subscribe to what (none: nobody may); checked by hub.route.subscription_policy
+    subscription_policy: tuple[PolicyRule, ...] = ()
     subscriptions: list[dict[str, Any]] = []  # parsed by hub.route.subscription.seed_from_register_file
 
     @model_validator(mode="after")
@@ -117,6 +147,10 @@ class RegisterFile(BaseModel):
                 if value in seen:
                     raise ValueError(f"two organisations have {attribute} {value!r}")
                 seen.add(value)
+        rules = [r.rule for r in self.subscription_policy]
+        twice = sorted({r for r in rules if rules.count(r) > 1})
+        if twice:
+            raise ValueError(f"two subscription_policy entries have rule {twice[0]!r}")
         return self
 
 
@@ -126,6 +160,7 @@ class Register:
     def __init__(self, content: RegisterFile) -> None:
         self.hub = content.hub
         self.organisations = content.organisations
+        self.subscription_policy = content.subscription_policy
         self._by_sor = {o.sor: o for o in content.organisations}
         self._by_id = {o.id: o for o in content.organisations}
         self._by_token = {o.token_sha256: o for o in content.organisations if o.token_sha256}

@@ -14,8 +14,9 @@ class Delivery:
     """One receiver that must get the message, and why."""
 
     receiver: Organisation
-    use: str  # primary | cc
+    use: str  # primary | cc | subscription
     reason: str
+    basis: str | None = None  # a subscription's copy: the subscription-policy rule that allows it
 
 
 @dataclass(frozen=True, slots=True)

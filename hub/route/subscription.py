@@ -5,8 +5,14 @@ and filters that must all hold: the patient's municipality of residence, the GP 
 listed at (both from the patient register), the sending organisation, the message's Provenance activity,
 and a FHIRPath criterion on the Bundle.
 
-Here: the model, reading it from its JSON/YAML form (the API, the register file's ``subscriptions:``), and
-validating it against the endpoint register, which compiles its criterion (:class:`CompiledSubscription`).
+Here: the model, reading it from its JSON/YAML form (the API, the register file's ``subscriptions:``),
+validating it against the endpoint register and the event catalogue, which compiles its criterion
+(:class:`CompiledSubscription`), and admitting a new one: valid, and allowed by the register's subscription
+policy, whose rule becomes its basis (:func:`admit`).
+
+No subscription that can never deliver is accepted: its receiver must accept its topic, its activity codes must be
+the topic's MedCom activity codes, and its criterion must evaluate to a boolean (or nothing) on realistic messages
+of the topic (hub.route.event_catalogue).
 """
 
 from __future__ import annotations
@@ -18,17 +24,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import structlog
 import yaml
 
 from hub.domain.medcom import ACKNOWLEDGEMENT_EVENT
 from hub.route.criteria import CriteriaError, Criterion, compile_criteria
+from hub.route.event_catalogue import WILDCARD as WILDCARD
+from hub.route.event_catalogue import EventCatalogue, shipped_event_catalogue
 from hub.route.patients import normalise_municipality_code
 from hub.route.register import OrganisationKind, Register
+from hub.route.subscription_policy import Refusal, basis_for
 
-log = structlog.get_logger(__name__)
-
-WILDCARD = "*"
 SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ACTIVITY_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 FILTER_FIELDS = ("municipality_code", "gp_list", "sender", "activity", "criteria")
@@ -46,6 +51,15 @@ class SubscriptionError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class SubscriptionRefused(SubscriptionError):
+    """A subscription the register's subscription policy does not allow; `rule` names the rule it breaks
+    (None when no rule covers the subscriber's kind or the topic)."""
+
+    def __init__(self, field: str, message: str, rule: str | None) -> None:
+        super().__init__(field, message)
+        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,7 @@ class Subscription:
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE
     reason: str = ""  # why the subscriber wants these messages (FHIR Subscription.reason)
     created_at: str | None = None
+    basis: str | None = None  # "<rule>: <basis>", the subscription-policy rule that allowed it (None: made before)
 
     @property
     def active(self) -> bool:
@@ -97,6 +112,7 @@ class Subscription:
             "status": str(self.status),
             "reason": self.reason,
             "created_at": self.created_at,
+            "basis": self.basis,
         }
 
 
@@ -116,12 +132,17 @@ class CompiledSubscription:
 
 
 def validate_subscription(
-    subscription: Subscription, register: Register, known_events: Iterable[str]
+    subscription: Subscription,
+    register: Register,
+    known_events: Iterable[str],
+    catalogue: EventCatalogue | None = None,
 ) -> CompiledSubscription:
-    """Check a subscription against the register and the known event codes, and compile its criterion.
+    """Check a subscription against the register, the known event codes and the event catalogue (the shipped one
+    unless given), and compile its criterion.
 
     Raises :class:`SubscriptionError` naming the first faulty field.
     """
+    catalogue = catalogue or shipped_event_catalogue()
     if not SUBSCRIPTION_ID.match(subscription.id):
         raise SubscriptionError("id", f"{subscription.id!r} is not 1-64 letters, digits, '.', '_' or '-'")
     receiver = register.by_id(subscription.receiver_id)
@@ -135,8 +156,19 @@ def validate_subscription(
         raise SubscriptionError(
             "topic", f"{topic!r} is not a known event code; use '*' or one of {', '.join(sorted(events))}"
         )
+    accepted = ", ".join(sorted(receiver.accepts))
     if topic != WILDCARD and topic not in receiver.accepts:
-        log.info("subscription to an event its receiver does not accept", subscription=subscription.id, topic=topic)
+        raise SubscriptionError(
+            "receiver",
+            f"{receiver.id} does not accept {topic} (its register entry accepts {accepted}): it would never get "
+            f"a message through this subscription; subscribe it to one of those, or add {topic} to its accepts",
+        )
+    if topic == WILDCARD and not receiver.accepts - {ACKNOWLEDGEMENT_EVENT}:
+        raise SubscriptionError(
+            "receiver",
+            f"{receiver.id} accepts nothing but acknowledgements ({accepted}), which no subscription carries: "
+            "it would never get a message through this subscription",
+        )
     filters = subscription.filters
     if filters.municipality_code is not None and normalise_municipality_code(filters.municipality_code) is None:
         raise SubscriptionError("filters.municipality_code", f"{filters.municipality_code!r} is not a kommunekode")
@@ -148,16 +180,58 @@ def validate_subscription(
             raise SubscriptionError("filters.gp_list", f"{filters.gp_list!r} is a {practice.kind}, not a GP practice")
     if filters.sender is not None and register.by_id(filters.sender) is None:
         raise SubscriptionError("filters.sender", f"{filters.sender!r} is not in the endpoint register")
-    for code in filters.activity:
+    allowed = catalogue.activity_codes(topic)
+    for code in sorted(filters.activity):
         if not _ACTIVITY_CODE.match(code):
             raise SubscriptionError("filters.activity", f"{code!r} is not an activity code")
+        if allowed is not None and code not in allowed:
+            of = "any event" if topic == WILDCARD else f"{topic} messages"
+            raise SubscriptionError(
+                "filters.activity",
+                f"{code!r} is not a MedCom activity code of {of}; they carry one of {', '.join(sorted(allowed))}",
+            )
     criterion = None
     if filters.criteria is not None:
         try:
             criterion = compile_criteria(filters.criteria)
         except CriteriaError as exc:
             raise SubscriptionError("filters.criteria", str(exc)) from exc
+        problem = catalogue.criterion_problem(filters.criteria, criterion, topic)
+        if problem is not None:
+            raise SubscriptionError("filters.criteria", problem)
     return CompiledSubscription(subscription, criterion)
+
+
+def admit(
+    subscription: Subscription,
+    register: Register,
+    known_events: Iterable[str],
+    catalogue: EventCatalogue | None = None,
+) -> Subscription:
+    """A new subscription, valid and allowed by the register's subscription policy: returned with its basis.
+
+    Raises :class:`SubscriptionError` naming the faulty field, or :class:`SubscriptionRefused` naming the field
+    and the policy rule it breaks.
+    """
+    validate_subscription(subscription, register, known_events, catalogue)
+    receiver = register.by_id(subscription.receiver_id)
+    assert receiver is not None  # validated
+    decision = basis_for(subscription, receiver, register.subscription_policy)
+    if isinstance(decision, Refusal):
+        raise SubscriptionRefused(decision.field, decision.message, decision.rule)
+    return replace(subscription, basis=str(decision))
+
+
+def policy_problem(register: Register, known_events: Iterable[str]) -> str | None:
+    """An event code in the register's subscription policy that the hub does not know (or an acknowledgement)."""
+    events = frozenset(known_events)
+    for number, rule in enumerate(register.subscription_policy):
+        for event in sorted(rule.events):
+            if event == ACKNOWLEDGEMENT_EVENT:
+                return f"subscription_policy[{number}] (rule {rule.rule}): acknowledgements have no subscriptions"
+            if event != WILDCARD and event not in events:
+                return f"subscription_policy[{number}] (rule {rule.rule}): {event!r} is not a known event code"
+    return None
 
 
 # --- parsing ----------------------------------------------------------------------------------------------
@@ -249,7 +323,8 @@ def seed_from_register_file(
 ) -> list[Subscription]:
     """The subscriptions the register file lists under ``subscriptions:`` (none when the key is absent).
 
-    With a register (and the known event codes), each is validated too. Errors name the file and entry.
+    With a register (and the known event codes), each is admitted too: validated, and allowed by the register's
+    subscription policy (its basis recorded). Errors name the file and entry; the hub does not start with one.
     """
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -257,6 +332,10 @@ def seed_from_register_file(
         raise SubscriptionError("subscriptions", f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise SubscriptionError("subscriptions", f"{path} is not valid YAML: {exc}") from exc
+    if register is not None:
+        problem = policy_problem(register, known_events or ())
+        if problem is not None:
+            raise SubscriptionError("subscription_policy", f"{path}: {problem}")
     entries = data.get("subscriptions") if isinstance(data, dict) else None
     if entries is None:
         return []
@@ -272,7 +351,9 @@ def seed_from_register_file(
         seen.add(subscription.id)
         if register is not None:
             try:
-                validate_subscription(subscription, register, known_events or ())
+                subscription = admit(subscription, register, known_events or ())
+            except SubscriptionRefused as exc:
+                raise SubscriptionRefused(f"{where}{exc.field}", exc.message, exc.rule) from exc
             except SubscriptionError as exc:
                 raise SubscriptionError(f"{where}{exc.field}", exc.message) from exc
         seeds.append(subscription)

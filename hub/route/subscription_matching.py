@@ -34,6 +34,7 @@ class SubscriptionMatch:
     reason: str  # "subscription <id>: <why>", one part per matching subscription, joined by "; "
     event: str
     subscription_ids: tuple[str, ...] = ()
+    basis: str | None = None  # the bases of the matching subscriptions ("<rule>: <basis>"), joined by "; "
 
 
 def _why(
@@ -107,7 +108,7 @@ def match(
     entry = patients.get(facts.patient_cpr)
     gp = entry.gp if entry else None
     municipality = entry.municipality_code if entry else None
-    found: dict[str, list[tuple[str, str]]] = {}
+    found: dict[str, list[tuple[str, str, str | None]]] = {}
     evaluated: dict[str, bool] = {}
     for compiled in index.candidates(event, gp, municipality, sender_id):
         receiver = compiled.subscription.receiver_id
@@ -115,17 +116,19 @@ def match(
             continue
         why = _why(compiled, facts, bundle, gp, municipality, sender_id, evaluated)
         if why is not None:
-            found.setdefault(receiver, []).append((compiled.id, why))
+            found.setdefault(receiver, []).append((compiled.id, why, compiled.subscription.basis))
     matches = []
     for receiver in sorted(found):
-        reasons = sorted(found[receiver])
+        reasons = sorted(found[receiver], key=lambda found_one: found_one[0])
+        bases = list(dict.fromkeys(basis for _, _, basis in reasons if basis))
         matches.append(
             SubscriptionMatch(
                 receiver_id=receiver,
                 subscription_id=reasons[0][0],
-                reason="; ".join(why for _, why in reasons),
+                reason="; ".join(why for _, why, _ in reasons),
                 event=event,
-                subscription_ids=tuple(sid for sid, _ in reasons),
+                subscription_ids=tuple(sid for sid, _, _ in reasons),
+                basis="; ".join(bases) or None,
             )
         )
     return matches
@@ -158,5 +161,7 @@ def merge(decision: RoutingDecision, matches: Iterable[SubscriptionMatch], regis
                 subscriptions=found.subscription_ids,
             )
             continue
-        deliveries[receiver.id] = Delivery(receiver=receiver, use=SUBSCRIPTION_USE, reason=found.reason)
+        deliveries[receiver.id] = Delivery(
+            receiver=receiver, use=SUBSCRIPTION_USE, reason=found.reason, basis=found.basis
+        )
     return RoutingDecision(deliveries=tuple(deliveries.values()), failures=decision.failures)

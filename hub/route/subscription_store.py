@@ -1,5 +1,6 @@
 """Subscriptions kept in the hub's database (table ``subscriptions``), and the service
-the API and the ingress worker use: it validates, stores, and keeps the live index in step with the store.
+the API and the ingress worker use: it admits (validates, and finds the basis in the register's subscription
+policy), stores, and keeps the live index in step with the store.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.route.live_subscriptions import LiveSubscriptions
 from hub.route.patients import PatientRegister
 from hub.route.register import Register
-from hub.route.subscription import Subscription, SubscriptionStatus, filters_from_dict, validate_subscription
+from hub.route.subscription import (
+    Subscription,
+    SubscriptionStatus,
+    admit,
+    filters_from_dict,
+    validate_subscription,
+)
 from hub.route.subscription_index import SubscriptionIndex
 from hub.store.engine import writing
 from hub.store.tables import subscriptions
@@ -43,6 +51,7 @@ def _from_row(row: Any) -> Subscription:
         status=SubscriptionStatus(row.status),
         reason=row.reason or "",
         created_at=row.created_at,
+        basis=row.basis,
     )
 
 
@@ -57,6 +66,7 @@ def _values(subscription: Subscription, *, origin: str, now: str) -> dict[str, A
         "origin": origin,
         "created_at": subscription.created_at or now,
         "updated_at": now,
+        "basis": subscription.basis,
     }
 
 
@@ -73,15 +83,7 @@ class SubscriptionStore:
                 await connection.execute(subscriptions.insert().values(**values))
         except sa.exc.IntegrityError as exc:
             raise SubscriptionExists(f"a subscription with id {subscription.id!r} exists") from exc
-        return Subscription(
-            id=subscription.id,
-            receiver_id=subscription.receiver_id,
-            topic=subscription.topic,
-            filters=subscription.filters,
-            status=subscription.status,
-            reason=subscription.reason,
-            created_at=values["created_at"],
-        )
+        return replace(subscription, created_at=values["created_at"])
 
     async def list(
         self, *, receiver: str | None = None, status: SubscriptionStatus | None = None
@@ -190,9 +192,9 @@ class SubscriptionService:
         return True
 
     async def create(self, subscription: Subscription) -> Subscription:
-        """Raises SubscriptionError (a faulty field) or SubscriptionExists."""
-        validate_subscription(subscription, self.register, self.known_events)
-        stored = await self.store.create(subscription)
+        """Store a new subscription with its basis; raises SubscriptionError (a faulty field), SubscriptionRefused
+        (outside the subscription policy) or SubscriptionExists."""
+        stored = await self.store.create(admit(subscription, self.register, self.known_events))
         self.live.index = self.live.index.with_subscription(
             validate_subscription(stored, self.register, self.known_events)
         )
@@ -200,12 +202,13 @@ class SubscriptionService:
         return stored
 
     async def set_status(self, subscription_id: str, status: SubscriptionStatus) -> Subscription | None:
-        """Pause or resume; resuming one that no longer fits the register raises SubscriptionError."""
+        """Pause or resume; resuming one that no longer fits the register (its receiver no longer accepts the
+        topic, ...) or that the subscription policy no longer allows raises SubscriptionError."""
         if status is SubscriptionStatus.ACTIVE:
             existing = await self.store.get(subscription_id)
             if existing is None:
                 return None
-            validate_subscription(existing, self.register, self.known_events)
+            admit(existing, self.register, self.known_events)
         changed = await self.store.set_status(subscription_id, status)
         if changed is None:
             return None

@@ -63,7 +63,24 @@ def demo_behaviour(register: Register) -> Behaviour:
     return answer
 
 
-def _banner(hub_url: str, register: Register, *, mllp_port: int, file_drop: Path) -> str:
+def console_lines(hub_url: str, environment: Mapping[str, str]) -> list[str]:
+    """The banner's first lines: the operator console's address, and how to get in. The demo configures no operator
+    credentials, so the console is open (as the API is), unless the environment the demo was started in sets some."""
+    credentials = [name for name in _OPERATOR_CREDENTIALS if environment.get(name)]
+    how = (
+        f"sign in with an operator token; the hub's operator credentials come from {', '.join(credentials)}"
+        if credentials
+        else "no sign-in needed: the demo sets no operator token"
+    )
+    return [f"Console: {hub_url}/console   ({how})"]
+
+
+_OPERATOR_CREDENTIALS = ("HUB_OPERATOR_TOKEN", "HUB_OPERATOR_TOKENS_FILE", "HUB_OIDC_ISSUER")
+
+
+def _banner(
+    hub_url: str, register: Register, *, mllp_port: int, file_drop: Path, environment: Mapping[str, str] | None = None
+) -> str:
     hospital = next(o for o in register.organisations if o.kind == "hospital")
     municipality = next(o for o in register.organisations if o.kind == "municipality")
     adt = (
@@ -72,6 +89,8 @@ def _banner(hub_url: str, register: Register, *, mllp_port: int, file_drop: Path
     )
     mailbox = next((o for o in register.organisations if o.endpoint.kind == "mailbox"), None)
     lines = [
+        "",
+        *console_lines(hub_url, os.environ if environment is None else environment),
         "",
         "Sektor-hub demo is running. Simulated hospitals are sending messages; municipalities and GPs answer.",
         "",

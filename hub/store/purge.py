@@ -35,6 +35,8 @@ from hub.store.tables import (
     mailbox,
     messages,
     purged,
+    read_audit,
+    read_audit_patient,
     steps,
 )
 from hub.ticks import ticks
@@ -82,7 +84,7 @@ class Purge:
         cutoffs = self._policy.cutoffs(now or datetime.now(UTC))
         report = PurgeReport(dry_run=dry_run)
         # the raw bytes before the tracking rows: whether a message is finished is read off those rows
-        for kind in (Kind.ARCHIVE, Kind.TRACKING, Kind.MAILBOX, Kind.LEDGER, Kind.DEAD_LETTERS):
+        for kind in (Kind.ARCHIVE, Kind.TRACKING, Kind.MAILBOX, Kind.LEDGER, Kind.DEAD_LETTERS, Kind.READ_AUDIT):
             if kind in cutoffs:
                 plans = _plans(kind, cutoffs[kind], archive_cutoff=cutoffs.get(Kind.ARCHIVE))
                 report.groups[kind] = await self._purge_kind(plans, dry_run=dry_run)
@@ -129,7 +131,8 @@ class Purge:
             async with autocommit.connect() as connection:
                 for table in (archive, steps, deliveries, messages, mailbox, handed_over, acknowledgements):
                     await connection.execute(sa.text(f"VACUUM (ANALYZE) {table.name}"))
-                await connection.execute(sa.text(f"VACUUM {dead_letters.name}"))
+                for table in (dead_letters, read_audit, read_audit_patient):
+                    await connection.execute(sa.text(f"VACUUM {table.name}"))
             return "vacuum"
         async with self._engine.connect() as connection:
             mode = await connection.scalar(sa.text("PRAGMA auto_vacuum"))
@@ -226,6 +229,16 @@ def _plans(kind: Kind, cutoff: str, *, archive_cutoff: str | None) -> list[tuple
             .order_by(_joined_key(acknowledgements))
         )
         return [(given, _delete_by_joined_key(handed_over)), (answered, _delete_by_joined_key(acknowledgements))]
+    if kind is Kind.READ_AUDIT:
+        # counted by day, action (as the event) and outcome (as the status): never the person or the patients
+        rows = (
+            sa.select(
+                read_audit.c.id, _day(read_audit.c.recorded_at), read_audit.c.action, sa.null(), read_audit.c.outcome
+            )
+            .where(read_audit.c.recorded_at < cutoff)
+            .order_by(read_audit.c.id)
+        )
+        return [(rows, _delete_read_audit)]
     rows = (
         sa.select(
             dead_letters.c.id,
@@ -266,6 +279,13 @@ def _delete_by_joined_key(table: sa.Table) -> Any:
         )
 
     return delete
+
+
+async def _delete_read_audit(connection: AsyncConnection, keys: Sequence[Any]) -> None:
+    """Entries of the audit of reads with their patients, in one transaction."""
+    ids = list(keys)
+    await connection.execute(read_audit_patient.delete().where(read_audit_patient.c.entry_id.in_(ids)))
+    await connection.execute(read_audit.delete().where(read_audit.c.id.in_(ids)))
 
 
 async def _delete_tracking(connection: AsyncConnection, keys: Sequence[Any]) -> None:

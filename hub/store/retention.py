@@ -24,6 +24,7 @@ class Kind(StrEnum):
     MAILBOX = "mailbox"  # items receivers have taken
     LEDGER = "ledger"  # handed-over records and receivers' acknowledgements
     DEAD_LETTERS = "dead_letters"  # redriven dead letters
+    READ_AUDIT = "read_audit"  # entries of the audit of reads (hub.audit), by when the read was
 
 
 FINISHED: frozenset[MessageStatus] = frozenset({MessageStatus.ACKNOWLEDGED, MessageStatus.REJECTED})
@@ -44,6 +45,7 @@ class RetentionPolicy:
     mailbox_days: int
     ledger_days: int
     dead_letter_days: int
+    read_audit_days: int = 5 * 365 + 1
 
     def days(self, kind: Kind) -> int:
         return {
@@ -52,6 +54,7 @@ class RetentionPolicy:
             Kind.MAILBOX: self.mailbox_days,
             Kind.LEDGER: self.ledger_days,
             Kind.DEAD_LETTERS: self.dead_letter_days,
+            Kind.READ_AUDIT: self.read_audit_days,
         }[kind]
 
     def cutoffs(self, now: datetime) -> dict[Kind, str]:

@@ -155,6 +155,7 @@ subscriptions = sa.Table(
     sa.Column("origin", sa.String(16), nullable=False, default="api"),  # api | register
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Column("basis", sa.Text, nullable=True),  # the policy rule that allows it (hub.route.subscription_policy)
 )
 
 # Periodic work that exactly one hub process may do at a time (draining one receiver's parked deliveries, the
@@ -181,4 +182,39 @@ purged = sa.Table(
     sa.Column("sender", sa.String(64)),
     sa.Column("status", sa.String(32)),
     sa.Column("count", sa.Integer, nullable=False),
+)
+
+# The audit of reads of patient data (hub.audit): one entry per read, who read what when and from where. The
+# patients a read touched are in read_audit_patient, as pseudonyms only (HMAC-SHA256 of the CPR number), indexed to
+# answer "who read this patient's data". Entries go after HUB_RETENTION_READ_AUDIT_DAYS.
+read_audit = sa.Table(
+    "read_audit",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("recorded_at", sa.String(40), nullable=False, index=True),
+    sa.Column("person", sa.String(160), nullable=False, index=True),  # the operator's name, or the organisation id
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | operator | administrator | organisation
+    sa.Column("organisation", sa.String(64), index=True),  # set when an organisation's own system read
+    sa.Column("address", sa.String(64)),  # the client's network address
+    sa.Column("action", sa.String(64), nullable=False),  # e.g. "search messages", "read message"
+    sa.Column("what", sa.Text, nullable=False),  # the resource read, e.g. /api/messages/<tracking id>
+    sa.Column("query", sa.Text, nullable=False),  # JSON object of the query parameters, CPR numbers pseudonymised
+    sa.Column("outcome", sa.String(16), nullable=False),
+)
+
+read_audit_patient = sa.Table(
+    "read_audit_patient",
+    metadata,
+    sa.Column("entry_id", sa.String(32), primary_key=True),
+    sa.Column("patient_pseudonym", sa.String(64), primary_key=True, index=True),
+)
+
+# The pseudonymisation key the hub made itself (HUB_AUDIT_PSEUDONYM_KEY unset): one row (id 1), written once by
+# whichever hub process needs it first, read by all.
+read_audit_key = sa.Table(
+    "read_audit_key",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
 )

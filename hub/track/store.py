@@ -54,6 +54,16 @@ class OverdueDelivery:
     times_flagged: int
 
 
+@dataclass(frozen=True, slots=True)
+class TrafficCount:
+    """How many messages came in during one minute (``2026-12-06T21:15``, UTC) over one connector with one status."""
+
+    minute: str
+    connector: str
+    status: str
+    count: int
+
+
 class TrackingStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -151,6 +161,25 @@ class TrackingStore:
             await connection.execute(steps.insert(), fit_rows(steps, changes.steps))
 
     # --- operator queries -------------------------------------------------------------------------
+
+    async def patient_of(self, tracking_id: str) -> str | None:
+        """The CPR number of the message's patient, in full, as stored; None without such a message or patient.
+        Personal data: for an administrator's audited read, and for the audit of reads itself."""
+        return (await self.patients_of([tracking_id])).get(tracking_id)
+
+    async def patients_of(self, tracking_ids: Iterable[str]) -> dict[str, str]:
+        """The CPR number of each message's patient (messages without one left out), for the audit of reads."""
+        ids = list(dict.fromkeys(tracking_ids))
+        found: dict[str, str] = {}
+        async with self.engine.connect() as connection:
+            for some in chunks(ids):
+                rows = await connection.execute(
+                    sa.select(messages.c.tracking_id, messages.c.patient).where(
+                        messages.c.tracking_id.in_(list(some)), messages.c.patient.is_not(None)
+                    )
+                )
+                found.update((tracking_id, patient) for tracking_id, patient in rows if patient)
+        return found
 
     async def find_messages(self, query: MessageQuery) -> tuple[int, list[dict[str, Any]]]:
         conditions = []
@@ -384,6 +413,22 @@ class TrackingStore:
                 .limit(limit)
             )
             return [_overdue(row) for row in rows]
+
+    async def traffic(self, *, since: str, party: str | None = None) -> list[TrafficCount]:
+        """Messages received at or after `since`, counted per minute, connector and status (the console's chart),
+        oldest minute first. With `party`, only the messages that organisation sent or is a receiver of."""
+        minute = sa.func.substr(messages.c.received_at, 1, 16)  # "2026-12-06T21:15" of the ISO 8601 text
+        conditions = [messages.c.received_at >= since]
+        if party is not None:
+            conditions.append(_party_to(party))
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                sa.select(minute, messages.c.connector, messages.c.status, sa.func.count())
+                .where(*conditions)
+                .group_by(minute, messages.c.connector, messages.c.status)
+                .order_by(minute)
+            )
+            return [TrafficCount(str(m), c or "unknown", str(s), int(n)) for m, c, s, n in rows]
 
 
 _IN_LIMIT = 500  # values in one IN (...) list

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -42,6 +43,9 @@ def _start_worker(max_bytes: int, schemas_dir: Path | None, hub_pid: int) -> Non
     from hub.logs import configure_logging
 
     global _worker_validator
+    # A Ctrl-C in the terminal reaches the whole process group: the worker leaves it to the hub, which shuts
+    # the pool down itself (without this, each worker would die with a KeyboardInterrupt traceback)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging()  # JSON lines on stderr, masked, like the hub's own (a validator fault is logged)
     threading.Thread(target=_exit_with_hub, args=(hub_pid,), name="exit-with-hub", daemon=True).start()
     _worker_validator = Validator(max_bytes=max_bytes, schemas_dir=schemas_dir)

@@ -49,6 +49,7 @@ def test_demo_delivers_and_acknowledges_then_stops_cleanly(tmp_path: Path) -> No
         env={**env, "PYTHONPATH": str(ROOT)},
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal gives a command
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -67,10 +68,13 @@ def test_demo_delivers_and_acknowledges_then_stops_cleanly(tmp_path: Path) -> No
         assert {"received", "routed", "delivered", "acknowledged"} <= {s["step"] for s in detail["timeline"]}
         banner = (tmp_path / "demo.log").read_text()
         assert f"{url}/api/messages" in banner and "curl" in banner
+        assert banner.index(f"Console: {url}/console ") < banner.index("Sektor-hub demo is running")  # first
+        console = httpx.get(f"{url}/console", timeout=5)
+        assert console.status_code == 200 and console.headers["content-type"].startswith("text/html")
         children = children_of(demo.pid)
         assert children, "the embedded broker runs as a child of the demo"
     finally:
-        demo.send_signal(signal.SIGINT)
+        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole process group
         try:
             code = demo.wait(timeout=60)
         finally:
@@ -78,5 +82,6 @@ def test_demo_delivers_and_acknowledges_then_stops_cleanly(tmp_path: Path) -> No
                 demo.kill()
             log.close()
     assert code == 0, (tmp_path / "demo.log").read_text()[-3000:]
+    assert "Traceback" not in (tmp_path / "demo.log").read_text(), "a process of the demo printed a traceback"
     time.sleep(0.5)
     assert not [pid for pid in children if alive(pid)], "a process of the demo outlived it"

@@ -75,6 +75,7 @@ TEST_ORGANISATIONS: list[dict[str, Any]] = [
         "kind": "municipality",
         "sor": "1042981000016003",
         "gln": "5790001042981",
+        "municipality_code": "101",
     },
     {
         "id": "messaging-sender",
@@ -105,6 +106,32 @@ TEST_ORGANISATIONS: list[dict[str, Any]] = [
         "sor": "484121000016006",
         "gln": "5790000484126",
         "accepts": ["acknowledgement-message"],
+    },
+]
+
+# Who may subscribe to what in the test register (hub.route.subscription_policy): the demo's two rules, and one
+# for the tests only, which lets a hospital subscribe to hospital notifications from a named sender.
+TEST_SUBSCRIPTION_POLICY: list[dict[str, Any]] = [
+    {
+        "rule": "municipality-of-residence",
+        "kind": "municipality",
+        "events": ["hospital-notification-message"],
+        "requires": {"municipality_code": "own"},
+        "basis": "MedCom HospitalNotification guideline: sent to the patient's municipality of residence",
+    },
+    {
+        "rule": "gp-listed-patients",
+        "kind": "gp",
+        "events": ["hospital-notification-message"],
+        "requires": {"gp_list": "own"},
+        "basis": "the patient is listed at the subscribing practice",
+    },
+    {
+        "rule": "test-hospital-by-sender",
+        "kind": "hospital",
+        "events": ["hospital-notification-message"],
+        "requires": {"sender": "any"},
+        "basis": "test register only: exercises the sender and criteria filters",
     },
 ]
 
@@ -267,7 +294,11 @@ def write_register(path: Path, receivers_url: str, tokens: dict[str, str]) -> No
         )
         entry["accepts"] = spec.get("accepts", ALL_EVENTS)
         organisations.append(entry)
-    content = {"hub": {"name": "Sektor-hub (test)", "sor": "881531000016009"}, "organisations": organisations}
+    content = {
+        "hub": {"name": "Sektor-hub (test)", "sor": "881531000016009"},
+        "organisations": organisations,
+        "subscription_policy": TEST_SUBSCRIPTION_POLICY,
+    }
     path.write_text(yaml.safe_dump(content, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 

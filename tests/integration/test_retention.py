@@ -197,7 +197,14 @@ async def test_purge_deletes_what_outlived_its_retention_and_nothing_unfinished(
 
         dry = await purge.run(now=NOW, dry_run=True)
         assert await _left(engine) == before
-        assert dry.totals() == {"archive": 4, "tracking": 3, "mailbox": 1, "ledger": 2, "dead_letters": 1}
+        assert dry.totals() == {
+            "archive": 4,
+            "tracking": 3,
+            "mailbox": 1,
+            "ledger": 2,
+            "dead_letters": 1,
+            "read_audit": 0,
+        }
 
         done = await purge.run(now=NOW)
         assert done.totals() == dry.totals()

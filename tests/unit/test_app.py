@@ -29,6 +29,8 @@ URLS = {
     "/fhir/$process-message": ["post"],
     "/api/messages": ["get"],
     "/api/messages/{tracking_id}": ["get"],
+    "/api/messages/{tracking_id}/patient": ["get"],
+    "/api/audit/reads": ["get"],
     "/api/figures": ["get"],
     "/fhir/AuditEvent": ["get"],
     "/fhir/AuditEvent/{audit_event_id}": ["get"],

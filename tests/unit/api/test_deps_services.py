@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from hub.api import dead_letters, health, mailbox, metrics, operator
 from hub.api.identity import Authenticator
 from hub.api.refusals import install_refusal_handlers
+from hub.audit.reads import ReadAudit
 from hub.broker.progress import WorkerProgress
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
@@ -84,8 +85,10 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     state.redrive = Redrive(dead, publisher, TOPICS)
     state.circuits = lambda: {"gp": {"circuit": "open", "parked": 2, "in_flight": 0}}
     state.progress = {"delivery": WorkerProgress("delivery")}
+    state.consumers = {}
     state.health = Health(tracking.ping, lambda: [], lambda: [])
     state.authenticator = Authenticator(state.settings, state.register)
+    state.read_audit = ReadAudit(engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub.test") as client:
         yield Hub(app, client, publisher)
     await engine.dispose()

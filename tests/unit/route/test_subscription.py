@@ -81,7 +81,7 @@ def test_seed_from_register_file(tmp_path: Path) -> None:
                     {
                         "id": "kbh",
                         "receiver": "kommune-kbh",
-                        "topic": "*",
+                        "topic": "hospital-notification-message",
                         "municipality_code": "101",
                         "status": "paused",
                     },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -95,6 +96,21 @@ def test_one_match_per_receiver_with_every_reason() -> None:
     assert only.reason.startswith("subscription a-all: event hospital-notification-message")
     assert "subscription b-gp: event hospital-notification-message, patient listed at gp-a" in only.reason
     assert "patient resident in municipality 101" in only.reason
+
+
+def test_a_match_carries_the_bases_of_its_subscriptions_each_once() -> None:
+    gp, resident, again = (
+        replace(sub("a-gp", "gp-a", gp_list="gp-a"), basis="gp-listed-patients: own GP"),
+        replace(sub("b-kbh", "gp-a", municipality_code="101"), basis="test-rule: x"),
+        replace(sub("c-gp", "gp-a", gp_list="gp-a"), basis="gp-listed-patients: own GP"),
+    )
+    facts, bundle = notification(LISTED)
+    [only] = match(index(gp, resident, again), facts, bundle, PATIENTS, "hospital")
+    assert only.basis == "gp-listed-patients: own GP; test-rule: x"
+    [merged] = [d for d in merge(route(facts, REGISTER), [only], REGISTER).deliveries if d.receiver.id == "gp-a"]
+    assert (merged.use, merged.basis) == ("subscription", only.basis)
+    [unrecorded] = match(index(sub("old", "gp-a", gp_list="gp-a")), facts, bundle, PATIENTS, "hospital")
+    assert unrecorded.basis is None  # stored before the hub had a subscription policy
 
 
 def test_the_sender_never_gets_its_own_message_back() -> None:

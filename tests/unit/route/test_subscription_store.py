@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.domain.message import MessageFacts
 from hub.route.patients import PatientEntry, PatientRegister
-from hub.route.subscription import Subscription, SubscriptionError, SubscriptionFilters, SubscriptionStatus
+from hub.route.subscription import (
+    Subscription,
+    SubscriptionError,
+    SubscriptionFilters,
+    SubscriptionRefused,
+    SubscriptionStatus,
+)
 from hub.route.subscription_store import SubscriptionExists, SubscriptionService, SubscriptionStore
 from hub.store.engine import open_database
 from tests.unit.route.registers import organisation, small_register
@@ -150,3 +156,41 @@ async def test_a_stored_subscription_that_no_longer_fits_is_left_out(engine: Asy
     await service.set_status("gone", SubscriptionStatus.PAUSED)
     with pytest.raises(SubscriptionError):
         await service.set_status("gone", SubscriptionStatus.ACTIVE)
+
+
+async def test_a_new_subscription_is_stored_with_its_basis(engine: AsyncEngine) -> None:
+    service = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    await service.start()
+    created = await service.create(listed())
+    assert created.basis == "gp-listed-patients: the patient's own GP"
+    assert await service.store.get("gp-a-listed") == created  # the basis survives the round trip
+    [found] = service.live.match(facts(), {}, "hospital")
+    assert found.basis == created.basis
+
+
+async def test_one_outside_the_policy_is_refused_naming_the_rule_and_nothing_is_stored(engine: AsyncEngine) -> None:
+    service = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    await service.start()
+    with pytest.raises(SubscriptionRefused) as raised:
+        await service.create(listed(filters=SubscriptionFilters(municipality_code="101")))
+    assert (raised.value.field, raised.value.rule) == ("filters.gp_list", "gp-listed-patients")
+    with pytest.raises(SubscriptionRefused) as hospital:
+        await service.create(listed("h", receiver_id="hospital", filters=SubscriptionFilters(sender="kommune-a")))
+    assert (hospital.value.field, hospital.value.rule) == ("receiver", None)
+    assert await service.store.list() == []
+
+
+async def test_resuming_one_whose_receiver_no_longer_accepts_the_topic_is_refused(engine: AsyncEngine) -> None:
+    service = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    await service.start()
+    await service.create(listed())
+    await service.set_status("gp-a-listed", SubscriptionStatus.PAUSED)
+    # the register file changed: gp-a now takes acknowledgements only
+    narrowed = small_register(organisation("gp-a", "300000000000002", "gp", accepts=["acknowledgement-message"]))
+    restarted = SubscriptionService(SubscriptionStore(engine), narrowed, EVENTS, PATIENTS)
+    await restarted.start()
+    with pytest.raises(SubscriptionError) as raised:
+        await restarted.set_status("gp-a-listed", SubscriptionStatus.ACTIVE)
+    assert raised.value.field == "receiver" and "does not accept hospital-notification-message" in raised.value.message
+    assert (await restarted.store.get("gp-a-listed")).status is SubscriptionStatus.PAUSED  # type: ignore[union-attr]
+    assert len(restarted.live.index) == 0

@@ -1,0 +1,1 @@
+"""The audit of reads of patient data: who read which patient's messages, when, from where (hub.audit.reads)."""
