@@ -17,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.tables import metadata
@@ -94,8 +95,10 @@ async def migrate(engine: AsyncEngine, *, attempts: int = 5) -> Migration:
         try:
             async with engine.begin() as connection:
                 return await connection.run_sync(_upgrade)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-            # two SQLite processes creating one new database: the loser finds the tables when it looks again
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError, CommandError):
+            # two SQLite processes creating one new database: the loser finds the tables when it looks again (or,
+            # having seen the tables before the winner recorded its revision, stamps the baseline beside the
+            # winner's head, which Alembic refuses as overlapping revisions; rolled back, it finds the head)
             if attempt == attempts:
                 raise
             await asyncio.sleep(0.05 * attempt)
