@@ -18,6 +18,7 @@ from connectors.file_drop import FileDrop
 from connectors.mllp import MllpListener
 from hub import __version__, console
 from hub.api import audit_events, dead_letters, figures, health, mailbox, metrics, operator, process_message
+from hub.api import fhir_subscriptions as fhir_subscriptions_api
 from hub.api import read_audit as read_audit_api
 from hub.api import subscriptions as subscriptions_api
 from hub.api.body_limit import BodyLimit
@@ -383,6 +384,7 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     app.include_router(read_audit_api.router)
     app.include_router(figures.router)
     app.include_router(subscriptions_api.router)
+    app.include_router(fhir_subscriptions_api.router)
     app.include_router(dead_letters.router)
     app.include_router(mailbox.router)
     app.include_router(health.router)

@@ -42,21 +42,33 @@ ACKNOWLEDGEMENT_ACTIVITY: Final = "acknowledgement"
 # MessageHeader.response.code of an acknowledgement
 RESPONSE_CODES: Final = ("ok", "transient-error", "fatal-error")
 # OperationOutcome.issue.details.coding of an error acknowledgement: MedCom's own codes (terminology 2.0.1,
-# CodeSystem version 1.8.1), which the acknowledgement profile binds (required) through the ValueSet
-# medcom-acknowledgement-issue-details
+# CodeSystem version 1.8.1; the same nine codes as in 1.4.0, which acknowledgement 2.0.3 names), which the
+# acknowledgement profile binds (required, coding 0..*) through the ValueSet medcom-acknowledgement-issue-details.
+# The CodeSystem is shipped as schemas/medcom/CodeSystem-medcom-acknowledgement-error-codes.json (see
+# schemas/SOURCES.md); which code the hub sends for which refusal: hub.messages.acknowledgement.REFUSALS.
 ACKNOWLEDGEMENT_ERROR_CODE_SYSTEM: Final = (
     "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-acknowledgement-error-codes"
 )
 RECEIVER_IDENTIFIER_UNKNOWN: Final = "MSG_Receiver_Identifier_UNKNOWN"
 RECEIVER_IDENTIFIER_MISSING: Final = "MSG_Receiver_Identifier_MISSING"
 RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE: Final = "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"
+VALUESET_VALUE_UNKNOWN: Final = "MSG_VALUESET_VALUE_UNKNOWN"
+CODESYSTEM_VALUE_UNKNOWN: Final = "MSG_CodeSystem_VALUE_UNKNOWN"
+ELEMENT_TOO_LONG: Final = "MSG_Element_To_Long"  # (sic)
+DATATYPE_WRONG: Final = "MSG_Datatype_Wrong"
 MAILBOX_OUT_OF_OPERATION: Final = "MSG_Mailbox_Out_Of_Operation"
-# the display of each code the hub sends, as the CodeSystem gives it
+DAMAGED_DURING_TRANSPORT: Final = "MSG_Damaged_durin_transport"  # (sic)
+# the display of each code, as the CodeSystem gives it (spelling included)
 ACKNOWLEDGEMENT_ERROR_DISPLAYS: Final = {
     RECEIVER_IDENTIFIER_UNKNOWN: "Receiver identifier unknown",
     RECEIVER_IDENTIFIER_MISSING: "Receiver identifier missing",
     RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE: "Receiver unable to receive this message type",
+    VALUESET_VALUE_UNKNOWN: "The value provided is not in the valueSet",
+    CODESYSTEM_VALUE_UNKNOWN: "The value provided is not in the CodeSystem",
+    ELEMENT_TOO_LONG: "The value of the element is to long",
+    DATATYPE_WRONG: "The data type is wrong",
     MAILBOX_OUT_OF_OPERATION: "The mailbox is temporary out of operation",
+    DAMAGED_DURING_TRANSPORT: "The message has been damaged during trasport",
 }
 
 # --- profiles ---------------------------------------------------------------------------------------------------

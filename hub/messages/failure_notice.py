@@ -35,7 +35,7 @@ from hub.domain.ids import new_event_id, new_tracking_id
 from hub.domain.message import MessageFacts
 from hub.domain.outcome import Issue, Severity
 from hub.domain.tracking import Step, TrackingEvent
-from hub.messages.acknowledgement import CodedIssue, build_acknowledgement
+from hub.messages.acknowledgement import REFUSALS, CodedIssue, Refusal, build_acknowledgement
 from hub.route.register import Register
 
 HUB_SENDER: Final = "hub"  # sender_id of the hub's own messages in the outbox and the tracking store
@@ -57,54 +57,47 @@ class FailureKind(StrEnum):
     TRANSIENT_UNRESOLVED = "transient-error-unresolved"  # the receiver's transient-error was never followed by ok
 
 
+# Which refusal each failure is: hub.messages.acknowledgement.REFUSALS says what its sender is told.
+REFUSAL_OF: Final = {
+    FailureKind.RECEIVER_UNKNOWN: Refusal.RECEIVER_UNKNOWN,
+    FailureKind.RECEIVER_MISSING: Refusal.RECEIVER_MISSING,
+    FailureKind.EVENT_NOT_ACCEPTED: Refusal.MESSAGE_TYPE_NOT_ACCEPTED,
+    FailureKind.REFUSED: Refusal.RECEIVER_REFUSED,
+    FailureKind.OUT_OF_OPERATION: Refusal.RECEIVER_UNREACHABLE,
+    FailureKind.UNDELIVERABLE: Refusal.UNDELIVERABLE,
+    FailureKind.TRANSIENT_UNRESOLVED: Refusal.ACKNOWLEDGEMENT_TIMEOUT,
+}
+
+_ADVICE: Final = {
+    FailureKind.RECEIVER_UNKNOWN: "sending it again will not help",
+    FailureKind.RECEIVER_MISSING: "sending it again will not help",
+    FailureKind.EVENT_NOT_ACCEPTED: "sending it again will not help",
+    FailureKind.REFUSED: "sending it again unchanged will not help",
+    FailureKind.OUT_OF_OPERATION: "send it again later, or reach the receiver another way",
+    FailureKind.UNDELIVERABLE: (
+        "the hub's operators can deliver it again; send it again later, or reach the receiver another way"
+    ),
+    FailureKind.TRANSIENT_UNRESOLVED: "send it again later, or reach the receiver another way",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """What the sender is told for one kind of failure."""
 
     response_code: str  # MessageHeader.response.code
     issue_code: str  # OperationOutcome.issue.code (FHIR issue type)
-    detail_code: str  # medcom-acknowledgement-error-codes
+    detail_code: str | None  # medcom-acknowledgement-error-codes
     advice: str
+    display: str  # details.text before the receiver's name
 
 
-RULES: Final = {
-    FailureKind.RECEIVER_UNKNOWN: Rule(
-        "fatal-error", "not-found", medcom.RECEIVER_IDENTIFIER_UNKNOWN, "sending it again will not help"
-    ),
-    FailureKind.RECEIVER_MISSING: Rule(
-        "fatal-error", "required", medcom.RECEIVER_IDENTIFIER_MISSING, "sending it again will not help"
-    ),
-    FailureKind.EVENT_NOT_ACCEPTED: Rule(
-        "fatal-error",
-        "not-supported",
-        medcom.RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE,
-        "sending it again will not help",
-    ),
-    FailureKind.REFUSED: Rule(
-        "fatal-error",
-        "processing",
-        medcom.RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE,
-        "sending it again unchanged will not help",
-    ),
-    FailureKind.OUT_OF_OPERATION: Rule(
-        "transient-error",
-        "transient",
-        medcom.MAILBOX_OUT_OF_OPERATION,
-        "send it again later, or reach the receiver another way",
-    ),
-    FailureKind.UNDELIVERABLE: Rule(
-        "transient-error",
-        "exception",
-        medcom.MAILBOX_OUT_OF_OPERATION,
-        "the hub's operators can deliver it again; send it again later, or reach the receiver another way",
-    ),
-    FailureKind.TRANSIENT_UNRESOLVED: Rule(
-        "transient-error",
-        "transient",
-        medcom.MAILBOX_OUT_OF_OPERATION,
-        "send it again later, or reach the receiver another way",
-    ),
-}
+def _rule(kind: FailureKind) -> Rule:
+    answer = REFUSALS[REFUSAL_OF[kind]]
+    return Rule(answer.response_code, answer.issue_code, answer.detail_code, _ADVICE[kind], answer.display)
+
+
+RULES: Final = {kind: _rule(kind) for kind in FailureKind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +123,7 @@ class FailureNotice:
     events: tuple[TrackingEvent, ...]
     message_id: str  # the notice's MessageHeader.id
     code: str  # its response.code
-    detail_code: str
+    detail_code: str | None
 
 
 def notice_message_id(tracking_id: str, receiver_id: str, kind: FailureKind) -> str:
@@ -157,11 +150,10 @@ def receiver_label(register: Register, receiver_id: str, sor: str | None = None)
 def coded_issue(kind: FailureKind, receiver: str, reason: str) -> CodedIssue:
     """The notice's issue: severity error, the kind's issue type and MedCom detail code, the receiver named."""
     rule = RULES[kind]
-    display = medcom.ACKNOWLEDGEMENT_ERROR_DISPLAYS[rule.detail_code]
     return CodedIssue(
         Issue(Severity.ERROR, rule.issue_code, None, f"{receiver}: {reason}; {rule.advice}"),
         detail_code=rule.detail_code,
-        text=f"{display}: {receiver}",
+        text=f"{rule.display}: {receiver}",
     )
 
 
@@ -210,7 +202,7 @@ def failure_notice(failed: FailedDelivery, register: Register, *, now: datetime)
 
 
 def sender_notified(
-    failed: FailedDelivery, *, code: str, detail_code: str, acknowledgement_message_id: str, now: datetime
+    failed: FailedDelivery, *, code: str, detail_code: str | None, acknowledgement_message_id: str, now: datetime
 ) -> TrackingEvent:
     """The SENDER_NOTIFIED step on the original message: which notice told its sender about which receiver."""
     return TrackingEvent(

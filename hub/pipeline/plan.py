@@ -6,6 +6,7 @@ The ingress worker validates, calls :func:`plan`, publishes what the plan says, 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from hub.broker.records import IngressRecord, OutboxRecord
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import Step, TrackingEvent
-from hub.messages.acknowledgement import CodedIssue, build_acknowledgement
+from hub.messages.acknowledgement import CodedIssue, Refusal, build_acknowledgement, rejection_issues
 from hub.messages.failure_notice import (
     RULES,
     FailedDelivery,
@@ -97,19 +98,23 @@ def plan(
         )
     )
     issues = list(verdict.issues)
+    refusals: dict[int, Refusal] = {}  # the issues that are not the validator's: what they refuse
     mismatch = _sender_mismatch(facts, record.sender_sor)
     if mismatch:
+        refusals[len(issues)] = Refusal.SENDER_UNKNOWN
         issues.append(mismatch)
     if register.by_sor(record.sender_sor) is None:
         # only Kafka-native records can get here: every other connector authenticates the sender first
         mismatch = error(
             "security", None, f"the record's sender (SOR {record.sender_sor or 'none'}) is not in the endpoint register"
         )
+        refusals[len(issues)] = Refusal.SENDER_UNKNOWN
         issues.append(mismatch)
         result.dead_letter_reason = mismatch.diagnostics
     if not verdict.valid or mismatch or facts is None:
         result.events.append(_step(Step.REJECTED, record, facts, sender_id, issues))
-        _answer_with_fatal_error(result, record, facts, issues, register, now)
+        coded = rejection_issues(issues, refusals=refusals)  # each error with its MedCom code where one fits
+        _answer_with_fatal_error(result, record, facts, coded, register, now)
         return result
 
     decision = route(facts, register)
@@ -241,7 +246,7 @@ def _answer_with_fatal_error(
     result: Plan,
     record: IngressRecord,
     facts: MessageFacts | None,
-    issues: list[Issue] | list[CodedIssue],
+    issues: Sequence[Issue | CodedIssue],
     register: Register,
     now: datetime,
 ) -> str | None:

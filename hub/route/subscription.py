@@ -98,6 +98,8 @@ class Subscription:
     reason: str = ""  # why the subscriber wants these messages (FHIR Subscription.reason)
     created_at: str | None = None
     basis: str | None = None  # "<rule>: <basis>", the subscription-policy rule that allowed it (None: made before)
+    channel: str | None = None  # FHIR Subscription.channel.type when made through /fhir/Subscription ("message")
+    created_by: str | None = None  # who made it through /fhir/Subscription: the organisation's id, or the operator
 
     @property
     def active(self) -> bool:
@@ -113,6 +115,8 @@ class Subscription:
             "reason": self.reason,
             "created_at": self.created_at,
             "basis": self.basis,
+            "channel": self.channel,
+            "created_by": self.created_by,
         }
 
 

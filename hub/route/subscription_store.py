@@ -52,6 +52,8 @@ def _from_row(row: Any) -> Subscription:
         reason=row.reason or "",
         created_at=row.created_at,
         basis=row.basis,
+        channel=row.channel,
+        created_by=row.created_by,
     )
 
 
@@ -67,6 +69,8 @@ def _values(subscription: Subscription, *, origin: str, now: str) -> dict[str, A
         "created_at": subscription.created_at or now,
         "updated_at": now,
         "basis": subscription.basis,
+        "channel": subscription.channel,
+        "created_by": subscription.created_by,
     }
 
 
@@ -114,6 +118,26 @@ class SubscriptionStore:
         if result.rowcount == 0:
             return None
         return await self.get(subscription_id)
+
+    async def update(self, subscription: Subscription) -> Subscription | None:
+        """Replace what a subscription routes on (topic, filters, status, reason, basis); None when not stored.
+        Its receiver, origin, channel and creation stay as they are."""
+        async with writing(self._engine) as connection:
+            result = await connection.execute(
+                subscriptions.update()
+                .where(subscriptions.c.id == subscription.id)
+                .values(
+                    topic=subscription.topic,
+                    filters=orjson.dumps(subscription.filters.as_dict()).decode(),
+                    status=str(subscription.status),
+                    reason=subscription.reason,
+                    basis=subscription.basis,
+                    updated_at=_now(),
+                )
+            )
+        if result.rowcount == 0:
+            return None
+        return await self.get(subscription.id)
 
     async def delete(self, subscription_id: str) -> bool:
         async with writing(self._engine) as connection:
@@ -191,10 +215,10 @@ class SubscriptionService:
         await self.reload()
         return True
 
-    async def create(self, subscription: Subscription) -> Subscription:
+    async def create(self, subscription: Subscription, *, origin: str = "api") -> Subscription:
         """Store a new subscription with its basis; raises SubscriptionError (a faulty field), SubscriptionRefused
         (outside the subscription policy) or SubscriptionExists."""
-        stored = await self.store.create(admit(subscription, self.register, self.known_events))
+        stored = await self.store.create(admit(subscription, self.register, self.known_events), origin=origin)
         self.live.index = self.live.index.with_subscription(
             validate_subscription(stored, self.register, self.known_events)
         )
@@ -218,6 +242,22 @@ class SubscriptionService:
             )
         else:
             self.live.index = self.live.index.without(subscription_id)
+        self._fingerprint = None
+        return changed
+
+    async def update(self, subscription: Subscription) -> Subscription | None:
+        """Change a stored subscription's topic, filters, status and reason, with the same checks as a new one
+        (admitted again: its basis may change); None when it is not stored. Raises SubscriptionError or
+        SubscriptionRefused."""
+        changed = await self.store.update(admit(subscription, self.register, self.known_events))
+        if changed is None:
+            return None
+        if changed.active:
+            self.live.index = self.live.index.with_subscription(
+                validate_subscription(changed, self.register, self.known_events)
+            )
+        else:
+            self.live.index = self.live.index.without(changed.id)
         self._fingerprint = None
         return changed
 

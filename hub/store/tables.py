@@ -152,10 +152,12 @@ subscriptions = sa.Table(
     sa.Column("filters", sa.Text, nullable=False),  # JSON: hub.route.subscriptions.SubscriptionFilters.as_dict()
     sa.Column("status", sa.String(16), index=True, nullable=False),
     sa.Column("reason", sa.Text, nullable=False, default=""),
-    sa.Column("origin", sa.String(16), nullable=False, default="api"),  # api | register
+    sa.Column("origin", sa.String(16), nullable=False, default="api"),  # api | register | fhir
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
     sa.Column("basis", sa.Text, nullable=True),  # the policy rule that allows it (hub.route.subscription_policy)
+    sa.Column("channel", sa.String(16), nullable=True),  # FHIR channel type of one made through /fhir/Subscription
+    sa.Column("created_by", sa.String(200), nullable=True),  # who made it there: organisation id or operator
 )
 
 # Periodic work that exactly one hub process may do at a time (draining one receiver's parked deliveries, the

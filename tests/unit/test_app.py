@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from hub.api import (
     audit_events,
     dead_letters,
+    fhir_subscriptions,
     figures,
     health,
     mailbox,
@@ -39,6 +40,10 @@ URLS = {
     "/api/subscriptions/{subscription_id}": ["delete", "get"],
     "/api/subscriptions/{subscription_id}/pause": ["post"],
     "/api/subscriptions/{subscription_id}/resume": ["post"],
+    "/fhir/SubscriptionTopic": ["get"],
+    "/fhir/SubscriptionTopic/{topic_id}": ["get"],
+    "/fhir/Subscription": ["get", "post"],
+    "/fhir/Subscription/{subscription_id}": ["delete", "get", "put"],
     "/api/dead-letters": ["get"],
     "/api/dead-letters/{dead_letter_id}/redrive": ["post"],
     "/api/dead-letters/redrive": ["post"],
@@ -81,7 +86,18 @@ def test_a_dependency_that_takes_the_runtime_is_seen() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    [process_message, operator, figures, audit_events, subscriptions, dead_letters, mailbox, health, metrics],
+    [
+        process_message,
+        operator,
+        figures,
+        audit_events,
+        subscriptions,
+        fhir_subscriptions,
+        dead_letters,
+        mailbox,
+        health,
+        metrics,
+    ],
     ids=lambda m: m.__name__,
 )
 def test_no_route_takes_the_runtime(module: ModuleType) -> None:

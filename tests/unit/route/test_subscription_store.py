@@ -194,3 +194,29 @@ async def test_resuming_one_whose_receiver_no_longer_accepts_the_topic_is_refuse
     assert raised.value.field == "receiver" and "does not accept hospital-notification-message" in raised.value.message
     assert (await restarted.store.get("gp-a-listed")).status is SubscriptionStatus.PAUSED  # type: ignore[union-attr]
     assert len(restarted.live.index) == 0
+
+
+async def test_update_changes_what_it_routes_on_with_the_same_checks_and_keeps_its_origin(engine: AsyncEngine) -> None:
+    service = SubscriptionService(SubscriptionStore(engine), REGISTER, EVENTS, PATIENTS)
+    await service.start()
+    made = await service.create(listed(channel="message", created_by="gp-a"), origin="fhir")
+    assert await service.update(listed("nope")) is None
+
+    paused = await service.update(listed(status=SubscriptionStatus.PAUSED, reason="changed", channel=None))
+    assert paused is not None
+    assert (paused.status, paused.reason, paused.channel, paused.created_by) == (
+        SubscriptionStatus.PAUSED,
+        "changed",
+        "message",  # the channel and who made it stay
+        "gp-a",
+    )
+    assert paused.created_at == made.created_at
+    assert service.live.match(facts(), {}, "hospital") == []
+
+    widened = await service.update(listed(filters=SubscriptionFilters(gp_list="gp-a")))
+    assert widened is not None and widened.filters.activity == frozenset()
+    assert [m.subscription_ids for m in service.live.match(facts(), {}, "hospital")] == [("gp-a-listed",)]
+
+    with pytest.raises(SubscriptionRefused):  # outside the policy: refused, the stored one left as it was
+        await service.update(listed(filters=SubscriptionFilters(municipality_code="101")))
+    assert await service.store.get("gp-a-listed") == widened

@@ -213,6 +213,8 @@ async def test_an_older_database_gets_the_indexes_added_since(tmp_path: Path) ->
         for table in ("read_audit", "read_audit_patient", "read_audit_key"):  # revision 0004's
             connection.execute(f"DROP TABLE {table}")
         connection.execute("ALTER TABLE subscriptions DROP COLUMN basis")  # revision 0005's
+        for column in ("channel", "created_by"):  # revision 0006's
+            connection.execute(f"ALTER TABLE subscriptions DROP COLUMN {column}")
         connection.execute("DROP INDEX ix_messages_status_received_at")
         connection.execute("DROP INDEX ix_deliveries_status_updated_at")
     engine = await open_database(f"sqlite+aiosqlite:///{path}")
