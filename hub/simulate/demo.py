@@ -28,6 +28,7 @@ from hub.broker.clients import make_producer
 from hub.broker.embedded import EmbeddedBroker, _die_with_parent, free_port
 from hub.broker.topics import Topics
 from hub.domain.message import MessageFacts
+from hub.route.fhir_subscription import BACKPORT_PROFILE, FILTER_CRITERIA, MESSAGE_CHANNEL, PAYLOAD, TOPIC_BASE
 from hub.route.patients import generate_patient_register, write_patient_register
 from hub.route.register import Register, load_register
 from hub.settings import SCHEMAS_DIR, HubSettings
@@ -63,6 +64,43 @@ def demo_behaviour(register: Register) -> Behaviour:
     return answer
 
 
+# The municipality whose own system subscribes itself through the FHIR API when the demo starts (the register's
+# seeded subscriptions are the operator's): hospital notifications about its residents, whichever municipality the
+# hospital addressed, as the register's subscription policy allows a municipality (its own municipality code).
+SELF_SUBSCRIBER = "kommune-aalborg"
+
+
+def self_subscription(municipality_code: str) -> dict[str, object]:
+    """The Subscription a municipality's system posts: hospital notifications about its own residents."""
+    return {
+        "resourceType": "Subscription",
+        "meta": {"profile": [BACKPORT_PROFILE]},
+        "status": "requested",
+        "reason": "hospital stays of our residents, whichever municipality the hospital addressed",
+        "criteria": f"{TOPIC_BASE}hospital-notification-message",
+        "_criteria": {
+            "extension": [{"url": FILTER_CRITERIA, "valueString": f"Bundle?municipality-code={municipality_code}"}]
+        },
+        "channel": {"type": MESSAGE_CHANNEL, "payload": PAYLOAD},
+    }
+
+
+async def subscribe_itself(hub_url: str, register: Register, tokens: Mapping[str, str]) -> str:
+    """SELF_SUBSCRIBER's system subscribes itself with its own token (``POST /fhir/Subscription``), unless a
+    subscription of its own is there already (a demo started again on its database); the subscription's id."""
+    municipality = register.by_id(SELF_SUBSCRIBER)
+    assert municipality is not None and municipality.municipality_code, f"{SELF_SUBSCRIBER} is in the demo register"
+    headers = {"Authorization": f"Bearer {tokens[SELF_SUBSCRIBER]}", "Content-Type": "application/fhir+json"}
+    async with httpx.AsyncClient(base_url=hub_url, headers=headers, timeout=30) as client:
+        found = (await client.get("/fhir/Subscription")).raise_for_status().json()
+        for entry in found.get("entry", []):
+            return str(entry["resource"]["id"])
+        created = await client.post("/fhir/Subscription", json=self_subscription(municipality.municipality_code))
+        if created.status_code != 201:
+            raise RuntimeError(f"{SELF_SUBSCRIBER} could not subscribe itself: {created.status_code} {created.text}")
+        return str(created.json()["id"])
+
+
 def console_lines(hub_url: str, environment: Mapping[str, str]) -> list[str]:
     """The banner's first lines: the operator console's address, and how to get in. The demo configures no operator
     credentials, so the console is open (as the API is), unless the environment the demo was started in sets some."""
@@ -79,7 +117,13 @@ _OPERATOR_CREDENTIALS = ("HUB_OPERATOR_TOKEN", "HUB_OPERATOR_TOKENS_FILE", "HUB_
 
 
 def _banner(
-    hub_url: str, register: Register, *, mllp_port: int, file_drop: Path, environment: Mapping[str, str] | None = None
+    hub_url: str,
+    register: Register,
+    *,
+    mllp_port: int,
+    file_drop: Path,
+    subscription: str,
+    environment: Mapping[str, str] | None = None,
 ) -> str:
     hospital = next(o for o in register.organisations if o.kind == "hospital")
     municipality = next(o for o in register.organisations if o.kind == "municipality")
@@ -108,6 +152,7 @@ def _banner(
         '         -H \'Content-Type: application/fhir+json\' -d \'{"resourceType":"Bundle","type":"message"}\'',
     ]
     own = f"-H 'Authorization: Bearer demo-{hospital.id}'"
+    subscriber = f"-H 'Authorization: Bearer demo-{SELF_SUBSCRIBER}'"
     lines += [
         "",
         f"  As the hospital {hospital.id}, with its own token (only what it sent or received; 404 for the rest):",
@@ -116,6 +161,13 @@ def _banner(
         "  What the hospital heard of a refusal: its failed message (timeline: sender-notified), then the notice:",
         f"    curl -s '{hub_url}/api/messages?status=failed&limit=1' {own}",
         f"    curl -s '{hub_url}/api/messages?sender=hub&limit=3' {own}   (the hub's acknowledgements to the hospital)",
+        "",
+        f"  {SELF_SUBSCRIBER}'s system subscribed itself (POST /fhir/Subscription, id {subscription}) to hospital",
+        "  notifications about its residents, whichever municipality the hospital addressed:",
+        f"    curl -s '{hub_url}/fhir/Subscription' {subscriber}",
+        f"    curl -s '{hub_url}/fhir/SubscriptionTopic' {subscriber}",
+        f"    curl -s '{hub_url}/api/messages?receiver={SELF_SUBSCRIBER}&limit=5' {subscriber}"
+        "   (timeline: routed, use subscription)",
         "",
         "  Hospitals also send HL7 v2 ADT over MLLP, and batch files. Try both:",
         f"    printf '\\x0b{adt}\\x1c\\r' | nc -q1 127.0.0.1 {mllp_port}",
@@ -268,11 +320,15 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
         try:
             await hub_process.start()
             if await _ready_or_stopped(hub_process, stop):
+                subscription = await subscribe_itself(hub_url, register, tokens)
                 background = [
                     asyncio.create_task(hospitals.run(rate=rate)),
                     asyncio.create_task(receivers.poll_mailboxes_forever(interval=1.0)),
                 ]
-                print(_banner(hub_url, register, mllp_port=mllp_port, file_drop=file_drop), flush=True)
+                print(
+                    _banner(hub_url, register, mllp_port=mllp_port, file_drop=file_drop, subscription=subscription),
+                    flush=True,
+                )
                 stop_waiting = asyncio.create_task(stop.wait())
                 hub_exit = asyncio.create_task(hub_process.wait())
                 await asyncio.wait({stop_waiting, hub_exit}, return_when=asyncio.FIRST_COMPLETED)

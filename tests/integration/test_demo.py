@@ -20,6 +20,7 @@ from tests.integration.hubtest import eventually
 pytestmark = pytest.mark.integration
 
 HOSPITAL = "region-h-herlev"  # the first hospital of schemas/demo-register.yaml: the one the banner uses
+SUBSCRIBER = "kommune-aalborg"  # the municipality whose system subscribes itself (hub.simulate.demo.SELF_SUBSCRIBER)
 
 
 async def test_the_demo_banner_lines_work_and_ctrl_c_stops_it(tmp_path: Path) -> None:
@@ -71,6 +72,29 @@ async def test_the_demo_banner_lines_work_and_ctrl_c_stops_it(tmp_path: Path) ->
             assert answers["total"] >= 1
             figures = (await client.get("/api/figures", headers=hospital)).json()
             assert figures["organisation"] == HOSPITAL and figures["messages"]["by_status"].get("failed", 0) >= 1
+
+            # the municipality that subscribed itself through the FHIR API gets copies through that subscription
+            municipality = {"Authorization": f"Bearer demo-{SUBSCRIBER}"}
+            own = (await client.get("/fhir/Subscription", headers=municipality)).json()
+            (subscription,) = [e["resource"] for e in own["entry"]]
+            assert subscription["status"] == "active" and f"id {subscription['id']}" in banner
+
+            async def copy_through_its_subscription() -> dict[str, Any] | None:
+                found = await client.get(
+                    "/api/messages", params={"receiver": SUBSCRIBER, "limit": 50}, headers=municipality
+                )
+                for message in found.json()["messages"]:
+                    timeline = (
+                        await client.get(f"/api/messages/{message['tracking_id']}", headers=municipality)
+                    ).json()
+                    for step in timeline["timeline"]:
+                        for line in step["detail"].get("receivers", []) if step["step"] == "routed" else []:
+                            if line["use"] == "subscription" and subscription["id"] in line["reason"]:
+                                return dict(line)
+                return None
+
+            routed = await eventually(copy_through_its_subscription, timeout=150, interval=2)
+            assert routed["receiver"] == SUBSCRIBER and "municipality-of-residence" in routed["basis"]
     finally:
         demo.send_signal(signal.SIGINT)
         try:
