@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -65,18 +66,21 @@ def test_an_ec_signed_jwt_counts_too() -> None:
     assert verified_claims(token, public_jwk(EC_KEY, "e1"), "ES256", CONFIG)["sub"] == "f81d4fae"
 
 
+# the claims are made when the test runs (from the seconds since now), not when pytest collects it: a long
+# session would otherwise see every token expired
 @pytest.mark.parametrize(
-    ("payload", "reason"),
+    ("changes", "reason"),
     [
-        (claims(exp=int(time.time()) - 120), "the JWT has expired (exp 20"),
-        (claims(nbf=int(time.time()) + 600), "the JWT is not valid yet"),
-        (claims(aud="another-app"), "its audience 'another-app' does not hold 'sektor-hub'"),
-        (claims(iss="https://evil.example"), "the JWT is from issuer 'https://evil.example'"),
-        (claims(exp=None), "the JWT has no 'exp' claim"),
-        (claims(aud=None), "the JWT has no 'aud' claim"),
+        (lambda now: {"exp": now - 120}, "the JWT has expired (exp 20"),
+        (lambda now: {"nbf": now + 600}, "the JWT is not valid yet"),
+        (lambda now: {"aud": "another-app"}, "its audience 'another-app' does not hold 'sektor-hub'"),
+        (lambda now: {"iss": "https://evil.example"}, "the JWT is from issuer 'https://evil.example'"),
+        (lambda now: {"exp": None}, "the JWT has no 'exp' claim"),
+        (lambda now: {"aud": None}, "the JWT has no 'aud' claim"),
     ],
 )
-def test_a_jwt_failing_a_check_says_which(payload: dict[str, Any], reason: str) -> None:
+def test_a_jwt_failing_a_check_says_which(changes: Callable[[int], dict[str, Any]], reason: str) -> None:
+    payload = claims(**changes(int(time.time())))
     with pytest.raises(InvalidJwt) as refused:
         verified_claims(signed(payload), public_jwk(RSA_KEY, "k1"), "RS256", CONFIG)
     assert reason in str(refused.value)
