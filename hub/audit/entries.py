@@ -58,23 +58,7 @@ class ReadEntry:
     def is_search(self) -> bool:
         return is_search(self.action)
 
-    def as_row(self) -> dict[str, Any]:
-        """The ``read_audit`` row (the patients go to ``read_audit_patient``)."""
-        return {
-            "id": self.id,
-            "recorded_at": self.recorded_at,
-            "person": self.person,
-            "role": self.role,
-            "organisation": self.organisation,
-            "address": self.address,
-            "action": self.action,
-            "what": self.what,
-            "query": orjson.dumps(dict(self.query)).decode(),
-            "outcome": self.outcome,
-        }
-
-    def as_json(self) -> dict[str, Any]:
-        """The entry as the audit's query API answers it, with its AuditEvent form."""
+    def _fields(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "recorded_at": self.recorded_at,
@@ -86,6 +70,16 @@ class ReadEntry:
             "what": self.what,
             "query": dict(self.query),
             "outcome": self.outcome,
+        }
+
+    def as_row(self) -> dict[str, Any]:
+        """The ``read_audit`` row (the patients go to ``read_audit_patient``)."""
+        return {**self._fields(), "query": orjson.dumps(dict(self.query)).decode()}
+
+    def as_json(self) -> dict[str, Any]:
+        """The entry as the audit's query API answers it, with its AuditEvent form."""
+        return {
+            **self._fields(),
             "patients": list(self.patients),
             "audit_event": audit_event(self),
         }

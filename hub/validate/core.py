@@ -23,6 +23,7 @@ import orjson
 from hub.domain.outcome import Issue, Severity, error
 from hub.validate import paths
 from hub.validate.elements import check_element, resource_type_rule
+from hub.validate.fhirpath.resolution import within
 from hub.validate.rules import OBJECTS, SINGLE_OBJECT, SINGLE_VALUE, VALUES, Invariant, Rules, TypeRule, describe, quote
 from hub.validate.special import check_special
 
@@ -96,7 +97,8 @@ def check_resource(
     resource_type = resource.get("resourceType")
     top = root or (resource_type if isinstance(resource_type, str) and resource_type in rules.types else "Resource")
     walk = Walk(rules, top, strict_extensions, options)
-    _walk_resource(walk, resource, None)
+    with within(resource):  # resolve() in an invariant looks in this resource, when it is a Bundle
+        _walk_resource(walk, resource, None)
     _evaluate(walk)
     return walk.issues
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from hub.domain.outcome import Issue, Severity, error
 from hub.validate import paths
+from hub.validate.fhirpath.resolution import within
 
 # Rules that official MedCom material breaks where MedCom's own TestScripts expect the message to be accepted; they
 # are reported as warnings. key: (profile url suffix, element id or invariant key) -> why.
@@ -439,8 +440,9 @@ def _meta_profiles(resource: dict[str, Any]) -> list[Any]:
 def check_profiles(rules: Any, bundle: dict[str, Any]) -> list[Issue]:
     """The issues of every profile that applies to the message (see profiles_for)."""
     issues: list[Issue] = []
-    for url, where, resource in profiles_for(rules, bundle):
-        profile = rules.profiles[url]
-        run = _Run(rules, profile, resource, bundle, issues)
-        _check_values(run, profile.root, [resource], where, profile.type)
+    with within(bundle):  # resolve() in an invariant looks in the Bundle
+        for url, where, resource in profiles_for(rules, bundle):
+            profile = rules.profiles[url]
+            run = _Run(rules, profile, resource, bundle, issues)
+            _check_values(run, profile.root, [resource], where, profile.type)
     return issues

@@ -2,7 +2,8 @@
 
 tools/compile_schemas.py writes the rule files from the FHIR R4 core definitions and the MedCom packages; this
 module turns them into Python objects the walker only looks up: per type a dict JSON-property -> ElementRule,
-compiled regexes, code sets, and invariants compiled once with fhirpathpy (or a native check).
+compiled regexes, code sets, and invariants compiled once with fhirpathpy (or a native check); resolve() is a
+user function that looks in the Bundle under validation (hub.validate.fhirpath.resolution).
 """
 
 from __future__ import annotations
@@ -434,6 +435,7 @@ class _Fhirpath:
 
     def __call__(self, key: str, expression: str) -> Callable[[Any, Any, Any, str], bool] | None:
         from hub.validate.fhirpath import compile_invariant
+        from hub.validate.fhirpath.resolution import evaluating, follows_references
         from hub.validate.fhirpath.upstream import make_node
 
         # the same evaluation as below, compiled to closures (or native for the frequent MedCom invariants)
@@ -455,7 +457,21 @@ class _Fhirpath:
                 return True
             return not (len(result) == 1 and result[0] is False)
 
-        return check
+        if not follows_references(expression):
+            return check
+
+        def check_resolving(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+            # resolve_user (called by fhirpathpy without the ctx) reads %resource and %rootResource from here;
+            # held only when the result is the single true (hub.validate.fhirpath.environment.checker)
+            try:
+                start: Any = node if "resourceType" in node else make_node(node, type_path)
+                with evaluating(resource, root):
+                    result = compiled(start, {"resource": resource, "rootResource": root})
+            except Exception:  # as above
+                return True
+            return len(result) == 1 and result[0] is True
+
+        return check_resolving
 
 
 def _no_trace(*_args: Any) -> None:
@@ -471,9 +487,13 @@ def _user_functions() -> dict[str, Any]:
     def member_of(inputs: list[Any], url: Any) -> list[bool]:
         return [True for _ in inputs]
 
+    from hub.validate.fhirpath.resolution import resolve_user
+
+    # resolve(): the resource a reference names in the Bundle under validation (hub.validate.fhirpath.resolution)
     return {
         "conformsTo": {"fn": conforms_to, "arity": {1: ["String"]}},
         "memberOf": {"fn": member_of, "arity": {1: ["String"]}},
+        "resolve": {"fn": resolve_user},
     }
 
 

@@ -29,7 +29,8 @@ from hub.domain.outcome import Issue, Severity
 from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.faults import fault_kind, fault_place
 from hub.validate.core import check_resource
-from hub.validate.envelope import read_envelope
+from hub.validate.envelope import Envelope, read_envelope
+from hub.validate.fhirpath.resolution import within
 from hub.validate.messaging import check_messaging
 from hub.validate.positions import locate
 from hub.validate.profiles import check_profiles
@@ -129,6 +130,13 @@ class Validator:
             failures.append(validator_failed(exc, "facts"))
         if not envelope.ok:
             return Verdict(_located(raw, (*envelope.issues, *failures)), facts, bundle)
+        with within(bundle):  # one index of the Bundle for resolve() in the invariants of both layers
+            return self._layers(raw, envelope, bundle, facts, failures)
+
+    def _layers(
+        self, raw: bytes, envelope: Envelope, bundle: dict[str, Any], facts: MessageFacts | None, failures: list[Issue]
+    ) -> Verdict:
+        """Structure, messaging and profiles on a Bundle the envelope accepted."""
         issues = _layer(failures, "structure", lambda: check_resource(bundle, self.rules, "Bundle"))
         issues = [_as_exception(issue) for issue in issues]
         faulted = {issue.expression for issue in issues if issue.is_error}

@@ -9,15 +9,20 @@ fhirpathpy's evaluators, doInvoke, make_param and infix_invoke do, in the same o
 and any exception (which the validator takes as "holds"), is the one fhirpathpy gives. Member navigation is
 re-implemented without the strings fhirpathpy builds but never reads (propName), and with a memo of the child
 paths; each node is still a fhirpathpy ResourceNode, so types resolve as there. The most frequent invariants
-are not compiled but spelled out natively.
+are not compiled but spelled out natively. resolve() (which fhirpathpy lacks) is the user function of
+rules._user_functions; compiled, it reads %resource and %rootResource from the ctx, and looks in the Bundle under
+validation (resolution: fullUrl, Type/id and #id, with an index of the Bundle built once per validation). Such an
+invariant holds only when it gives the single true (as the HL7 validator takes every invariant; fhirpathpy never
+evaluated them, so there is no earlier verdict to keep): MedCom's or-chains over references are empty, not false,
+where a reference leads to a resource without the element compared.
 
 compile_invariant returns None for a parse tree with a construct not handled here (the caller then uses
 fhirpathpy itself); tests/unit/validate/test_fhirpath.py compares both on every invariant.
 
 The modules: upstream (all that is taken from fhirpathpy, typed), tree (the parse tree), environment (the
 evaluation context and the check around a compiled body), literals and compiler (nodes to closures), navigation
-(member navigation), functions (where, exists, is, ofType re-implemented), pairs and natives (the native
-invariants).
+(member navigation), functions (where, exists, is, ofType re-implemented), resolution (resolve() inside the
+Bundle), pairs and natives (the native invariants).
 """
 
 from __future__ import annotations
@@ -44,10 +49,10 @@ def compile_invariant(expression: str, user_functions: dict[str, Any], trace: Ca
         tree = parse(expression)
         compiler = Compiler(R4_MODEL, user_functions, tree)
         if always_raises(tree["children"][0], compiler.registry):
-            # fhirpathpy fails on every input (it reaches a function it does not have, such as resolve()), and
-            # a failure counts as "holds"
+            # fhirpathpy fails on every input (it reaches a function that neither it nor the user functions
+            # have), and a failure counts as "holds"
             return holds
         body = compiler.expression(tree["children"][0])
     except Exception:  # Unsupported, or a parse tree of another shape than expected: fhirpathpy evaluates it
         return None
-    return checker(body, compiler.model, compiler.user_table, compiler.uses_clock, trace)
+    return checker(body, compiler.model, compiler.user_table, compiler.uses_clock, trace, compiler.resolves)

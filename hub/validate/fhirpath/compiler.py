@@ -2,7 +2,8 @@
 
 A closure (ctx, input collection) -> result collection does at run time what fhirpathpy's evaluators, doInvoke,
 make_param and infix_invoke do for the node, in the same order and with the same (mutable) ctx, calling
-fhirpathpy's own functions from its function table (a few replaced by hub.validate.fhirpath.functions); names,
+fhirpathpy's own functions from its function table (a few replaced by hub.validate.fhirpath.functions, and the
+user function resolve() by hub.validate.fhirpath.resolution.resolve_fn, which reads the ctx); names,
 type specifiers and table look-ups are resolved here, once. A node of a kind not handled raises Unsupported.
 """
 
@@ -14,6 +15,7 @@ from hub.validate.fhirpath.environment import Closure, arraify, is_nullable, is_
 from hub.validate.fhirpath.functions import exists_macro, is_fn, of_type_fn, where_macro
 from hub.validate.fhirpath.literals import LITERALS
 from hub.validate.fhirpath.navigation import navigation
+from hub.validate.fhirpath.resolution import resolve_fn
 from hub.validate.fhirpath.tree import Unsupported, identifier, uses_index
 from hub.validate.fhirpath.upstream import (
     create_node,
@@ -39,7 +41,11 @@ class Compiler:
             self.registry["exists"] = {**self.registry["exists"], "fn": exists_macro}
         for name, fn in (("is", is_fn), ("isOp", is_fn), ("ofType", of_type_fn)):
             self.registry[name] = {**self.registry[name], "fn": fn}
+        if "resolve" in self.user_table:
+            # the user function resolve() (rules._user_functions), with %resource and %rootResource from the ctx
+            self.registry["resolve"] = {**self.user_table["resolve"], "fn": resolve_fn}
         self.uses_clock = False
+        self.resolves = False  # the expression calls resolve()
         self.navigation = navigation(model)
 
     # --- expressions ------------------------------------------------------------------------------------
@@ -228,6 +234,8 @@ class Compiler:
             return raiser("Not implemented: " + str(name))
         if name in ("now", "today", "timeOfDay"):
             self.uses_clock = True
+        if name == "resolve":
+            self.resolves = True
         fn = invocation["fn"]
         if "variadic" in invocation:
             raise Unsupported(name)

@@ -2,7 +2,9 @@
 
 The context (ctx: the data root, the variables %context, %resource, %rootResource and %ucum, the model, the user
 functions, the trace function), the check built around a compiled body (an exception counts as holding), the test
-of the final result, and fhirpathpy's conventions for collections (None and [] are empty).
+of the final result (only the single false fails; for an expression that follows references with resolve(), only
+the single true holds, as the HL7 validator takes invariants), and fhirpathpy's conventions for collections (None
+and [] are empty).
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ def checker(
     user_table: dict[str, Invocation],
     uses_clock: bool,
     trace: Callable[..., None],
+    only_true: bool = False,
 ) -> Check:
     """The check of a compiled body: a fresh ctx per evaluation (the clock reset first when the expression reads
-    it), and the result held unless it is the single boolean false."""
+    it), and the result held unless it is the single boolean false; with only_true (an expression that follows
+    references with resolve(), as the HL7 validator takes every invariant) held only when it is the single true."""
     reset = reset_clock
 
     def check(node: Any, resource: Any, root: Any, type_path: str) -> bool:
@@ -68,7 +72,7 @@ def checker(
                 "traceFn": trace,
             }
             result = body(ctx, data_root)
-            return not single_false(result)
+            return single_true(result) if only_true else not single_false(result)
         except Exception:  # fhirpathpy fails on this content: not held against it (as rules._Fhirpath)
             return True
 
@@ -77,9 +81,18 @@ def checker(
 
 def single_false(result: Any) -> bool:
     """fhirpathpy's final conversion of the result (visit) keeps exactly one item, the boolean false."""
+    return _single(result) is False
+
+
+def single_true(result: Any) -> bool:
+    """fhirpathpy's final conversion of the result (visit) keeps exactly one item, the boolean true."""
+    return _single(result) is True
+
+
+def _single(result: Any) -> Any:
+    """The one item fhirpathpy's final conversion of the result keeps, or None (none, or more than one)."""
     if not isinstance(result, list):
-        data = result.data if isinstance(result, ResourceNode) else result
-        return data is False  # pragma: no cover - evaluators always return lists
+        return result.data if isinstance(result, ResourceNode) else result  # pragma: no cover - always lists
     kept = []
     for item in result:
         data = item.data if isinstance(item, ResourceNode) else item
@@ -87,5 +100,5 @@ def single_false(result: Any) -> bool:
             continue  # fhirpathpy drops primitive extension parts from its results
         kept.append(data)
         if len(kept) > 1:
-            return False
-    return len(kept) == 1 and kept[0] is False
+            return None
+    return kept[0] if len(kept) == 1 else None

@@ -4,11 +4,14 @@ The MedCom profile invariants run on every message, most of them over all entrie
 expression is spelled out here step by step as fhirpathpy takes it (the steps of hub.validate.fhirpath.pairs:
 the same navigation, type tests, equality, three-valued logic and exceptions), without ResourceNode objects or
 closures per step. The expression text is the key: an edited definition is compiled instead (compiler).
+Four of them follow references (MedCom's cc-7, cc-8, cc-11 and cc-12): resolve() there is
+hub.validate.fhirpath.resolution's, and they hold only when true, as every expression with resolve().
 """
 
 from __future__ import annotations
 
 import re
+from collections import abc
 from typing import Any
 
 from hub.validate.fhirpath.environment import Check
@@ -30,6 +33,8 @@ from hub.validate.fhirpath.pairs import (
     starts_with,
     type_named,
 )
+from hub.validate.fhirpath.resolution import resolve
+from hub.validate.fhirpath.upstream import equality, make_node
 
 
 def _root(node: Any, type_path: str) -> tuple[bool, list[Item]]:
@@ -242,10 +247,90 @@ def _uuid_value(node: Any, resource: Any, root: Any, type_path: str) -> bool:
     return _UUID.search(single_string(values)) is not None
 
 
-def _holds_cc_9(node: Any, resource: Any, root: Any, type_path: str) -> bool:
-    # iif(encounter.exists().not(), true, encounter.reference.resolve()...): true without an encounter, and
-    # with one fhirpathpy raises at resolve(), which it does not have
+def _resolved(items: list[Item], resource: Any, root: Any) -> list[Item]:
+    """resolve() (hub.validate.fhirpath.resolution) on items, as items."""
+    return [(node.data, node.path) for node in resolve([data for data, _ in items], resource, root)]
+
+
+def _equal(left: list[Item], right: list[Item]) -> bool | None:
+    """left = right, with fhirpathpy's equality on the nodes: None (empty) when either is empty."""
+    if not left or not right:
+        return None
+    return bool(equality(None, [make_node(*item) for item in left], [make_node(*item) for item in right]))
+
+
+def _or(a: bool | None, b: bool | None) -> bool | None:
+    """or on booleans, None for the empty collection (fhirpathpy's or_op)."""
+    if a is True or b is True:
+        return True
+    if a is None or b is None:
+        return None
+    return False
+
+
+def _same_organisation(via: tuple[str, ...], header: tuple[str, ...]) -> Check:
+    """cc-11 and cc-12: the Organization the Communication's sender (or recipient) resolves to, through its
+    managingOrganization or organization, is the MessageHeader's sender (or receiver); or it has none:
+
+    C.<via>.reference.resolve().managingOrganization.reference.resolve() = H.<header>.reference.resolve()
+    or C.<via>.reference.resolve().organization.reference.resolve() = H.<header>.reference.resolve()
+    or C.<via[0]>.exists().not()
+
+    with C = Bundle.entry.resource.ofType(Communication), H = %resource.entry.resource.ofType(MessageHeader);
+    held only when true (an expression with resolve())."""
+
+    def native(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+        raw, top = _root(node, type_path)
+        communications = _resources(named(raw, top, "Bundle"), "Communication")
+        parties = communications
+        for key in via:
+            parties = nav(parties, key)
+        parties = _resolved(nav(parties, "reference"), resource, root)
+        own = [(resource, path_of(resource, None))] if resource is not None else []
+        found = pairs_of_type(_entry_resources(own), TYPES["MessageHeader"])
+        for key in header:
+            found = nav(found, key)
+        expected = _resolved(nav(found, "reference"), resource, root)
+        managing = _resolved(nav(nav(parties, "managingOrganization"), "reference"), resource, root)
+        organisation = _resolved(nav(nav(parties, "organization"), "reference"), resource, root)
+        absent = not nav(communications, via[0])
+        return _or(_or(_equal(managing, expected), _equal(organisation, expected)), absent) is True
+
+    return native
+
+
+_PRACTITIONER_EXTENSION = "http://medcomfhir.dk/ig/core/StructureDefinition/medcom-core-practitioner-extension"
+
+
+def _extension(data: Any, url: str) -> Any:
+    """fhirpathpy's extension(url) on one value: its first extension with that url, or None (and the same
+    exceptions: every extension's url is read)."""
+    if not isinstance(data, abc.Mapping):
+        return None
+    found = [e for e in data.get("extension", []) if e["url"] == url]
+    return found[0] if found else None
+
+
+def _cc_7(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # payload.extension(url).value.resolve().all(code.coding.code.exists() xor code.text.exists())
+    top = _top(node, type_path)
+    found = [_extension(data, _PRACTITIONER_EXTENSION) for data, _ in nav(top, "payload")]
+    extensions = [(e, path_of(e, "Extension")) for e in found if e is not None]  # (a ResourceNode's path)
+    roles = _resolved(nav(extensions, "value"), resource, root)
+    for role in roles:
+        codes = nav([role], "code")
+        if bool(nav(nav(codes, "coding"), "code")) == bool(nav(codes, "text")):
+            return False
     return True
+
+
+def _cc_8(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+    # payload.where(extension(url).exists()).extension.value.reference.resolve().practitioner.resolve().name
+    # .exists()
+    top = _top(node, type_path)
+    payloads = [item for item in nav(top, "payload") if _extension(item[0], _PRACTITIONER_EXTENSION) is not None]
+    roles = _resolved(nav(nav(nav(payloads, "extension"), "value"), "reference"), resource, root)
+    return bool(nav(_resolved(nav(roles, "practitioner"), resource, root), "name"))
 
 
 def _not_home(node: Any, resource: Any, root: Any, type_path: str) -> bool:
@@ -281,10 +366,23 @@ NATIVE: dict[str, Check] = {
     ),
     "value.matches('urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')": _uuid_value,
     "where(use = 'home').empty()": _not_home,
-    "iif(encounter.exists().not(), true, encounter.reference.resolve().episodeOfCare.identifier.exists())": (
-        _holds_cc_9
-    ),
     "name.exists() or telecom.exists() or address.exists() or organization.exists()": _pat_1,
+    "payload.extension('http://medcomfhir.dk/ig/core/StructureDefinition/medcom-core-practitioner-extension')"
+    ".value.resolve().all(code.coding.code.exists() xor code.text.exists())": _cc_7,
+    "payload.where(extension('http://medcomfhir.dk/ig/core/StructureDefinition/medcom-core-practitioner-extension')"
+    ".exists()).extension.value.reference.resolve().practitioner.resolve().name.exists()": _cc_8,
+    "Bundle.entry.resource.ofType(Communication).extension.value.reference.resolve().managingOrganization.reference"
+    ".resolve()\n        = %resource.entry.resource.ofType(MessageHeader).sender.reference.resolve()\n    or Bundle"
+    ".entry.resource.ofType(Communication).extension.value.reference.resolve().organization.reference.resolve()\n"
+    "        = %resource.entry.resource.ofType(MessageHeader).sender.reference.resolve()\n    or Bundle.entry"
+    ".resource.ofType(Communication).extension.exists().not()": _same_organisation(("extension", "value"), ("sender",)),
+    "Bundle.entry.resource.ofType(Communication).recipient.reference.resolve().managingOrganization.reference"
+    ".resolve() = %resource.entry.resource.ofType(MessageHeader).destination.receiver.reference.resolve() or Bundle"
+    ".entry.resource.ofType(Communication).recipient.reference.resolve().organization.reference.resolve() ="
+    " %resource.entry.resource.ofType(MessageHeader).destination.receiver.reference.resolve() or Bundle.entry"
+    ".resource.ofType(Communication).recipient.exists().not()": _same_organisation(
+        ("recipient",), ("destination", "receiver")
+    ),
 }
 
 

@@ -38,6 +38,23 @@ MEMO_LIMIT = 20_000  # child paths memoised (paths come from resourceType values
 
 _NAVIGATIONS: dict[int, Navigation] = {}
 
+# (key, id of the model's list of types) -> (that list, JSON name -> position); bounded: one per choice element
+_CHOICE_ORDERS: dict[tuple[str, int], tuple[list[str], dict[str, int]]] = {}
+
+
+def choice_order(key: str, actual_types: list[str]) -> dict[str, int]:
+    """JSON name (valueX and _valueX) -> the position of its type among the choice's types: the type navigation
+    takes is the first (in the model's order) with a value or extensions present, the least position found among
+    the object's keys (not a look-up per type: Extension.value[x] has 50)."""
+    found = _CHOICE_ORDERS.get((key, id(actual_types)))
+    if found is None or found[0] is not actual_types:
+        order: dict[str, int] = {}
+        for i, actual_type in enumerate(actual_types):
+            order.setdefault(f"{key}{actual_type}", i)
+            order.setdefault(f"_{key}{actual_type}", i)
+        found = _CHOICE_ORDERS[(key, id(actual_types))] = (actual_types, order)
+    return found[1]
+
 
 def navigation(model: dict[str, Any]) -> Navigation:
     """One navigation (and memo of child paths) per model, shared by all compiled expressions."""
@@ -118,13 +135,16 @@ class Navigation:
                 if isinstance(value, FP_Quantity):
                     to_add = value.value
                 if actual_types and isinstance(value, mapping):
-                    for actual_type in actual_types:
-                        field = f"{key}{actual_type}"
-                        to_add = value.get(field)
-                        to_add_ = value.get(f"_{field}")
-                        if to_add is not None or to_add_ is not None:
-                            child_path += actual_type
-                            break
+                    # the first of the choice's types with a value or extensions present (choice_order)
+                    order = choice_order(key, actual_types)
+                    first = min(
+                        (order[name] for name in value if name in order and value[name] is not None), default=None
+                    )
+                    if first is not None:
+                        actual_type = actual_types[first]
+                        to_add = value.get(f"{key}{actual_type}")
+                        to_add_ = value.get(f"_{key}{actual_type}")
+                        child_path += actual_type
                 elif isinstance(value, mapping):
                     to_add = value.get(key)
                     to_add_ = value.get(extension_key)

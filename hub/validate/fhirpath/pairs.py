@@ -13,7 +13,7 @@ from collections import abc
 from typing import Any
 
 from hub.validate.fhirpath.functions import IS_MEMO
-from hub.validate.fhirpath.navigation import MEMO_LIMIT, navigation
+from hub.validate.fhirpath.navigation import MEMO_LIMIT, choice_order, navigation
 from hub.validate.fhirpath.tree import Unsupported
 from hub.validate.fhirpath.upstream import R4_MODEL, TypeInfo, equality, make_node, make_type, type_of
 
@@ -74,7 +74,7 @@ def nav(items: list[Item], key: str) -> list[Item]:
             child_path, actual_types = navigator.child(path, key)
             if actual_types:
                 # the first of the choice's types (in the model's order) with a value or extensions present
-                order = _choice_order(key, actual_types)
+                order = choice_order(key, actual_types)
                 first = min((order[name] for name in data if name in order and data[name] is not None), default=None)
                 to_add = to_add_ = None
                 if first is not None:
@@ -98,22 +98,6 @@ def nav(items: list[Item], key: str) -> list[Item]:
         elif key == "length":  # pragma: no cover - no native navigates "length"
             raise Unsupported("length")
     return out
-
-
-# (key, id of the model's list of types) -> (that list, JSON name -> position); bounded: one per choice element
-_CHOICE_ORDERS: dict[tuple[str, int], tuple[list[str], dict[str, int]]] = {}
-
-
-def _choice_order(key: str, actual_types: list[str]) -> dict[str, int]:
-    """JSON name (valueX and _valueX) -> the position of its type among the choice's types."""
-    found = _CHOICE_ORDERS.get((key, id(actual_types)))
-    if found is None or found[0] is not actual_types:
-        order: dict[str, int] = {}
-        for i, actual_type in enumerate(actual_types):
-            order.setdefault(f"{key}{actual_type}", i)
-            order.setdefault(f"_{key}{actual_type}", i)
-        found = _CHOICE_ORDERS[(key, id(actual_types))] = (actual_types, order)
-    return found[1]
 
 
 def _plain(path: str, key: str) -> str | None:

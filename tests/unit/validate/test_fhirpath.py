@@ -17,6 +17,7 @@ from fhirpathpy.models import models
 from hub.validate import fhirpath
 from hub.validate.core import check_resource
 from hub.validate.fhirpath.natives import NATIVE
+from hub.validate.fhirpath.resolution import evaluating, follows_references
 from hub.validate.fhirpath.upstream import make_node
 from hub.validate.profiles import check_profiles
 from hub.validate.rules import Invariant, _no_trace, _user_functions
@@ -35,16 +36,21 @@ VALIDATOR = Validator()
 
 
 def _fhirpathpy(expression: str) -> Check:
-    """The evaluation the validator used before: fhirpathpy itself (rules._Fhirpath without the fast path)."""
+    """The evaluation the validator used before: fhirpathpy itself (rules._Fhirpath without the fast path); an
+    expression with resolve() within evaluating(...) (for the user function resolve), held only when true."""
     options = {"userInvocationTable": _user_functions(), "traceFn": _no_trace}
     compiled = fhirpathpy.compile(expression, models["r4"], options)
+    only_true = follows_references(expression)
 
     def check(node: Any, resource: Any, root: Any, type_path: str) -> bool:
         try:
             start: Any = node if "resourceType" in node else make_node(node, type_path)
-            result = compiled(start, {"resource": resource, "rootResource": root})
+            with evaluating(resource, root):
+                result = compiled(start, {"resource": resource, "rootResource": root})
         except Exception:
             return True
+        if only_true:
+            return len(result) == 1 and result[0] is True
         return not (len(result) == 1 and result[0] is False)
 
     return check
@@ -178,11 +184,16 @@ def test_the_same_verdicts_on_broken_content(expression: str, met: dict[str, lis
 
 
 def test_a_missing_function_counts_as_holding() -> None:
-    # fhirpathpy has no resolve(): it raises on every input, which the validator takes as "holds"
-    check = fhirpath.compile_invariant("reference.resolve().exists() or true", _user_functions(), _no_trace)
+    # neither fhirpathpy nor the user functions have memberOfAll(): it raises on every input, which the
+    # validator takes as "holds" (an expression that is false wherever it evaluates)
+    expression = "reference.memberOfAll().exists() and false"
+    check = fhirpath.compile_invariant(expression, _user_functions(), _no_trace)
     assert check is not None
     assert check({"reference": "Patient/1"}, {}, {}, "Reference") is True
-    assert _fhirpathpy("reference.resolve().exists() or true")({"reference": "Patient/1"}, {}, {}, "Reference")
+    assert _fhirpathpy(expression)({"reference": "Patient/1"}, {}, {}, "Reference")
+    false = fhirpath.compile_invariant("false", _user_functions(), _no_trace)
+    assert false is not None
+    assert false({"reference": "Patient/1"}, {}, {}, "Reference") is False
 
 
 @pytest.mark.parametrize(
