@@ -98,8 +98,9 @@ FIELDS: dict[str, Change] = {
 }
 
 hostile_values = st.one_of(
-    # longer than any id (64), code or CPR column; one character repeated keeps generation cheap
-    st.builds(lambda char, n: char * n, st.characters(codec="utf-8"), st.integers(65, 6000)),
+    # longer than any id (64), code or CPR column; one character repeated keeps generation cheap; at most 5000,
+    # so that a search for it (4 UTF-8 bytes a character, percent-encoded) fits in the URL httpx will build
+    st.builds(lambda char, n: char * n, st.characters(codec="utf-8"), st.integers(65, 5000)),
     st.text(max_size=12).map(lambda s: f"{s}\x00{s}"),
     st.text(st.characters(max_codepoint=0x1F), min_size=1, max_size=8),
     st.text(st.characters(min_codepoint=0x10000, max_codepoint=0x1F9FF), min_size=1, max_size=40),
