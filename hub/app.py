@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.file_drop import FileDrop
 from connectors.mllp import MllpListener
+from connectors.mllp.directory import RegisterDirectory
 from hub import __version__, console
 from hub.api import audit_events, dead_letters, figures, health, mailbox, metrics, operator, process_message
 from hub.api import fhir_subscriptions as fhir_subscriptions_api
 from hub.api import read_audit as read_audit_api
+from hub.api import subscription_events as subscription_events_api
 from hub.api import subscriptions as subscriptions_api
 from hub.api.body_limit import BodyLimit
 from hub.api.deps import provide
@@ -36,6 +38,8 @@ from hub.deliver.overdue import AcknowledgementWatch
 from hub.deliver.parking import DeadLetterStore, ParkingLot
 from hub.deliver.policy import RetryPolicy
 from hub.deliver.redrive import Redrive
+from hub.deliver.rest_hook import RestHooks
+from hub.deliver.subscription_events import SubscriptionEvents
 from hub.deliver.worker import DeliveryWorker
 from hub.heap import settle_after_start
 from hub.pipeline.ingress import IngressWorker
@@ -100,7 +104,9 @@ async def running_hub(settings: HubSettings) -> AsyncIterator[Runtime]:
         stores = await _open_stores(stack, settings, routing)
         runtime = await _build_workers(stack, settings, routing, stores, broker)
         if broker.topics.ingress in broker.created:
-            # a new (or emptied) broker: whatever was accepted and is unfinished must be published again
+            # a new (or emptied) broker: whatever was accepted and is unfinished must be published again, before
+            # anything new: no consumer runs yet, and no connector takes messages (HTTP only once this start is
+            # over), so the replay is the first the new log holds, in acceptance order (hub.pipeline.recovery)
             await replay_unfinished(stores.archive, runtime.publisher, broker.topics)
         await runtime.delivery.resume_parked()
         validation = await _start_validation(stack, settings, routing.validator)
@@ -167,6 +173,14 @@ async def _build_workers(
     stack.push_async_callback(client.close)
 
     progress = {name: WorkerProgress(name) for name in ("ingress", "delivery", "recorder")}
+    rest_hooks = RestHooks(
+        session=client,
+        subscriptions=stores.subscriptions.store,
+        events=SubscriptionEvents(stores.engine),
+        base_url=settings.base_url,
+        timeout_seconds=settings.delivery_timeout_seconds,
+    )
+    stores.subscriptions.handshake = rest_hooks.handshake  # a rest-hook is activated once its endpoint answers
     delivery = DeliveryWorker(
         register=routing.register,
         store=stores.tracking,
@@ -184,6 +198,7 @@ async def _build_workers(
         progress=progress["delivery"],
         leases=stores.leases,
         drain_lease_seconds=max(30.0, 3 * settings.delivery_timeout_seconds),
+        rest_hooks=rest_hooks,
     )
     stack.push_async_callback(lambda: delivery.close(timeout=settings.delivery_timeout_seconds + 1))
     return Runtime(
@@ -203,6 +218,7 @@ async def _build_workers(
         redrive=Redrive(delivery.dead_letters, publisher, broker.topics),
         leases=stores.leases,
         progress=progress,
+        rest_hooks=rest_hooks,
     )
 
 
@@ -239,12 +255,16 @@ async def _start_consumers(stack: AsyncExitStack, runtime: Runtime, validation: 
 
     workers: dict[str, tuple[str, Callable[[AIOKafkaConsumer], Coroutine[Any, Any, None]]]] = {
         # a record whose handling raises every time goes to the worker's quarantine (hub.broker.isolation)
-        "ingress": (topics.ingress, in_batches("ingress", ingress.handle, ingress.quarantine)),
+        # behind the fence of a recovery from a lost broker log: no copy overtakes the replay (hub.pipeline.fence)
+        "ingress": (
+            topics.ingress,
+            in_batches("ingress", runtime.recovery.guard_ingress(ingress.handle), ingress.quarantine),
+        ),
         "delivery": (
             topics.outbox,
             lambda c: consume_concurrently(
                 c,
-                runtime.delivery.take,
+                runtime.recovery.guard_delivery(runtime.delivery.take),
                 name="delivery",
                 stop=runtime.stop,
                 grace_seconds=settings.shutdown_grace_seconds,
@@ -281,6 +301,7 @@ def _start_watches(runtime: Runtime, consumers: list[AIOKafkaConsumer]) -> None:
         spec=settings.topic_spec,
         archive=runtime.archive,
         publisher=runtime.publisher,
+        recovery=runtime.recovery,  # holds the intake and fences the workers while it replays
         on_lost=lambda: _rewind(consumers),
     )
     runtime.workers["broker-watch"] = asyncio.create_task(watch.run(runtime.stop), name="hub-broker-watch")
@@ -302,6 +323,12 @@ def _start_watches(runtime: Runtime, consumers: list[AIOKafkaConsumer]) -> None:
         Purge(runtime.store.engine, settings.retention_policy), runtime.leases, interval=settings.retention_scan_seconds
     )
     runtime.workers["retention-purge"] = asyncio.create_task(purge.run(runtime.stop), name="hub-retention-purge")
+    runtime.workers["rest-hook-heartbeats"] = asyncio.create_task(
+        runtime.rest_hooks.run_heartbeats(
+            runtime.stop, interval=settings.heartbeat_scan_seconds, leases=runtime.leases
+        ),
+        name="hub-rest-hook-heartbeats",
+    )
     runtime.workers["subscription-refresh"] = asyncio.create_task(
         _refresh_subscriptions(runtime.subscriptions, runtime.stop, settings.subscription_refresh_seconds),
         name="hub-subscription-refresh",
@@ -317,7 +344,7 @@ def _start_connectors(runtime: Runtime) -> None:
             host=settings.mllp_host or settings.host,
             port=settings.mllp_port,
             intake=intake,
-            sender_for=register.by_sor,
+            directory=RegisterDirectory(register, runtime.subscriptions.live.patients),
             max_frame_bytes=settings.mllp_max_frame_bytes,
             grace_seconds=settings.shutdown_grace_seconds,
         )
@@ -385,6 +412,7 @@ def create_app(settings: HubSettings | None = None) -> FastAPI:
     app.include_router(figures.router)
     app.include_router(subscriptions_api.router)
     app.include_router(fhir_subscriptions_api.router)
+    app.include_router(subscription_events_api.router)
     app.include_router(dead_letters.router)
     app.include_router(mailbox.router)
     app.include_router(health.router)

@@ -15,8 +15,10 @@ from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.mailbox import Mailbox
 from hub.deliver.parking import DeadLetterStore
 from hub.deliver.redrive import Redrive
+from hub.deliver.rest_hook import RestHooks
 from hub.deliver.worker import DeliveryWorker
 from hub.observe.lag import Consumer
+from hub.pipeline.recovery import Recovery
 from hub.route.register import Register
 from hub.route.subscription_store import SubscriptionService
 from hub.settings import HubSettings
@@ -52,19 +54,22 @@ class Runtime:
     mailbox: Mailbox
     redrive: Redrive
     leases: Leases  # for the work one hub process does at a time
+    rest_hooks: RestHooks  # rest-hook subscriptions' handshakes, notifications, heartbeats and events
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # the heartbeats of the workers that take records from the broker (ingress, delivery, recorder)
     progress: dict[str, WorkerProgress] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)  # by consumer group, for their lag (hub.observe)
     accepting: bool = True
+    # the intake's gate and the fence of the last recovery from a lost broker log (hub.pipeline.recovery)
+    recovery: Recovery = field(default_factory=Recovery)
 
     def intake(self) -> Intake:
         """The intake every connector and $process-message take messages through: archived first, then onto the
-        ingress topic; refused once the hub stops accepting."""
-        return Intake(
-            to_topic(self.publisher, self.topics.ingress), archive=self.archive, accepting=lambda: self.accepting
-        )
+        ingress topic; refused once the hub stops accepting; held while the hub recovers from a lost broker log
+        (through the recovery's gate, which archives and publishes)."""
+        publish = self.recovery.gate.admit(to_topic(self.publisher, self.topics.ingress), archive=self.archive)
+        return Intake(publish, accepting=lambda: self.accepting)
 
     def stopped_workers(self) -> list[str]:
         return [name for name, task in self.workers.items() if task.done()]

@@ -76,6 +76,14 @@ class HubSettings(BaseSettings):
     subscription_refresh_seconds: float = Field(
         default=5.0, description="how often a hub process picks up subscriptions changed by another process"
     )
+    public_url: str | None = Field(
+        default=None,
+        description="the hub's address as receivers reach it (https://hub.example.dk), for the references in "
+        "rest-hook notifications; unset: http://<host>:<port>",
+    )
+    heartbeat_scan_seconds: float = Field(
+        default=1.0, gt=0, description="how often the hub looks for rest-hook subscriptions due a heartbeat"
+    )
 
     max_message_bytes: int = 10 * 1024 * 1024
     validation_processes: int | None = Field(
@@ -183,6 +191,11 @@ class HubSettings(BaseSettings):
         default="preferred_username", description="the JWT claim naming the operator; falls back to sub"
     )
     log_level: str = "INFO"
+
+    @property
+    def base_url(self) -> str:
+        """The hub's address as receivers reach it, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def retention_policy(self) -> RetentionPolicy:

@@ -19,15 +19,18 @@ from hub.api.identity import Authenticator, IssuerUnavailable, UnknownToken, Wit
 from hub.api.responses import OutcomeError
 from hub.audit.reads import ReadAudit
 from hub.broker.progress import WorkerProgress
+from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.mailbox import Mailbox
 from hub.deliver.parking import DeadLetterStore
 from hub.deliver.redrive import Redrive
+from hub.deliver.rest_hook import RestHooks
 from hub.domain.operators import Role, Viewer
 from hub.observe.lag import Consumer
 from hub.route.register import Organisation, Register
 from hub.route.subscription_store import SubscriptionService
 from hub.runtime import Health, Runtime
 from hub.settings import HubSettings
+from hub.track.archive import MessageArchive
 from hub.track.store import TrackingStore
 
 Circuits = Callable[[], dict[str, dict[str, Any]]]  # each receiver's delivery circuit (DeliveryWorker.circuits)
@@ -43,6 +46,9 @@ def provide(state: State, runtime: Runtime) -> None:
     state.dead_letters = runtime.dead_letters
     state.redrive = runtime.redrive
     state.subscriptions = runtime.subscriptions
+    state.rest_hooks = runtime.rest_hooks
+    state.archive = runtime.archive
+    state.ledger = runtime.ledger
     state.circuits = runtime.delivery.circuits
     state.progress = runtime.progress
     state.consumers = runtime.consumers
@@ -69,6 +75,9 @@ MailboxDep = Annotated[Mailbox, Depends(_from_state("mailbox"))]
 DeadLettersDep = Annotated[DeadLetterStore, Depends(_from_state("dead_letters"))]
 RedriveDep = Annotated[Redrive, Depends(_from_state("redrive"))]
 SubscriptionsDep = Annotated[SubscriptionService, Depends(_from_state("subscriptions"))]
+RestHooksDep = Annotated[RestHooks, Depends(_from_state("rest_hooks"))]
+ArchiveDep = Annotated[MessageArchive, Depends(_from_state("archive"))]
+LedgerDep = Annotated[DeliveryLedger, Depends(_from_state("ledger"))]
 CircuitsDep = Annotated[Circuits, Depends(_from_state("circuits"))]
 ProgressDep = Annotated[Mapping[str, WorkerProgress], Depends(_from_state("progress"))]
 ConsumersDep = Annotated[Mapping[str, Consumer], Depends(_from_state("consumers"))]

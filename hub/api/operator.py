@@ -129,7 +129,8 @@ async def get_message(
 
 @router.get("/receivers")
 async def list_receivers(register: RegisterDep, circuits: CircuitsDep, _: WatcherDep) -> dict[str, Any]:
-    """The endpoint register as loaded (credentials left out), with each receiver's delivery circuit."""
+    """The endpoint register as loaded (credentials left out), with each receiver's delivery circuit and the
+    MessageDefinition versions it takes where it names them."""
     states = circuits()
     closed = {"circuit": "closed", "parked": 0, "in_flight": 0}
     return {
@@ -144,6 +145,8 @@ async def list_receivers(register: RegisterDep, circuits: CircuitsDep, _: Watche
                 "municipality_code": o.municipality_code,
                 "endpoint": {"kind": str(o.endpoint.kind), "url": o.endpoint.url},
                 "accepts": sorted(o.accepts),
+                # the events it takes only in named MessageDefinition versions (any other: any version)
+                "accepted_versions": {r.event: sorted(r.versions) for r in o.accepted_versions},
                 "delivery": states.get(o.id, closed),
             }
             for o in register.organisations

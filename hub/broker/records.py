@@ -62,6 +62,7 @@ class OutboxRecord:
     patient_key: str = ""
     sender_id: str = ""  # register id of the message's sender: ledger entries are per sender
     resend: bool = False  # deliver even though the receiver has it (no acknowledgement came in time)
+    via: str | None = None  # the receiver's rest-hook subscription: the copy goes as its notification
 
     @property
     def key(self) -> bytes:
@@ -76,6 +77,7 @@ class OutboxRecord:
             ("hub-event", self.event.encode()),
             ("hub-sender", self.sender_id.encode()),
             *([("hub-resend", b"1")] if self.resend else []),
+            *([("hub-subscription", self.via.encode())] if self.via else []),
         ]
 
     @classmethod
@@ -90,4 +92,5 @@ class OutboxRecord:
             patient_key=patient,
             sender_id=_header(headers, "hub-sender") or "",
             resend=_header(headers, "hub-resend") == "1",
+            via=_header(headers, "hub-subscription") or None,
         )

@@ -48,6 +48,7 @@ def _item(row: Any) -> OutboxRecord:
         patient_key=row["patient_key"] or "",
         sender_id=row["sender"],
         resend=bool(row["resend"]),
+        via=row["via"],
     )
 
 
@@ -62,6 +63,7 @@ def _columns(item: OutboxRecord) -> dict[str, Any]:
         "patient_key": item.patient_key,
         "raw": item.raw,
         "resend": item.resend,
+        "via": item.via,
     }
 
 

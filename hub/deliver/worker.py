@@ -32,6 +32,7 @@ from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.notices import publish_notice
 from hub.deliver.parking import Attempt, DeadLetterStore, ParkedDelivery, ParkingLot
 from hub.deliver.policy import AttemptOutcome, RetryPolicy, worth_reporting
+from hub.deliver.rest_hook import RestHooks
 from hub.domain.tracking import Step, TrackingEvent, utc_now
 from hub.faults import fault_kind, fault_place
 from hub.messages.failure_notice import FailedDelivery, FailureKind, failure_notice
@@ -89,6 +90,7 @@ class DeliveryWorker:
         progress: WorkerProgress | None = None,
         leases: Leases | None = None,
         drain_lease_seconds: float = 30.0,
+        rest_hooks: RestHooks | None = None,
     ) -> None:
         self.register = register
         self.store = store
@@ -108,6 +110,8 @@ class DeliveryWorker:
         # that receiver's lease (None: this process is the only one)
         self.leases = leases
         self.drain_lease_seconds = drain_lease_seconds
+        # a copy through a rest-hook subscription (OutboxRecord.via) goes as its event notification
+        self.rest_hooks = rest_hooks
         self._concurrency = concurrency_per_receiver
         self._lanes: dict[str, ReceiverLane] = {}
         self.closing = False
@@ -164,6 +168,10 @@ class DeliveryWorker:
         receiver = self.register.by_id(item.receiver_id)
         if receiver is None:
             return AttemptResult(AttemptOutcome.GIVE_UP, error="the receiver is no longer in the register")
+        if item.via is not None and self.rest_hooks is not None:
+            notified = await self.rest_hooks.notify(item)
+            if notified is not None:
+                return notified
         if receiver.endpoint.kind is EndpointKind.MAILBOX:
             await self.store.mailbox.put(
                 receiver=receiver.id,
@@ -179,7 +187,7 @@ class DeliveryWorker:
         await self.ledger.add(
             sender=item.sender_id, message_id=item.message_id, receiver=item.receiver_id, tracking_id=item.tracking_id
         )
-        await self.report(item, Step.DELIVERED, attempt=attempt, status=status_code)
+        await self.report(item, Step.DELIVERED, attempt=attempt, status=status_code, subscription=item.via)
         metrics.count_attempt(item.receiver_id, metrics.DELIVERED)
         if not item.resend:  # delivered again for want of an acknowledgement: its first delivery was timed
             metrics.observe_delivery(item.event, seconds_since(accepted_at(item.tracking_id), self.clock()))
@@ -362,6 +370,8 @@ class ReceiverLane:
         ):
             await worker.report(item, Step.DELIVERED, duplicate=True, note="the receiver already has this message")
             return
+        if item.via is not None and worker.rest_hooks is not None:
+            await worker.rest_hooks.number(item)  # known to $status and $events from now on, even when parked
         now = worker.clock()
         if self.open:
             await self._park(item, first_attempt_at=now, next_attempt_at=now, attempts=())

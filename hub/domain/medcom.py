@@ -129,6 +129,17 @@ PAYLOAD_CONTACT_EXTENSION: Final = f"{CORE_PROFILES}medcom-core-contact-extensio
 CARE_COMMUNICATION_DEFINITION: Final = (
     "http://medcomfhir.dk/ig/messagedefinitions/MessageDefinition/MedComCareCommunicationMessageDefinition|5.0"
 )
+
+# --- MessageDefinitions (MessageHeader.definition: "<url>|<version>") ------------------------------------------
+
+MESSAGE_DEFINITIONS: Final = "http://medcomfhir.dk/ig/messagedefinitions/MessageDefinition/"
+# MedCom's MessageDefinitions (messagedefinitions 1.0.0) by canonical URL without version, with their event code;
+# that package has none for HospitalNotification (whose examples carry no MessageHeader.definition)
+MESSAGE_DEFINITION_EVENTS: Final = {
+    f"{MESSAGE_DEFINITIONS}MedComAcknowledgementMessageDefinition": ACKNOWLEDGEMENT_EVENT,
+    f"{MESSAGE_DEFINITIONS}MedComCareCommunicationMessageDefinition": CARE_COMMUNICATION_EVENT,
+    f"{MESSAGE_DEFINITIONS}MedComHomeCareObservationMessageDefinition": "homecareobservation-message",
+}
 CARE_COMMUNICATION_CATEGORY_SYSTEM: Final = (
     "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-careCommunication-categoryCodes"
 )

@@ -51,6 +51,8 @@ class MessageFacts:
     patient_cpr: str | None = None
     response: Response | None = None
     activity: str | None = None  # Provenance activity code of this message (new-message, reply-message, ...)
+    # MessageHeader.definition: the MessageDefinition's canonical, "<url>|<version>" (hub.route.accepts reads it)
+    definition: str | None = None
 
     @property
     def is_acknowledgement(self) -> bool:
@@ -212,4 +214,5 @@ def read_facts(bundle: dict[str, Any]) -> MessageFacts:
         patient_cpr=patient_cpr(index),
         response=response,
         activity=_own_activity(index, header_id),
+        definition=_str(header.get("definition")),
     )

@@ -35,6 +35,8 @@ class Refusal(StrEnum):
     RECEIVER_UNKNOWN = "receiver-unknown"  # the destination is not in the endpoint register
     RECEIVER_MISSING = "receiver-missing"  # the destination names no SOR code
     MESSAGE_TYPE_NOT_ACCEPTED = "message-type-not-accepted"  # the receiver does not take this event
+    # the receiver takes the event, but not in the version MessageHeader.definition names (or names none)
+    MESSAGE_VERSION_NOT_ACCEPTED = "message-version-not-accepted"
     DUPLICATE = "duplicate"  # a MessageHeader.id already received (the hub answers it with its earlier answers)
     TOO_LARGE = "too-large"  # larger, or nested deeper, than the hub processes
     RECEIVER_REFUSED = "receiver-refused"  # a dead letter: the receiver refused it for good
@@ -78,6 +80,11 @@ REFUSALS: Final[Mapping[Refusal, Answer]] = {
     Refusal.RECEIVER_MISSING: Answer(_FATAL, "required", medcom.RECEIVER_IDENTIFIER_MISSING, "No receiver"),
     Refusal.MESSAGE_TYPE_NOT_ACCEPTED: Answer(
         _FATAL, "not-supported", medcom.RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE, "Message type not accepted"
+    ),
+    # MedCom registers a receiver for a message type and version (Governance for Network Layer): a version it is
+    # not registered for is a message type it cannot receive; no other code of the CodeSystem is about the type
+    Refusal.MESSAGE_VERSION_NOT_ACCEPTED: Answer(
+        _FATAL, "not-supported", medcom.RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE, "Message version not accepted"
     ),
     Refusal.DUPLICATE: Answer(_FATAL, "duplicate", None, "The message has been received before"),
     Refusal.TOO_LARGE: Answer(_FATAL, "too-costly", None, "The message is too large or too complex to process"),

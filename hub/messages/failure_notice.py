@@ -4,7 +4,8 @@ not, take its message. Pure: from the failed delivery's facts, the register and 
 MedCom's acknowledgement rules say what each failure is to the sender (acknowledgement IG 2.0.3, response codes):
 
 - ``fatal-error``, "no point in re-sending without change": the receiver is not in the register, names no SOR
-  code, does not take the event, or refused the message for good (an HTTP answer that is not retried);
+  code, does not take the event or not in the message's version, or refused the message for good (an HTTP answer
+  that is not retried);
 - ``transient-error``, "wait and try again ... the original sender must decide on whether to send again": the
   receiver was out of operation for the whole retry window, the hub's own handling failed (a dead letter an
   operator can redrive), or the receiver answered transient-error and never followed it with ok.
@@ -36,6 +37,7 @@ from hub.domain.message import MessageFacts
 from hub.domain.outcome import Issue, Severity
 from hub.domain.tracking import Step, TrackingEvent
 from hub.messages.acknowledgement import REFUSALS, CodedIssue, Refusal, build_acknowledgement
+from hub.route.accepts import version_refusal
 from hub.route.register import Register
 
 HUB_SENDER: Final = "hub"  # sender_id of the hub's own messages in the outbox and the tracking store
@@ -51,6 +53,7 @@ class FailureKind(StrEnum):
     RECEIVER_UNKNOWN = "receiver-unknown"  # not in the endpoint register (routing, or gone at delivery)
     RECEIVER_MISSING = "receiver-missing"  # the destination names no SOR code
     EVENT_NOT_ACCEPTED = "event-not-accepted"  # the receiver does not take this event
+    VERSION_NOT_ACCEPTED = "version-not-accepted"  # it takes the event, not in this MessageDefinition version
     REFUSED = "refused"  # the receiver refused it for good (an answer that is not retried)
     OUT_OF_OPERATION = "out-of-operation"  # not delivered within the retry window
     UNDELIVERABLE = "undeliverable"  # the hub's own handling of the delivery failed every time
@@ -62,6 +65,7 @@ REFUSAL_OF: Final = {
     FailureKind.RECEIVER_UNKNOWN: Refusal.RECEIVER_UNKNOWN,
     FailureKind.RECEIVER_MISSING: Refusal.RECEIVER_MISSING,
     FailureKind.EVENT_NOT_ACCEPTED: Refusal.MESSAGE_TYPE_NOT_ACCEPTED,
+    FailureKind.VERSION_NOT_ACCEPTED: Refusal.MESSAGE_VERSION_NOT_ACCEPTED,
     FailureKind.REFUSED: Refusal.RECEIVER_REFUSED,
     FailureKind.OUT_OF_OPERATION: Refusal.RECEIVER_UNREACHABLE,
     FailureKind.UNDELIVERABLE: Refusal.UNDELIVERABLE,
@@ -72,6 +76,7 @@ _ADVICE: Final = {
     FailureKind.RECEIVER_UNKNOWN: "sending it again will not help",
     FailureKind.RECEIVER_MISSING: "sending it again will not help",
     FailureKind.EVENT_NOT_ACCEPTED: "sending it again will not help",
+    FailureKind.VERSION_NOT_ACCEPTED: "sending it again in the same version will not help",
     FailureKind.REFUSED: "sending it again unchanged will not help",
     FailureKind.OUT_OF_OPERATION: "send it again later, or reach the receiver another way",
     FailureKind.UNDELIVERABLE: (
@@ -278,6 +283,10 @@ def routing_failure(issue: Issue, facts: MessageFacts, register: Register) -> tu
     sor = destination.organisation.sor if destination and destination.organisation else None
     organisation = register.by_sor(sor)
     if organisation is not None:
+        # the router refuses a receiver it knows for the event, or for the event's version (hub.route.accepts)
+        event = facts.event or ""
+        if event in organisation.accepts and version_refusal(event, organisation.versions_of(event), facts.definition):
+            return FailureKind.VERSION_NOT_ACCEPTED, organisation.id, sor
         return FailureKind.EVENT_NOT_ACCEPTED, organisation.id, sor
     if destination is not None and sor is None:
         return FailureKind.RECEIVER_MISSING, NO_RECEIVER, None

@@ -131,6 +131,7 @@ def plan(
                 raw=record.raw,
                 patient_key=facts.partition_key,
                 sender_id=sender_id,
+                via=delivery.via,
             )
         )
     if decision.deliveries:
@@ -147,6 +148,7 @@ def plan(
                         "use": d.use,
                         "reason": d.reason,
                         **({"basis": d.basis} if d.basis else {}),
+                        **({"subscription": d.via} if d.via else {}),
                     }
                     for d in decision.deliveries
                 ],

@@ -14,26 +14,39 @@ Where this hub goes beyond the IG, with its own extensions (``https://sektor-hub
   name another one; the operator must name it.
 - :data:`BASIS_EXTENSION` (``valueString``, in answers only): the subscription-policy rule that allows it.
 
-Channels: ``message``, the hub delivers the matching MedCom messages themselves, the way the receiver's register
-entry says (its HTTP endpoint or its mailbox), with every guarantee a delivery has; that is a hub subscription.
-No other channel yet (no rest-hook notifications): refused, as is anything the hub would not honour (an ``end``, a
-channel endpoint or header, heartbeats, a payload other than the full MedCom message in FHIR JSON).
+Channels:
+
+- ``message``: the hub delivers the matching MedCom messages themselves, the way the receiver's register entry says
+  (its HTTP endpoint or its mailbox), with every guarantee a delivery has.
+- ``rest-hook``: the receiver's copies (those its MedCom destinations did not address to it) go as
+  subscription-notification Bundles POSTed to ``channel.endpoint`` with ``channel.header``, each event numbered,
+  ``empty``, ``id-only`` (the default) or ``full-resource`` (the message inside), with the same guarantees (order per
+  patient, retries, dead letters, no copy twice); a handshake on activation, heartbeats at
+  ``backport-heartbeat-period``; ``$status`` and ``$events`` for catching up (hub.api.fhir_subscriptions).
+
+Anything the hub would not honour is refused (an ``end``, a payload other than FHIR JSON, unknown channel
+extensions).
 
 Status: ``active`` is the hub's active, ``off`` its paused; ``requested`` asks for an active one (the hub activates
-it at once). Pure: parsing (:func:`parse_subscription`), the resources (:func:`subscription_resource`,
+it at once, a rest-hook once its endpoint took the handshake, else its status is ``error`` with the reason in
+``Subscription.error``). Pure: parsing (:func:`parse_subscription`), the resources (:func:`subscription_resource`,
 :func:`subscription_topic`), and the FHIRPath of a refusal (:func:`refusal`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from hub.domain import medcom
 from hub.route.event_catalogue import WILDCARD, EventCatalogue
 from hub.route.register import Register
 from hub.route.subscription import (
+    NotificationContent,
+    RestHook,
     Subscription,
     SubscriptionError,
     SubscriptionRefused,
@@ -54,9 +67,17 @@ BACKPORT_PROFILE: Final = f"{BACKPORT}backport-subscription"
 FILTER_CRITERIA: Final = f"{BACKPORT}backport-filter-criteria"
 PAYLOAD_CONTENT: Final = f"{BACKPORT}backport-payload-content"
 
+HEARTBEAT_PERIOD: Final = f"{BACKPORT}backport-heartbeat-period"
+TIMEOUT: Final = f"{BACKPORT}backport-timeout"
+MAX_COUNT: Final = f"{BACKPORT}backport-max-count"
+
 MESSAGE_CHANNEL: Final = "message"
+REST_HOOK_CHANNEL: Final = "rest-hook"
 PAYLOAD: Final = "application/fhir+json"
 FULL_RESOURCE: Final = "full-resource"
+HEADER_NAME: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+# headers of a notification that are the hub's own
+RESERVED_HEADERS: Final = frozenset({"content-type", "content-length", "host", "transfer-encoding", "connection"})
 LONGEST_TEXT: Final = 4000  # characters of a reason or a filter
 
 # FHIR filter parameter -> (the hub's filter, what it means)
@@ -68,9 +89,9 @@ FILTER_PARAMETERS: Final = {
     "criteria": ("criteria", "a FHIRPath expression on the message Bundle that must hold (the hub's own filter)"),
 }
 _PARAMETER_OF: Final = {hub: name for name, (hub, _) in FILTER_PARAMETERS.items()}
-REST_HOOK_REFUSAL: Final = (
-    "this hub delivers subscription matches as the MedCom messages themselves to the receiver's registered endpoint "
-    "or mailbox (channel 'message'); rest-hook and other notification channels are not offered yet"
+CHANNEL_REFUSAL: Final = (
+    "this hub offers channel 'message' (the MedCom messages themselves, to the receiver's registered endpoint or "
+    "mailbox) and 'rest-hook' (subscription-notification Bundles POSTed to channel.endpoint)"
 )
 
 
@@ -155,6 +176,7 @@ class SubscriptionRequest:
     status: SubscriptionStatus
     reason: str
     where: Mapping[str, str] = field(default_factory=dict)
+    rest_hook: RestHook | None = None  # channel rest-hook (None: channel message)
 
     def subscription(self, subscription_id: str, *, created_by: str | None = None) -> Subscription:
         """The hub's subscription (not validated yet); raises SubscriptionError."""
@@ -168,7 +190,12 @@ class SubscriptionRequest:
                 "reason": self.reason,
             }
         )
-        return replace(subscription, channel=MESSAGE_CHANNEL, created_by=created_by[:200] if created_by else None)
+        return replace(
+            subscription,
+            channel=REST_HOOK_CHANNEL if self.rest_hook else MESSAGE_CHANNEL,
+            rest_hook=self.rest_hook,
+            created_by=created_by[:200] if created_by else None,
+        )
 
     def expression(self, hub_field: str) -> str:
         """The FHIRPath of the element that gave the hub's field (``filters.criteria``, ``receiver``, ...)."""
@@ -371,30 +398,8 @@ def _filter_value(hub_field: str, text: str, register: Register, path: str) -> A
     return text
 
 
-def _channel(resource: Mapping[str, Any]) -> None:
-    """Only what the hub honours: channel message, the full MedCom message in FHIR JSON, nothing else."""
-    channel = _object(resource.get("channel"), "Subscription.channel")
-    kind = _text(channel.get("type"), "Subscription.channel.type")
-    if kind != MESSAGE_CHANNEL:
-        raise FhirSubscriptionError("Subscription.channel.type", f"channel {kind!r} is refused: {REST_HOOK_REFUSAL}")
-    for name in ("endpoint", "header"):
-        if channel.get(name) is not None:
-            raise FhirSubscriptionError(
-                f"Subscription.channel.{name}",
-                "with channel 'message' the hub delivers to the receiver's endpoint or mailbox as its register entry "
-                f"says; leave out channel.{name}",
-            )
-    for number, _ in enumerate(_list(channel.get("extension"), "Subscription.channel.extension")):
-        raise FhirSubscriptionError(
-            f"Subscription.channel.extension[{number}]",
-            "heartbeats, timeouts and max-count are for notification channels, which this hub does not offer yet; "
-            "with channel 'message' each matching message is delivered with the hub's own retries",
-        )
-    payload = channel.get("payload")
-    if payload is not None and payload != PAYLOAD:
-        raise FhirSubscriptionError(
-            "Subscription.channel.payload", f"the hub delivers the MedCom messages as {PAYLOAD}; give that or none"
-        )
+def _payload_content(channel: Mapping[str, Any]) -> tuple[NotificationContent | None, str]:
+    """The backport payload content asked for on channel._payload (None: not given), and its FHIRPath."""
     element = channel.get("_payload")
     extensions = (
         _list(
@@ -403,13 +408,104 @@ def _channel(resource: Mapping[str, Any]) -> None:
         if element is not None
         else []
     )
+    content, where = None, "Subscription.channel.payload"
     for number, extension in enumerate(extensions):
         path = f"Subscription.channel.payload.extension[{number}]"
         extension = _object(extension, path)
-        if extension.get("url") == PAYLOAD_CONTENT and extension.get("valueCode") != FULL_RESOURCE:
+        if extension.get("url") != PAYLOAD_CONTENT:
+            continue
+        code = extension.get("valueCode")
+        try:
+            content, where = NotificationContent(str(code)), path
+        except ValueError:
             raise FhirSubscriptionError(
-                path, f"channel 'message' delivers the whole MedCom message: payload content {FULL_RESOURCE} only"
+                f"{path}.valueCode", f"{code!r} is not empty, id-only or full-resource"
+            ) from None
+    return content, where
+
+
+def _message_channel(channel: Mapping[str, Any]) -> None:
+    """Channel message: only what the hub honours, the full MedCom message in FHIR JSON to the register's endpoint."""
+    for name in ("endpoint", "header"):
+        if channel.get(name) is not None:
+            raise FhirSubscriptionError(
+                f"Subscription.channel.{name}",
+                "with channel 'message' the hub delivers to the receiver's endpoint or mailbox as its register entry "
+                f"says; leave out channel.{name} (or use channel rest-hook)",
             )
+    for number, _ in enumerate(_list(channel.get("extension"), "Subscription.channel.extension")):
+        raise FhirSubscriptionError(
+            f"Subscription.channel.extension[{number}]",
+            "heartbeats, timeouts and max-count are for channel rest-hook; with channel 'message' each matching "
+            "message is delivered with the hub's own retries",
+        )
+    content, where = _payload_content(channel)
+    if content is not None and content is not NotificationContent.FULL_RESOURCE:
+        raise FhirSubscriptionError(
+            where,
+            f"channel 'message' delivers the whole MedCom message: payload content {FULL_RESOURCE} only",
+        )
+
+
+def _seconds(extension: Mapping[str, Any], path: str, kind: str, *, most: int) -> int:
+    value = extension.get(kind)
+    if not isinstance(value, int) or isinstance(value, bool) or value < (1 if kind == "valuePositiveInt" else 0):
+        raise FhirSubscriptionError(f"{path}.{kind}", f"expected {kind} (a whole number of seconds)")
+    if value > most:
+        raise FhirSubscriptionError(f"{path}.{kind}", f"at most {most}")
+    return value
+
+
+def _rest_hook(channel: Mapping[str, Any]) -> RestHook:
+    """Channel rest-hook: the endpoint (http or https), headers, heartbeat period, timeout and payload content."""
+    endpoint = _text(channel.get("endpoint"), "Subscription.channel.endpoint")
+    assert endpoint is not None
+    parsed = urlsplit(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise FhirSubscriptionError("Subscription.channel.endpoint", f"{endpoint!r} is not an http(s) URL")
+    headers = []
+    for number, header in enumerate(_list(channel.get("header"), "Subscription.channel.header")):
+        path = f"Subscription.channel.header[{number}]"
+        text = _text(header, path)
+        assert text is not None
+        name, colon, value = text.partition(":")
+        if not colon or not HEADER_NAME.match(name.strip()) or not value.strip() or "\n" in text or "\r" in text:
+            raise FhirSubscriptionError(path, "expected one HTTP header, 'Name: value'")
+        if name.strip().lower() in RESERVED_HEADERS:
+            raise FhirSubscriptionError(path, f"the hub sets {name.strip()} itself")
+        headers.append(f"{name.strip()}: {value.strip()}")
+    heartbeat = timeout = None
+    for number, extension in enumerate(_list(channel.get("extension"), "Subscription.channel.extension")):
+        path = f"Subscription.channel.extension[{number}]"
+        extension = _object(extension, path)
+        url = extension.get("url")
+        if url == HEARTBEAT_PERIOD:
+            heartbeat = _seconds(extension, path, "valueUnsignedInt", most=86_400) or None
+        elif url == TIMEOUT:
+            timeout = _seconds(extension, path, "valueUnsignedInt", most=300) or None
+        elif url == MAX_COUNT:
+            _seconds(extension, path, "valuePositiveInt", most=10_000)  # one event per notification fits any
+        else:
+            raise FhirSubscriptionError(f"{path}.url", f"{url!r} is not a channel extension the hub knows")
+    content = _payload_content(channel)[0] or NotificationContent.ID_ONLY
+    return RestHook(endpoint, tuple(headers), content, heartbeat, timeout)
+
+
+def _channel(resource: Mapping[str, Any]) -> RestHook | None:
+    """The channel: message (None) or rest-hook; notifications in FHIR JSON only."""
+    channel = _object(resource.get("channel"), "Subscription.channel")
+    kind = _text(channel.get("type"), "Subscription.channel.type")
+    payload = channel.get("payload")
+    if payload is not None and payload != PAYLOAD:
+        raise FhirSubscriptionError(
+            "Subscription.channel.payload", f"the hub sends {PAYLOAD}; give that or none (FHIR XML is not offered yet)"
+        )
+    if kind == MESSAGE_CHANNEL:
+        _message_channel(channel)
+        return None
+    if kind == REST_HOOK_CHANNEL:
+        return _rest_hook(channel)
+    raise FhirSubscriptionError("Subscription.channel.type", f"channel {kind!r} is refused: {CHANNEL_REFUSAL}")
 
 
 def parse_subscription(
@@ -429,16 +525,40 @@ def parse_subscription(
     reason = _text(resource.get("reason"), "Subscription.reason")
     assert reason is not None
     topic = _topic(resource.get("criteria"), known_events)
-    _channel(resource)
+    rest_hook = _channel(resource)
     receiver, named_by = _receiver(resource, register, caller)
     where: dict[str, str] = {}
     if named_by is not None:
         where["receiver"] = named_by
     filters = _filters(resource, register, where)
-    return SubscriptionRequest(receiver, topic, filters, status, reason, where)
+    return SubscriptionRequest(receiver, topic, filters, status, reason, where, rest_hook)
 
 
 # --- the hub's subscription -> Subscription ---------------------------------------------------------------
+
+
+def fhir_status(subscription: Subscription) -> str:
+    """Subscription.status: active, off (the hub's paused) or error."""
+    return {SubscriptionStatus.ACTIVE: "active", SubscriptionStatus.ERROR: "error"}.get(subscription.status, "off")
+
+
+def _channel_element(rest_hook: RestHook | None) -> dict[str, Any]:
+    content = rest_hook.content if rest_hook else FULL_RESOURCE
+    channel: dict[str, Any] = {"type": REST_HOOK_CHANNEL if rest_hook else MESSAGE_CHANNEL}
+    if rest_hook is not None:
+        channel["endpoint"] = rest_hook.endpoint
+        if rest_hook.headers:
+            channel["header"] = list(rest_hook.headers)
+        extensions = []
+        if rest_hook.heartbeat_seconds:
+            extensions.append({"url": HEARTBEAT_PERIOD, "valueUnsignedInt": rest_hook.heartbeat_seconds})
+        if rest_hook.timeout_seconds:
+            extensions.append({"url": TIMEOUT, "valueUnsignedInt": rest_hook.timeout_seconds})
+        if extensions:
+            channel["extension"] = extensions
+    channel["payload"] = PAYLOAD
+    channel["_payload"] = {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": str(content)}]}
+    return channel
 
 
 def filter_criteria(subscription: Subscription) -> list[str]:
@@ -466,15 +586,13 @@ def subscription_resource(subscription: Subscription) -> dict[str, Any]:
         "id": subscription.id,
         "meta": {"profile": [BACKPORT_PROFILE]},
         "extension": extensions,
-        "status": "active" if subscription.active else "off",
+        "status": fhir_status(subscription),
         "reason": subscription.reason or f"subscription {subscription.id}",
         "criteria": topic_url(subscription.topic),
-        "channel": {
-            "type": subscription.channel or MESSAGE_CHANNEL,
-            "payload": PAYLOAD,
-            "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": FULL_RESOURCE}]},
-        },
+        "channel": _channel_element(subscription.rest_hook),
     }
+    if subscription.error:
+        resource["error"] = subscription.error
     criteria = filter_criteria(subscription)
     if criteria:
         resource["_criteria"] = {"extension": [{"url": FILTER_CRITERIA, "valueString": c} for c in criteria]}

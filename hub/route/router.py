@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from hub.domain.message import MessageFacts
 from hub.domain.outcome import Issue, error
+from hub.route.accepts import version_refusal
 from hub.route.register import Organisation, Register
 
 
@@ -17,6 +18,7 @@ class Delivery:
     use: str  # primary | cc | subscription
     reason: str
     basis: str | None = None  # a subscription's copy: the subscription-policy rule that allows it
+    via: str | None = None  # a subscription's copy sent as a rest-hook notification: that subscription's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +34,9 @@ class RoutingDecision:
 def route(facts: MessageFacts, register: Register) -> RoutingDecision:
     """Resolve every MedCom destination (primary and cc) through the register.
 
-    A destination the register does not know, or whose organisation does not accept the event, is a
-    routing failure: reported with the destination's FHIRPath, never silently skipped. A receiver named
-    twice gets the message once.
+    A destination the register does not know, or whose organisation does not accept the event, or not in the
+    version MessageHeader.definition names (hub.route.accepts.version_refusal), is a routing failure: reported
+    with the destination's FHIRPath, never silently skipped. A receiver named twice gets the message once.
     """
     deliveries: dict[str, Delivery] = {}
     failures: list[Issue] = []
@@ -55,6 +57,10 @@ def route(facts: MessageFacts, register: Register) -> RoutingDecision:
                     f"it accepts {', '.join(sorted(receiver.accepts))}",
                 )
             )
+            continue
+        refused = version_refusal(event, receiver.versions_of(event), facts.definition)
+        if refused is not None:
+            failures.append(error("not-supported", where, f"receiver {receiver.id} (SOR {receiver.sor}) {refused}"))
             continue
         if receiver.id not in deliveries:
             deliveries[receiver.id] = Delivery(

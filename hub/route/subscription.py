@@ -42,6 +42,47 @@ FILTER_FIELDS = ("municipality_code", "gp_list", "sender", "activity", "criteria
 class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
+    ERROR = "error"  # a rest-hook whose handshake failed: it routes nothing until it is activated again
+
+
+class NotificationContent(StrEnum):
+    """How much of the message a rest-hook notification carries (the backport's payload content)."""
+
+    EMPTY = "empty"  # the event's number and time only
+    ID_ONLY = "id-only"  # and a reference to the message, read with GET /fhir/Bundle/<id>
+    FULL_RESOURCE = "full-resource"  # and the MedCom message itself
+
+
+@dataclass(frozen=True, slots=True)
+class RestHook:
+    """A rest-hook channel: the hub POSTs subscription-notification Bundles to `endpoint`, with `headers` (each
+    ``Name: value``), the message as `content` says; a heartbeat when nothing was sent for `heartbeat_seconds`;
+    an attempt waits `timeout_seconds` at most (None: the hub's delivery timeout)."""
+
+    endpoint: str
+    headers: tuple[str, ...] = ()
+    content: NotificationContent = NotificationContent.ID_ONLY
+    heartbeat_seconds: int | None = None
+    timeout_seconds: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "headers": list(self.headers),
+            "content": str(self.content),
+            "heartbeat_seconds": self.heartbeat_seconds,
+            "timeout_seconds": self.timeout_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RestHook:
+        return cls(
+            endpoint=str(data["endpoint"]),
+            headers=tuple(str(h) for h in data.get("headers") or ()),
+            content=NotificationContent(data.get("content") or NotificationContent.ID_ONLY),
+            heartbeat_seconds=data.get("heartbeat_seconds"),
+            timeout_seconds=data.get("timeout_seconds"),
+        )
 
 
 class SubscriptionError(ValueError):
@@ -98,8 +139,10 @@ class Subscription:
     reason: str = ""  # why the subscriber wants these messages (FHIR Subscription.reason)
     created_at: str | None = None
     basis: str | None = None  # "<rule>: <basis>", the subscription-policy rule that allowed it (None: made before)
-    channel: str | None = None  # FHIR Subscription.channel.type when made through /fhir/Subscription ("message")
+    channel: str | None = None  # FHIR Subscription.channel.type when made through /fhir/Subscription
     created_by: str | None = None  # who made it through /fhir/Subscription: the organisation's id, or the operator
+    rest_hook: RestHook | None = None  # channel rest-hook: the receiver's copies go as notifications to it
+    error: str | None = None  # why the hub set its status to error (a failed handshake)
 
     @property
     def active(self) -> bool:
@@ -117,6 +160,8 @@ class Subscription:
             "basis": self.basis,
             "channel": self.channel,
             "created_by": self.created_by,
+            **({"rest_hook": self.rest_hook.as_json()} if self.rest_hook else {}),
+            **({"error": self.error} if self.error else {}),
         }
 
 
@@ -303,10 +348,9 @@ def subscription_from_dict(data: Any, *, where: str = "") -> Subscription:
     if filters.gp_list == "self":
         filters = replace(filters, gp_list=receiver)
     status_text = _optional_text(data, "status", where) or SubscriptionStatus.ACTIVE
-    try:
-        status = SubscriptionStatus(status_text)
-    except ValueError:
-        raise SubscriptionError(f"{where}status", f"{status_text!r} is not active or paused") from None
+    if status_text not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED):
+        raise SubscriptionError(f"{where}status", f"{status_text!r} is not active or paused")
+    status = SubscriptionStatus(status_text)
     reason = data.get("reason") or ""
     if not isinstance(reason, str):
         raise SubscriptionError(f"{where}reason", "expected text")

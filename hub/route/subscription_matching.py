@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from hub.domain.message import MessageFacts
+from hub.route.accepts import version_refusal
 from hub.route.criteria import criterion_holds
 from hub.route.patients import PatientRegister
 from hub.route.register import Register
@@ -35,6 +36,8 @@ class SubscriptionMatch:
     event: str
     subscription_ids: tuple[str, ...] = ()
     basis: str | None = None  # the bases of the matching subscriptions ("<rule>: <basis>"), joined by "; "
+    via: str | None = None  # the first matching rest-hook subscription (by id): the copy goes as its notification
+    definition: str | None = None  # the message's MessageHeader.definition ("<url>|<version>")
 
 
 def _why(
@@ -109,6 +112,7 @@ def match(
     gp = entry.gp if entry else None
     municipality = entry.municipality_code if entry else None
     found: dict[str, list[tuple[str, str, str | None]]] = {}
+    rest_hooks: set[str] = set()  # the matching subscriptions with a rest-hook channel
     evaluated: dict[str, bool] = {}
     for compiled in index.candidates(event, gp, municipality, sender_id):
         receiver = compiled.subscription.receiver_id
@@ -117,6 +121,8 @@ def match(
         why = _why(compiled, facts, bundle, gp, municipality, sender_id, evaluated)
         if why is not None:
             found.setdefault(receiver, []).append((compiled.id, why, compiled.subscription.basis))
+            if compiled.subscription.rest_hook is not None:
+                rest_hooks.add(compiled.id)
     matches = []
     for receiver in sorted(found):
         reasons = sorted(found[receiver], key=lambda found_one: found_one[0])
@@ -129,6 +135,8 @@ def match(
                 event=event,
                 subscription_ids=tuple(sid for sid, _, _ in reasons),
                 basis="; ".join(bases) or None,
+                via=next((sid for sid, _, _ in reasons if sid in rest_hooks), None),
+                definition=facts.definition,
             )
         )
     return matches
@@ -137,9 +145,12 @@ def match(
 def merge(decision: RoutingDecision, matches: Iterable[SubscriptionMatch], register: Register) -> RoutingDecision:
     """The MedCom destinations plus every subscribed receiver, one delivery per receiver.
 
-    A receiver the destinations already name keeps its delivery (and use); the subscription's reason is
-    added to it. A subscriber the register no longer knows, or whose entry does not accept the event, is
-    skipped and logged: not a routing failure, the sender did not ask for it.
+    A receiver the destinations already name keeps its delivery (and use, and its registered endpoint: a
+    rest-hook subscription carries only the copies the sender did not address); the subscription's reason is
+    added to it. A copy through a rest-hook subscription names it (`via`): it goes as that subscription's
+    notification. A subscriber the register no longer knows, or whose entry does not accept the event, or not in
+    the message's version (hub.route.accepts.version_refusal), is skipped and logged: not a routing failure, the
+    sender did not ask for it.
     """
     deliveries = {d.receiver.id: d for d in decision.deliveries}
     for found in matches:
@@ -161,7 +172,17 @@ def merge(decision: RoutingDecision, matches: Iterable[SubscriptionMatch], regis
                 subscriptions=found.subscription_ids,
             )
             continue
+        refused = version_refusal(found.event, receiver.versions_of(found.event), found.definition)
+        if refused is not None:
+            log.info(
+                "subscriber does not accept the message's version",
+                receiver=receiver.id,
+                message_event=found.event,
+                definition=found.definition,
+                subscriptions=found.subscription_ids,
+            )
+            continue
         deliveries[receiver.id] = Delivery(
-            receiver=receiver, use=SUBSCRIPTION_USE, reason=found.reason, basis=found.basis
+            receiver=receiver, use=SUBSCRIPTION_USE, reason=found.reason, basis=found.basis, via=found.via
         )
     return RoutingDecision(deliveries=tuple(deliveries.values()), failures=decision.failures)

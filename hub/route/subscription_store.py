@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from hub.route.live_subscriptions import LiveSubscriptions
 from hub.route.patients import PatientRegister
 from hub.route.register import Register
 from hub.route.subscription import (
+    RestHook,
     Subscription,
     SubscriptionStatus,
     admit,
@@ -54,7 +55,13 @@ def _from_row(row: Any) -> Subscription:
         basis=row.basis,
         channel=row.channel,
         created_by=row.created_by,
+        rest_hook=RestHook.from_json(orjson.loads(row.rest_hook)) if row.rest_hook else None,
+        error=row.error,
     )
+
+
+def _rest_hook(subscription: Subscription) -> str | None:
+    return orjson.dumps(subscription.rest_hook.as_json()).decode() if subscription.rest_hook else None
 
 
 def _values(subscription: Subscription, *, origin: str, now: str) -> dict[str, Any]:
@@ -71,6 +78,8 @@ def _values(subscription: Subscription, *, origin: str, now: str) -> dict[str, A
         "basis": subscription.basis,
         "channel": subscription.channel,
         "created_by": subscription.created_by,
+        "rest_hook": _rest_hook(subscription),
+        "error": subscription.error,
     }
 
 
@@ -108,20 +117,25 @@ class SubscriptionStore:
             ).first()
         return _from_row(row) if row is not None else None
 
-    async def set_status(self, subscription_id: str, status: SubscriptionStatus) -> Subscription | None:
+    async def set_status(
+        self, subscription_id: str, status: SubscriptionStatus, *, error: str | None = None
+    ) -> Subscription | None:
         async with writing(self._engine) as connection:
             result = await connection.execute(
                 subscriptions.update()
                 .where(subscriptions.c.id == subscription_id)
-                .values(status=str(status), updated_at=_now())
+                .values(status=str(status), error=error, updated_at=_now())
             )
         if result.rowcount == 0:
             return None
         return await self.get(subscription_id)
 
     async def update(self, subscription: Subscription) -> Subscription | None:
-        """Replace what a subscription routes on (topic, filters, status, reason, basis); None when not stored.
-        Its receiver, origin, channel and creation stay as they are."""
+        """Replace what a subscription routes on (topic, filters, status, reason, basis), and its channel when it
+        names one; None when not stored. Its receiver, origin and creation stay as they are."""
+        channel = (
+            {"channel": subscription.channel, "rest_hook": _rest_hook(subscription)} if subscription.channel else {}
+        )
         async with writing(self._engine) as connection:
             result = await connection.execute(
                 subscriptions.update()
@@ -132,6 +146,8 @@ class SubscriptionStore:
                     status=str(subscription.status),
                     reason=subscription.reason,
                     basis=subscription.basis,
+                    error=subscription.error,
+                    **channel,
                     updated_at=_now(),
                 )
             )
@@ -176,8 +192,16 @@ class SubscriptionStore:
         return int(row[0]), row[1]
 
 
+# Shakes hands with a rest-hook subscription's endpoint: None when it answered, else what went wrong.
+Handshake = Callable[[Subscription], Awaitable[str | None]]
+
+
 class SubscriptionService:
-    """Validates and stores subscriptions, and keeps `live` (read by the ingress worker) in step."""
+    """Validates and stores subscriptions, and keeps `live` (read by the ingress worker) in step.
+
+    A rest-hook subscription is activated (made, changed while active, or resumed) only after its endpoint took the
+    `handshake`: otherwise it is stored with status error and the reason, and routes nothing until activated again.
+    """
 
     def __init__(
         self,
@@ -185,12 +209,27 @@ class SubscriptionService:
         register: Register,
         known_events: Iterable[str],
         patients: PatientRegister | None = None,
+        handshake: Handshake | None = None,
     ) -> None:
         self.store = store
         self.register = register
         self.known_events = frozenset(known_events)
         self.live = LiveSubscriptions(patients=patients)
+        self.handshake = handshake
         self._fingerprint: tuple[int, str | None] | None = None
+
+    async def _activated(self, subscription: Subscription, before: Subscription | None = None) -> Subscription:
+        """The subscription as it may be stored: a rest-hook that becomes active (or changes its channel while
+        active) shakes hands first; if its endpoint does not take the handshake, its status is error."""
+        if not subscription.active or subscription.rest_hook is None or self.handshake is None:
+            return replace(subscription, error=None) if subscription.active else subscription
+        if before is not None and before.active and before.rest_hook == subscription.rest_hook:
+            return replace(subscription, error=None)  # active, and the same endpoint: no new handshake
+        problem = await self.handshake(subscription)
+        if problem is None:
+            return replace(subscription, error=None)
+        log.warning("rest-hook handshake failed", subscription=subscription.id, problem=problem)
+        return replace(subscription, status=SubscriptionStatus.ERROR, error=f"handshake failed: {problem}")
 
     def new_id(self) -> str:
         return str(uuid.uuid4())
@@ -218,22 +257,27 @@ class SubscriptionService:
     async def create(self, subscription: Subscription, *, origin: str = "api") -> Subscription:
         """Store a new subscription with its basis; raises SubscriptionError (a faulty field), SubscriptionRefused
         (outside the subscription policy) or SubscriptionExists."""
-        stored = await self.store.create(admit(subscription, self.register, self.known_events), origin=origin)
-        self.live.index = self.live.index.with_subscription(
-            validate_subscription(stored, self.register, self.known_events)
-        )
+        admitted = await self._activated(admit(subscription, self.register, self.known_events))
+        stored = await self.store.create(admitted, origin=origin)
+        if stored.active:
+            self.live.index = self.live.index.with_subscription(
+                validate_subscription(stored, self.register, self.known_events)
+            )
         self._fingerprint = None  # our own change: the next reload_if_changed re-reads (cheap)
         return stored
 
     async def set_status(self, subscription_id: str, status: SubscriptionStatus) -> Subscription | None:
         """Pause or resume; resuming one that no longer fits the register (its receiver no longer accepts the
         topic, ...) or that the subscription policy no longer allows raises SubscriptionError."""
+        error = None
         if status is SubscriptionStatus.ACTIVE:
             existing = await self.store.get(subscription_id)
             if existing is None:
                 return None
             admit(existing, self.register, self.known_events)
-        changed = await self.store.set_status(subscription_id, status)
+            activated = await self._activated(replace(existing, status=status), existing)
+            status, error = activated.status, activated.error
+        changed = await self.store.set_status(subscription_id, status, error=error)
         if changed is None:
             return None
         if changed.active:
@@ -249,7 +293,8 @@ class SubscriptionService:
         """Change a stored subscription's topic, filters, status and reason, with the same checks as a new one
         (admitted again: its basis may change); None when it is not stored. Raises SubscriptionError or
         SubscriptionRefused."""
-        changed = await self.store.update(admit(subscription, self.register, self.known_events))
+        admitted = admit(subscription, self.register, self.known_events)
+        changed = await self.store.update(await self._activated(admitted, await self.store.get(subscription.id)))
         if changed is None:
             return None
         if changed.active:

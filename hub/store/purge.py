@@ -38,6 +38,7 @@ from hub.store.tables import (
     read_audit,
     read_audit_patient,
     steps,
+    subscription_events,
 )
 from hub.ticks import ticks
 
@@ -289,7 +290,9 @@ async def _delete_read_audit(connection: AsyncConnection, keys: Sequence[Any]) -
 
 
 async def _delete_tracking(connection: AsyncConnection, keys: Sequence[Any]) -> None:
+    """A message's tracking, with the rest-hook events that carried it ($events then names them as not kept)."""
     ids = list(keys)
+    await connection.execute(subscription_events.delete().where(subscription_events.c.tracking_id.in_(ids)))
     await connection.execute(steps.delete().where(steps.c.tracking_id.in_(ids)))
     await connection.execute(deliveries.delete().where(deliveries.c.tracking_id.in_(ids)))
     await connection.execute(messages.delete().where(messages.c.tracking_id.in_(ids)))

@@ -11,7 +11,7 @@ messages = sa.Table(
     metadata,
     sa.Column("tracking_id", sa.String(64), primary_key=True),
     sa.Column("message_id", sa.String(64), index=True),
-    sa.Column("bundle_id", sa.String(64)),
+    sa.Column("bundle_id", sa.String(64), index=True),  # a rest-hook subscriber reads GET /fhir/Bundle/<id>
     sa.Column("event", sa.String(64)),
     sa.Column("sender", sa.String(64)),
     sa.Column("patient", sa.String(16), index=True),
@@ -123,6 +123,7 @@ parked = sa.Table(
     sa.Column("attempts", sa.Text, nullable=False),  # JSON list of {"at", "error"}
     # delivered even though the receiver has it (a redelivery after an acknowledgement timeout)
     sa.Column("resend", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("via", sa.String(64), nullable=True),  # the rest-hook subscription the copy goes through
 )
 
 dead_letters = sa.Table(
@@ -141,6 +142,7 @@ dead_letters = sa.Table(
     sa.Column("dead_at", sa.String(40), nullable=False, index=True),
     sa.Column("redriven_at", sa.String(40)),
     sa.Column("resend", sa.Boolean, nullable=False, server_default=sa.false()),  # as parked.resend
+    sa.Column("via", sa.String(64), nullable=True),  # as parked.via
 )
 
 subscriptions = sa.Table(
@@ -158,6 +160,25 @@ subscriptions = sa.Table(
     sa.Column("basis", sa.Text, nullable=True),  # the policy rule that allows it (hub.route.subscription_policy)
     sa.Column("channel", sa.String(16), nullable=True),  # FHIR channel type of one made through /fhir/Subscription
     sa.Column("created_by", sa.String(200), nullable=True),  # who made it there: organisation id or operator
+    sa.Column("rest_hook", sa.Text, nullable=True),  # JSON: hub.route.subscription.RestHook.as_json()
+    sa.Column("error", sa.Text, nullable=True),  # why its status is error (a failed handshake)
+    # the last event number given (hub.deliver.subscription_events): numbers count up from 1, never reused
+    sa.Column("events_count", sa.Integer, nullable=False, server_default="0"),
+)
+
+# A rest-hook subscription's events: each copy of a message the hub hands to the subscriber through it, numbered
+# from 1 in the order the hub took them, kept so that a system that was down catches up (``$events``).
+subscription_events = sa.Table(
+    "subscription_events",
+    metadata,
+    sa.Column("subscription_id", sa.String(64), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("tracking_id", sa.String(64), nullable=False, index=True),
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("sender", sa.String(64), nullable=False),
+    sa.Column("event", sa.String(64), nullable=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("subscription_id", "tracking_id", name="uq_subscription_events_copy"),
 )
 
 # Periodic work that exactly one hub process may do at a time (draining one receiver's parked deliveries, the

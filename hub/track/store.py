@@ -181,6 +181,19 @@ class TrackingStore:
                 found.update((tracking_id, patient) for tracking_id, patient in rows if patient)
         return found
 
+    async def copy_of_bundle(self, bundle_id: str, *, party: str | None) -> str | None:
+        """The tracking id of the newest message with this Bundle.id that `party` sent or was routed (any
+        party's, with None); None when there is none."""
+        query = sa.select(messages.c.tracking_id).where(messages.c.bundle_id == bundle_id)
+        if party is not None:
+            routed_to = sa.select(deliveries.c.tracking_id).where(
+                deliveries.c.receiver == party, deliveries.c.tracking_id == messages.c.tracking_id
+            )
+            query = query.where(sa.or_(messages.c.sender == party, sa.exists(routed_to)))
+        async with self.engine.connect() as connection:
+            found = await connection.scalar(query.order_by(messages.c.received_at.desc()).limit(1))
+        return str(found) if found is not None else None
+
     async def find_messages(self, query: MessageQuery) -> tuple[int, list[dict[str, Any]]]:
         conditions = []
         for column in ("status", "event", "sender", "patient", "message_id"):

@@ -73,6 +73,7 @@ def outcome_issues(bundle: dict[str, Any]) -> list[dict[str, Any]]:
         (Refusal.RECEIVER_UNKNOWN, "fatal-error", "MSG_Receiver_Identifier_UNKNOWN"),
         (Refusal.RECEIVER_MISSING, "fatal-error", "MSG_Receiver_Identifier_MISSING"),
         (Refusal.MESSAGE_TYPE_NOT_ACCEPTED, "fatal-error", "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"),
+        (Refusal.MESSAGE_VERSION_NOT_ACCEPTED, "fatal-error", "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"),
         (Refusal.DUPLICATE, "fatal-error", None),
         (Refusal.TOO_LARGE, "fatal-error", None),
         (Refusal.RECEIVER_REFUSED, "fatal-error", "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"),

@@ -28,6 +28,7 @@ from hub.validate.validator import Validator
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HOSPITAL_SOR, GP_SOR = "265161000016000", "484111000016003"
+VERSIONED_GP_SOR = "484121000016006"
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,13 @@ def register() -> Register:
                     GP_SOR,
                     "5790000484119",
                     ["hospital-notification-message", "acknowledgement-message"],
+                ),
+                org(
+                    "laegehuset-5-0",
+                    "Lægehuset der tager CareCommunication 5.0",
+                    VERSIONED_GP_SOR,
+                    "5790000484126",
+                    ["care-communication-message|5.0", "acknowledgement-message"],
                 ),
             ],
         },
@@ -104,6 +112,7 @@ def outcome_issue(notice: FailureNotice) -> dict[str, Any]:
     [
         (FailureKind.REFUSED, "fatal-error", "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"),
         (FailureKind.EVENT_NOT_ACCEPTED, "fatal-error", "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"),
+        (FailureKind.VERSION_NOT_ACCEPTED, "fatal-error", "MSG_RECEIVER_UNABLE_TO_RECEIVE_MSG_TYPE"),
         (FailureKind.RECEIVER_UNKNOWN, "fatal-error", "MSG_Receiver_Identifier_UNKNOWN"),
         (FailureKind.RECEIVER_MISSING, "fatal-error", "MSG_Receiver_Identifier_MISSING"),
         (FailureKind.OUT_OF_OPERATION, "transient-error", "MSG_Mailbox_Out_Of_Operation"),
@@ -247,3 +256,26 @@ def test_a_routing_failure_is_read_back_to_its_destination(register: Register) -
         "111111111111111",
     )
     assert kind_of(nameless, "not-found")[0] is FailureKind.RECEIVER_MISSING
+
+
+def test_a_version_the_receiver_does_not_take_is_read_back_as_version_not_accepted(register: Register) -> None:
+    """The router refuses a receiver it knows for the event or for the event's version: the version refusal is a
+    kind of its own (its own text), with the same MedCom code as a message type not accepted."""
+    versioned = Destination("primary", OrganisationRef(sor=VERSIONED_GP_SOR), "Bundle.entry[0].resource.destination[0]")
+    issue = error("not-supported", f"{versioned.expression}.receiver", "...")
+    definition = f"{medcom.MESSAGE_DEFINITIONS}MedComCareCommunicationMessageDefinition"
+
+    def kind_of(event: str, definition: str | None) -> FailureKind:
+        facts = MessageFacts(
+            bundle_id="b", message_id="m", event=event, sender=None, destinations=(versioned,), definition=definition
+        )
+        return routing_failure(issue, facts, register)[0]
+
+    assert kind_of("care-communication-message", f"{definition}|5.1") is FailureKind.VERSION_NOT_ACCEPTED
+    assert kind_of("care-communication-message", None) is FailureKind.VERSION_NOT_ACCEPTED  # names no version
+    assert kind_of("hospital-notification-message", f"{definition}|5.0") is FailureKind.EVENT_NOT_ACCEPTED
+    notice = notice_of(register, failed(FailureKind.VERSION_NOT_ACCEPTED, receiver_id="laegehuset-5-0"))
+    issue_sent = outcome_issue(notice)
+    assert [c["code"] for c in issue_sent["details"]["coding"]] == [medcom.RECEIVER_UNABLE_TO_RECEIVE_MESSAGE_TYPE]
+    assert issue_sent["details"]["text"].endswith(f"(SOR {VERSIONED_GP_SOR})")
+    assert "same version" in issue_sent["diagnostics"]

@@ -7,6 +7,7 @@ what a Subscription resource asks for, and their refusals are turned into FHIRPa
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,10 +18,13 @@ from hub.route.fhir_subscription import (
     BACKPORT_PROFILE,
     BASIS_EXTENSION,
     FILTER_CRITERIA,
+    HEARTBEAT_PERIOD,
+    MAX_COUNT,
     PAYLOAD_CONTENT,
     REGISTER_ID_SYSTEM,
     SOR_SYSTEM,
     SUBSCRIBER_EXTENSION,
+    TIMEOUT,
     TOPIC_BASE,
     FhirSubscriptionError,
     Refusal,
@@ -32,7 +36,13 @@ from hub.route.fhir_subscription import (
     subscription_topic,
     topic_events,
 )
-from hub.route.subscription import SubscriptionError, SubscriptionStatus, admit
+from hub.route.subscription import (
+    NotificationContent,
+    RestHook,
+    SubscriptionError,
+    SubscriptionStatus,
+    admit,
+)
 from tests.unit.route.registers import EVENTS, organisation, small_register
 
 HN = "hospital-notification-message"
@@ -223,8 +233,46 @@ def test_the_operator_must_name_the_receiver() -> None:
         ({"end": "2030-01-01T00:00:00Z"}, "Subscription.end", "does not end subscriptions by time"),
         ({"modifierExtension": [{"url": "x"}]}, "Subscription.modifierExtension", "no modifier extension"),
         ({"channel": None}, "Subscription.channel", "expected an object"),
-        ({"channel": {"type": "rest-hook", "endpoint": "https://x"}}, "Subscription.channel.type", "rest-hook"),
-        ({"channel": {"type": "websocket"}}, "Subscription.channel.type", "not offered yet"),
+        ({"channel": {"type": "websocket"}}, "Subscription.channel.type", "'rest-hook'"),
+        ({"channel": {"type": "rest-hook"}}, "Subscription.channel.endpoint", "non-empty text"),
+        ({"channel": {"type": "rest-hook", "endpoint": "ftp://x"}}, "Subscription.channel.endpoint", "http(s)"),
+        (
+            {"channel": {"type": "rest-hook", "endpoint": "https://x", "header": ["no colon"]}},
+            "Subscription.channel.header[0]",
+            "Name: value",
+        ),
+        (
+            {"channel": {"type": "rest-hook", "endpoint": "https://x", "header": ["Content-Type: text/plain"]}},
+            "Subscription.channel.header[0]",
+            "sets Content-Type itself",
+        ),
+        (
+            {
+                "channel": {
+                    "type": "rest-hook",
+                    "endpoint": "https://x",
+                    "extension": [{"url": HEARTBEAT_PERIOD, "valueUnsignedInt": "60"}],
+                }
+            },
+            "Subscription.channel.extension[0].valueUnsignedInt",
+            "whole number",
+        ),
+        (
+            {"channel": {"type": "rest-hook", "endpoint": "https://x", "extension": [{"url": "urn:x"}]}},
+            "Subscription.channel.extension[0].url",
+            "not a channel extension",
+        ),
+        (
+            {
+                "channel": {
+                    "type": "rest-hook",
+                    "endpoint": "https://x",
+                    "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": "everything"}]},
+                }
+            },
+            "Subscription.channel.payload.extension[0].valueCode",
+            "id-only",
+        ),
         ({"channel": {"type": "message", "endpoint": "https://x"}}, "Subscription.channel.endpoint", "leave out"),
         ({"channel": {"type": "message", "header": ["A: b"]}}, "Subscription.channel.header", "leave out"),
         ({"channel": {"type": "message", "payload": "application/fhir+xml"}}, "Subscription.channel.payload", "json"),
@@ -253,10 +301,47 @@ def test_a_resource_the_hub_would_not_honour_is_refused_naming_the_element(
     assert words in found.diagnostics
 
 
-def test_rest_hook_is_refused_saying_what_the_hub_does_instead() -> None:
-    found = parse_refusal(resource(channel={"type": "rest-hook", "endpoint": "https://example.org/hook"}))
-    assert "delivers subscription matches as the MedCom messages themselves" in found.diagnostics
-    assert "registered endpoint or mailbox (channel 'message')" in found.diagnostics
+def test_an_unknown_channel_is_refused_saying_which_the_hub_offers() -> None:
+    found = parse_refusal(resource(channel={"type": "email", "endpoint": "mailto:a@example.org"}))
+    assert "channel 'message'" in found.diagnostics and "'rest-hook'" in found.diagnostics
+
+
+def test_a_rest_hook_channel_is_read_with_its_endpoint_headers_heartbeat_timeout_and_content() -> None:
+    channel = {
+        "type": "rest-hook",
+        "endpoint": "https://kommune.example.org/fhir/notify",
+        "header": ["Authorization:  Bearer abc", "X-Tenant: 101"],
+        "payload": "application/fhir+json",
+        "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": "full-resource"}]},
+        "extension": [
+            {"url": HEARTBEAT_PERIOD, "valueUnsignedInt": 60},
+            {"url": TIMEOUT, "valueUnsignedInt": 20},
+            {"url": MAX_COUNT, "valuePositiveInt": 5},
+        ],
+    }
+    asked = parse(resource(channel=channel))
+    assert asked.rest_hook == RestHook(
+        "https://kommune.example.org/fhir/notify",
+        ("Authorization: Bearer abc", "X-Tenant: 101"),
+        NotificationContent.FULL_RESOURCE,
+        heartbeat_seconds=60,
+        timeout_seconds=20,
+    )
+    made = asked.subscription("s-1", created_by="kommune-101")
+    assert (made.channel, made.rest_hook) == ("rest-hook", asked.rest_hook)
+    shown = subscription_resource(made)["channel"]
+    assert shown["type"] == "rest-hook" and shown["endpoint"] == channel["endpoint"]
+    assert shown["header"] == ["Authorization: Bearer abc", "X-Tenant: 101"]
+    assert {"url": HEARTBEAT_PERIOD, "valueUnsignedInt": 60} in shown["extension"]
+    assert shown["_payload"]["extension"][0]["valueCode"] == "full-resource"
+
+
+def test_a_rest_hook_without_payload_content_gets_id_only_and_one_in_error_says_so() -> None:
+    asked = parse(resource(channel={"type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook"}))
+    assert asked.rest_hook is not None and asked.rest_hook.content is NotificationContent.ID_ONLY
+    failed = replace(asked.subscription("s-2"), status=SubscriptionStatus.ERROR, error="handshake failed: HTTP 503")
+    shown = subscription_resource(failed)
+    assert (shown["status"], shown["error"]) == ("error", "handshake failed: HTTP 503")
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
+from hub.domain import medcom
 from hub.domain.message import Destination, MessageFacts, OrganisationRef
+from hub.route.register import Register
 from hub.route.router import route
-from tests.unit.route.registers import small_register
+from tests.unit.route.registers import organisation, small_register
+
+CARE_DEFINITION = f"{medcom.MESSAGE_DEFINITIONS}MedComCareCommunicationMessageDefinition"
 
 
 def facts(*destinations: tuple[str, str | None], event: str = "hospital-notification-message") -> MessageFacts:
@@ -60,3 +68,54 @@ def test_destination_without_organisation_is_a_failure() -> None:
 def test_no_destinations_routes_nowhere_and_fails_nothing() -> None:
     decision = route(facts(), small_register())
     assert decision.deliveries == () and decision.failures == ()
+
+
+def versioned_register() -> Register:
+    """kommune-5 takes CareCommunication 5.0 only; kommune-any takes it in any version."""
+    return small_register(
+        organisation("kommune-5", "400000000000001", accepts=["care-communication-message|5.0"]),
+        organisation("kommune-any", "400000000000002", accepts=["care-communication-message"]),
+    )
+
+
+def care(definition: str | None, *destinations: tuple[str, str | None]) -> MessageFacts:
+    return replace(facts(*destinations, event="care-communication-message"), definition=definition)
+
+
+def test_a_receiver_taking_the_messages_version_gets_it() -> None:
+    decision = route(care(f"{CARE_DEFINITION}|5.0", ("primary", "400000000000001")), versioned_register())
+    assert [d.receiver.id for d in decision.deliveries] == ["kommune-5"] and decision.complete
+
+
+def test_a_version_the_receiver_does_not_take_is_a_failure_at_its_destination() -> None:
+    decision = route(
+        care(f"{CARE_DEFINITION}|5.1", ("primary", "400000000000002"), ("cc", "400000000000001")),
+        versioned_register(),
+    )
+    assert [d.receiver.id for d in decision.deliveries] == ["kommune-any"]  # any version: also 5.1
+    (failure,) = decision.failures
+    assert (failure.code, failure.expression) == ("not-supported", "Bundle.entry[0].resource.destination[1].receiver")
+    assert failure.diagnostics.startswith("receiver kommune-5 (SOR 400000000000001) does not take version 5.1")
+    assert "it takes version 5.0" in failure.diagnostics
+
+
+@pytest.mark.parametrize("definition", [None, CARE_DEFINITION])
+def test_a_message_naming_no_version_is_refused_only_by_a_receiver_that_names_versions(definition: str | None) -> None:
+    decision = route(
+        care(definition, ("primary", "400000000000002"), ("cc", "400000000000001")),
+        versioned_register(),
+    )
+    assert [d.receiver.id for d in decision.deliveries] == ["kommune-any"]
+    (failure,) = decision.failures
+    assert failure.expression == "Bundle.entry[0].resource.destination[1].receiver"
+    assert "names no version" in failure.diagnostics
+
+
+def test_an_event_without_named_versions_is_taken_in_any_version() -> None:
+    notification = replace(facts(("primary", "400000000000001")), definition="http://example.org/X|9")
+    register = small_register(
+        organisation(
+            "kommune-5", "400000000000001", accepts=["care-communication-message|5.0", "hospital-notification-message"]
+        )
+    )
+    assert route(notification, register).complete

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from hub.domain.message import MessageFacts
 from hub.domain.outcome import error
@@ -13,6 +15,7 @@ from hub.route.router import Delivery, RoutingDecision, route
 from hub.route.subscription import CompiledSubscription, validate_subscription
 from hub.route.subscription_index import SubscriptionIndex
 from hub.route.subscription_matching import SubscriptionMatch, match, merge
+from tests.unit.route.registers import organisation, small_register
 from tests.unit.route.subscription_examples import (
     EVENTS,
     LISTED,
@@ -151,3 +154,30 @@ def test_merge_keeps_routing_failures() -> None:
 def test_municipality_codes_with_or_without_the_leading_zero_are_the_same() -> None:
     idx = index(sub("kbh", "kommune-kbh", municipality_code="0101"))
     assert matched(idx, notification(LISTED)) == ["kommune-kbh"]
+
+
+def test_a_subscriber_taking_only_other_versions_is_skipped_and_logged() -> None:
+    """A version-restricted receiver still subscribes to the event (the topic check sees its event codes); a copy
+    of a message in a version it does not take, or naming none, is skipped like an event it does not accept."""
+    definition = "http://medcomfhir.dk/ig/hospitalnotification/MessageDefinition/HospitalNotification"
+    versioned = small_register(
+        organisation("gp-a", "300000000000002", "gp", accepts=["hospital-notification-message|3.0"]),
+    )
+    idx = SubscriptionIndex([validate_subscription(sub("s1", "gp-a", gp_list="gp-a"), versioned, EVENTS)])
+    facts, bundle = notification(LISTED)
+
+    def delivered(definition: str | None) -> tuple[list[str], list[MutableMapping[str, Any]]]:
+        stated = replace(facts, definition=definition)
+        matches = match(idx, stated, bundle, PATIENTS, "hospital")
+        assert [m.receiver_id for m in matches] == ["gp-a"]
+        with capture_logs() as logs:
+            merged = merge(route(stated, versioned), matches, versioned)
+        return [d.receiver.id for d in merged.deliveries if d.use == "subscription"], logs
+
+    assert delivered(f"{definition}|3.0") == (["gp-a"], [])
+    for other in (f"{definition}|3.1", None):
+        receivers, logs = delivered(other)
+        assert receivers == []
+        (logged,) = logs
+        assert logged["event"] == "subscriber does not accept the message's version"
+        assert (logged["receiver"], logged["definition"], logged["subscriptions"]) == ("gp-a", other, ("s1",))

@@ -215,6 +215,12 @@ async def test_an_older_database_gets_the_indexes_added_since(tmp_path: Path) ->
         connection.execute("ALTER TABLE subscriptions DROP COLUMN basis")  # revision 0005's
         for column in ("channel", "created_by"):  # revision 0006's
             connection.execute(f"ALTER TABLE subscriptions DROP COLUMN {column}")
+        connection.execute("DROP TABLE subscription_events")  # revision 0007's
+        connection.execute("DROP INDEX ix_messages_bundle_id")
+        for column in ("rest_hook", "error", "events_count"):
+            connection.execute(f"ALTER TABLE subscriptions DROP COLUMN {column}")
+        for table in ("parked", "dead_letters"):
+            connection.execute(f"ALTER TABLE {table} DROP COLUMN via")
         connection.execute("DROP INDEX ix_messages_status_received_at")
         connection.execute("DROP INDEX ix_deliveries_status_updated_at")
     engine = await open_database(f"sqlite+aiosqlite:///{path}")
