@@ -3,17 +3,21 @@
 Each connection is served in order, one message at a time (HL7 "original mode" acknowledgements):
 
 1. the frame is decoded (`framing`), its text read in the charset MSH-18 declares (`mappings.hl7v2.parse`);
-2. the sending facility (MSH-4, a SOR code) must be an organisation the register knows, else **AR**:
+2. the sending facility (MSH-4: a SOR code, or an HL7 facility code a register entry lists) must be an
+   organisation the register knows, else **AR**:
    the connection carries no other credential, so the hub's network policy (firewall, VPN, mTLS
    terminator in front of the port) must admit only the hospitals' integration engines;
 3. the message is mapped (`mappings.hl7v2.adt_to_notification.map_adt`). An unsupported message type or
-   trigger gets **AR**; a message that cannot be mapped gets **AE**, with every reason in MSA-3 and one ERR
-   segment each; a message MedCom sends no notification for (an outpatient visit, a transfer within the
-   hospital) gets **AA** with the reason in MSA-3, and nothing is published;
+   trigger gets **AR**; a message that cannot be mapped (its municipality of residence cannot be found, ...)
+   gets **AE**, with every reason in MSA-3 and one ERR segment each; a message MedCom sends no notification
+   for (an outpatient visit, a transfer within the hospital, a planned stay, a patient without a CPR number or
+   living abroad) gets **AA** with the reason in MSA-3, and nothing is published. The full table of answers:
+   docs/contracts/connector-mllp.md;
 4. the Bundle goes through the hub's intake (`connectors.intake`: checked like any message, archived, published
    as an `IngressRecord` with connector ``mllp``, the sender's SOR code, key = CPR)
    and only **after the broker has stored it** the answer is **AA** (MSA-3 names the tracking id). If
-   publishing fails the answer is **AE** "not accepted, resend": the sender keeps the message and sends it
+   publishing fails the answer is **AR** "not accepted, resend" (HL7 table 0008: failed for a reason unrelated
+   to the message's content or format): the sender keeps the message and sends it
    again; nothing is lost.
 
 A message sent again (same MSH-10, same content) maps to the same MessageHeader.id, so the hub treats it as a
@@ -48,11 +52,10 @@ from hub.domain.hl7v2 import (
     APPLICATION_REJECT,
     DATA_TYPE_ERROR,
     ERROR_CONDITIONS,
-    UNKNOWN_KEY_IDENTIFIER,
 )
-from hub.domain.message import OrganisationRef
 from hub.messages import builder
 from hub.route.register import Organisation
+from mappings.hl7v2.addressing import Directory, Finding, SorDirectory, sending_facility
 from mappings.hl7v2.adt_to_notification import (
     DANISH_TIME,
     Problem,
@@ -196,9 +199,10 @@ def _codec(original: Message | None) -> str:
 class MllpListener:
     """An asyncio MLLP server that maps ADT messages and publishes them to the ingress topic.
 
-    `intake` checks, archives and publishes the mapped Bundles (`connectors.intake`). `sender_for` looks an
-    organisation up by SOR code (the register's ``by_sor``): the sender must be known, and known
-    organisations get their name and GLN in the mapped message.
+    `intake` checks, archives and publishes the mapped Bundles (`connectors.intake`). `directory` is what the hub's
+    registers know (`connectors.mllp.directory.RegisterDirectory`: organisations with their HL7 facility codes,
+    municipalities, the patient register); the sender must be known. `sender_for` (a lookup by SOR code alone)
+    stands in for it where MSH-4 and MSH-6 carry SOR codes.
     """
 
     def __init__(
@@ -206,7 +210,8 @@ class MllpListener:
         *,
         host: str = "127.0.0.1",
         port: int = 2575,
-        sender_for: SenderLookup,
+        sender_for: SenderLookup | None = None,
+        directory: Directory | None = None,
         intake: Intake,
         now: Callable[[], datetime] = danish_now,
         new_id: builder.IdFactory = builder.random_id,
@@ -217,7 +222,12 @@ class MllpListener:
         self.host = host
         self._port = port
         self._intake = intake
-        self._sender_for = sender_for
+        if directory is None:
+            if sender_for is None:
+                raise ValueError("an MLLP listener needs a directory (or a sender_for lookup by SOR code)")
+            lookup = sender_for
+            directory = SorDirectory(lambda sor: found.ref if (found := lookup(sor)) is not None else None)
+        self._directory: Directory = directory
         self._now = now
         self._new_id = new_id
         self.max_frame_bytes = max_frame_bytes
@@ -347,18 +357,10 @@ class MllpListener:
         """Check, map and publish one message; the answer to give."""
         original = original if original is not None else _header(text)
         control_id = original.control_id if original is not None else ""
-        sender_sor = original.msh.value(4) if original is not None else ""
         if original is not None:  # without a readable MSH the mapping reports why
-            sender = self._sender_for(sender_sor) if sender_sor else None
-            if sender is None:
-                problem = Problem(
-                    "MSH-4",
-                    f"sending facility {sender_sor[:40]!r} is not an organisation the hub knows;"
-                    " expected the SOR code of a registered hospital"
-                    if sender_sor
-                    else "no sending facility; expected the SOR code of a registered hospital in MSH-4.1",
-                    UNKNOWN_KEY_IDENTIFIER,
-                )
+            sender = sending_facility(original.msh, self._directory)
+            if isinstance(sender, Finding):  # the connection's only credential: an unknown sender is refused
+                problem = Problem(sender.location, sender.text, sender.code)
                 return Answer(APPLICATION_REJECT, control_id, str(problem), (problem,))
         result = map_adt(text, now=self._now(), new_id=self._new_id, directory=self._directory)
         if result.problems:
@@ -369,7 +371,7 @@ class MllpListener:
         taken = await self._intake.take(
             orjson.dumps(result.bundle),
             sender_sor=result.sender_sor,
-            authenticated_as=f"the sending facility (MSH-4) is SOR {result.sender_sor}",
+            authenticated_as=f"the sending facility (MSH-4) is registered to SOR {result.sender_sor}",
             connector="mllp",
         )
         if isinstance(taken, Refused):
@@ -384,7 +386,9 @@ class MllpListener:
 
     @staticmethod
     def _not_taken(refused: Refused, control_id: str) -> Answer:
-        """AE for a mapped message the intake did not take; "resend" when sending it again may succeed."""
+        """AR for a mapped message the intake did not take: the hub failed for a reason unrelated to the message's
+        content or format (HL7 table 0008: AR, "the original message sender must decide on whether to automatically
+        send message again"); "resend" when sending it again may succeed."""
         if refused.retryable:
             if refused.kind is Refusal.UNAVAILABLE:
                 log.warning(
@@ -401,11 +405,7 @@ class MllpListener:
             log.error("mllp mapped message refused by the intake", control_id=control_id, reasons=refused.text)
             text = f"not accepted: the hub mapped the message to one it cannot take: {refused.text}"
         problem = Problem(None, text, APPLICATION_INTERNAL_ERROR)
-        return Answer(APPLICATION_ERROR, control_id, problem.text, (problem,))
-
-    def _directory(self, sor: str) -> OrganisationRef | None:
-        organisation = self._sender_for(sor)
-        return organisation.ref if organisation is not None else None
+        return Answer(APPLICATION_REJECT, control_id, problem.text, (problem,))
 
     def _ack(self, original: Message | None, answer: Answer) -> bytes:
         ack = build_ack(

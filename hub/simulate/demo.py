@@ -28,11 +28,21 @@ from hub.broker.clients import make_producer
 from hub.broker.embedded import EmbeddedBroker, _die_with_parent, free_port
 from hub.broker.topics import Topics
 from hub.domain.message import MessageFacts
-from hub.route.fhir_subscription import BACKPORT_PROFILE, FILTER_CRITERIA, MESSAGE_CHANNEL, PAYLOAD, TOPIC_BASE
+from hub.route.fhir_subscription import (
+    BACKPORT_PROFILE,
+    FILTER_CRITERIA,
+    FULL_RESOURCE,
+    HEARTBEAT_PERIOD,
+    MESSAGE_CHANNEL,
+    PAYLOAD,
+    PAYLOAD_CONTENT,
+    REST_HOOK_CHANNEL,
+    TOPIC_BASE,
+)
 from hub.route.patients import generate_patient_register, write_patient_register
 from hub.route.register import Register, load_register
 from hub.settings import SCHEMAS_DIR, HubSettings
-from hub.simulate.hospital import SimulatedHospitals
+from hub.simulate.hospital import SimulatedHospitals, hl7_codes
 from hub.simulate.receivers import Behaviour, Reply, SimulatedReceivers
 
 DEMO_REGISTER = SCHEMAS_DIR / "demo-register.yaml"
@@ -70,8 +80,19 @@ def demo_behaviour(register: Register) -> Behaviour:
 SELF_SUBSCRIBER = "kommune-aalborg"
 
 
-def self_subscription(municipality_code: str) -> dict[str, object]:
-    """The Subscription a municipality's system posts: hospital notifications about its own residents."""
+def self_subscription(municipality_code: str, notification_url: str | None = None) -> dict[str, object]:
+    """The Subscription a municipality's system posts: hospital notifications about its own residents; with a
+    `notification_url`, as rest-hook notifications carrying the messages (a heartbeat every 30 s), else channel
+    message."""
+    channel: dict[str, object] = {"type": MESSAGE_CHANNEL, "payload": PAYLOAD}
+    if notification_url is not None:
+        channel = {
+            "type": REST_HOOK_CHANNEL,
+            "endpoint": notification_url,
+            "payload": PAYLOAD,
+            "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": FULL_RESOURCE}]},
+            "extension": [{"url": HEARTBEAT_PERIOD, "valueUnsignedInt": 30}],
+        }
     return {
         "resourceType": "Subscription",
         "meta": {"profile": [BACKPORT_PROFILE]},
@@ -81,13 +102,16 @@ def self_subscription(municipality_code: str) -> dict[str, object]:
         "_criteria": {
             "extension": [{"url": FILTER_CRITERIA, "valueString": f"Bundle?municipality-code={municipality_code}"}]
         },
-        "channel": {"type": MESSAGE_CHANNEL, "payload": PAYLOAD},
+        "channel": channel,
     }
 
 
-async def subscribe_itself(hub_url: str, register: Register, tokens: Mapping[str, str]) -> str:
-    """SELF_SUBSCRIBER's system subscribes itself with its own token (``POST /fhir/Subscription``), unless a
-    subscription of its own is there already (a demo started again on its database); the subscription's id."""
+async def subscribe_itself(
+    hub_url: str, register: Register, tokens: Mapping[str, str], notification_url: str | None = None
+) -> str:
+    """SELF_SUBSCRIBER's system subscribes itself with its own token (``POST /fhir/Subscription``), as a rest-hook
+    to `notification_url` when given, unless a subscription of its own is there already (a demo started again on
+    its database); the subscription's id."""
     municipality = register.by_id(SELF_SUBSCRIBER)
     assert municipality is not None and municipality.municipality_code, f"{SELF_SUBSCRIBER} is in the demo register"
     headers = {"Authorization": f"Bearer {tokens[SELF_SUBSCRIBER]}", "Content-Type": "application/fhir+json"}
@@ -95,7 +119,8 @@ async def subscribe_itself(hub_url: str, register: Register, tokens: Mapping[str
         found = (await client.get("/fhir/Subscription")).raise_for_status().json()
         for entry in found.get("entry", []):
             return str(entry["resource"]["id"])
-        created = await client.post("/fhir/Subscription", json=self_subscription(municipality.municipality_code))
+        asked = self_subscription(municipality.municipality_code, notification_url)
+        created = await client.post("/fhir/Subscription", json=asked)
         if created.status_code != 201:
             raise RuntimeError(f"{SELF_SUBSCRIBER} could not subscribe itself: {created.status_code} {created.text}")
         return str(created.json()["id"])
@@ -127,9 +152,12 @@ def _banner(
 ) -> str:
     hospital = next(o for o in register.organisations if o.kind == "hospital")
     municipality = next(o for o in register.organisations if o.kind == "municipality")
+    facility, department = hl7_codes(hospital)
+    # as real feeds send it: the hospital's local code in MSH-4, the municipality's kommunekode in PID-11.9
     adt = (
-        f"MSH|^~\\\\&|EPJ|{hospital.sor}|SEKTORHUB|{municipality.sor}|20261127103104||ADT^A01|DEMO-1|P|2.5\\r"
-        "PID|1||0703594417^^^CPR||Jensen^Ida\\rPV1|1|I|||||||||||||||||V-1" + "|" * 25 + "202611270912\\r"
+        f"MSH|^~\\\\&|EPJ|{facility}|SEKTORHUB|SEKTORHUB|20261127103104||ADT^A01|DEMO-1|P|2.5\\r"
+        f"PID|1||0703594417^^^CPR||Jensen^Ida||||||^^^^^DNK^H^^{municipality.municipality_code or ''}\\r"
+        f"PV1|1|I|{department}^^^{facility}||||||||||||||||V-1" + "|" * 25 + "202611270912\\r"
     )
     mailbox = next((o for o in register.organisations if o.endpoint.kind == "mailbox"), None)
     lines = [
@@ -163,8 +191,11 @@ def _banner(
         f"    curl -s '{hub_url}/api/messages?sender=hub&limit=3' {own}   (the hub's acknowledgements to the hospital)",
         "",
         f"  {SELF_SUBSCRIBER}'s system subscribed itself (POST /fhir/Subscription, id {subscription}) to hospital",
-        "  notifications about its residents, whichever municipality the hospital addressed:",
+        "  notifications about its residents, whichever municipality the hospital addressed; they come to its",
+        "  rest-hook endpoint as numbered notifications with the message inside (and a heartbeat every 30 s):",
         f"    curl -s '{hub_url}/fhir/Subscription' {subscriber}",
+        f"    curl -s '{hub_url}/fhir/Subscription/{subscription}/$status' {subscriber}",
+        f"    curl -s '{hub_url}/fhir/Subscription/{subscription}/$events?eventsSinceNumber=1' {subscriber}",
         f"    curl -s '{hub_url}/fhir/SubscriptionTopic' {subscriber}",
         f"    curl -s '{hub_url}/api/messages?receiver={SELF_SUBSCRIBER}&limit=5' {subscriber}"
         "   (timeline: routed, use subscription)",
@@ -320,7 +351,9 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
         try:
             await hub_process.start()
             if await _ready_or_stopped(hub_process, stop):
-                subscription = await subscribe_itself(hub_url, register, tokens)
+                subscription = await subscribe_itself(
+                    hub_url, register, tokens, receivers.notification_url(SELF_SUBSCRIBER)
+                )
                 background = [
                     asyncio.create_task(hospitals.run(rate=rate)),
                     asyncio.create_task(receivers.poll_mailboxes_forever(interval=1.0)),

@@ -47,6 +47,7 @@ class SimulatedHospitals:
         self._mllp = mllp
         self._kafka = kafka
         self._stays: dict[str, tuple[Organisation, Organisation, str, datetime]] = {}  # cpr -> open stay
+        self._on_leave: dict[str, datetime] = {}  # cpr -> when the leave began
         self.sent = 0
         self.refused = 0
         self.by_channel: dict[str, int] = {"http": 0, "mllp": 0, "kafka": 0}
@@ -83,7 +84,7 @@ class SimulatedHospitals:
         """Send one message over one of the channels; True when the hub accepted it."""
         draw = self._rng.random()
         if self._mllp is not None and draw < 0.2:
-            return self._count("mllp", await self._send_adt())
+            return self._count("mllp", await self.send_adt())
         hospital, message = self.next_message()
         if self._kafka is not None and draw > 0.85:
             producer, topic = self._kafka
@@ -106,37 +107,64 @@ class SimulatedHospitals:
             self.refused += 1
         return accepted
 
-    async def _send_adt(self) -> bool:
-        """An admission (A01) for a patient not in hospital, or the discharge (A03) of one who is."""
+    async def send_adt(self) -> bool:
+        """The next event of a patient's stay, as the hospital's EPJ sends it: an admission (A01) for a patient not
+        in hospital; for one who is, a leave (A21), the return from it (A22) or the discharge (A03).
+
+        Like real feeds, MSH-4 names the hospital by its local HL7 facility code (its register entry's ``hl7``),
+        MSH-6 the interface engine, PID-11.9 the kommunekode of the patient's home; PV1-3 names a department;
+        one message in three is ISO 8859-1.
+        """
         assert self._mllp is not None
         now = datetime.now(UTC)
         patient = self._rng.choice(self.patients)
         stay = self._stays.pop(patient, None)
+        leave_started = self._on_leave.pop(patient, None)
+        discharged: datetime | None = None
         if stay is None:
             hospitals = [o for o in self._register.organisations if o.kind is OrganisationKind.HOSPITAL]
-            municipalities = self._of_kind(OrganisationKind.MUNICIPALITY, HOSPITAL_NOTIFICATION_EVENT)
+            municipalities = [
+                o
+                for o in self._of_kind(OrganisationKind.MUNICIPALITY, HOSPITAL_NOTIFICATION_EVENT)
+                if o.municipality_code
+            ]
             hospital, municipality = self._rng.choice(hospitals), self._rng.choice(municipalities)
             visit = f"V{self._rng.randrange(10**8):08d}"
-            self._stays[patient] = (hospital, municipality, visit, now)
-            trigger, admitted, discharged = "A01", now, None
+            stay = (hospital, municipality, visit, now)
+            trigger = "A01"
         else:
-            hospital, municipality, visit, admitted = stay
-            trigger, discharged = "A03", now
+            hospital, municipality, visit, _ = stay
+            if leave_started is not None:
+                trigger = "A22"
+            elif self._rng.random() < 0.25:
+                trigger = "A21"
+                self._on_leave[patient] = now
+            else:
+                trigger, discharged = "A03", now
+        if trigger != "A03":
+            self._stays[patient] = stay
+        facility, department = hl7_codes(hospital)
+        charset = "8859/1" if self._rng.random() < 1 / 3 else "UNICODE UTF-8"
         text = adt_message(
             trigger=trigger,
-            hospital_sor=hospital.sor,
-            municipality_sor=municipality.sor,
+            sending_facility=facility,
+            receiving_facility="SEKTORHUB",
             cpr=patient,
             visit=visit,
-            admitted=admitted,
+            admitted=stay[3],
             discharged=discharged,
             now=now,
             control_id=f"DEMO{self._rng.randrange(10**9):09d}",
+            name="Sørensen^Åse",
+            department=department,
+            municipality_code=municipality.municipality_code or "",
+            leave_started=leave_started,
+            charset=charset,
         )
         host, port = self._mllp
-        code = await send_over_mllp(host, port, text)
+        code = await send_over_mllp(host, port, text, charset=charset)
         if code != APPLICATION_ACCEPT:
-            log.warning("simulated hospital's ADT refused", code=code)
+            log.warning("simulated hospital's ADT refused", code=code, trigger=trigger)
         return code == APPLICATION_ACCEPT
 
     async def run(self, *, rate: float) -> None:
@@ -150,3 +178,11 @@ class SimulatedHospitals:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def hl7_codes(hospital: Organisation) -> tuple[str, str]:
+    """(MSH-4, PV1-3.1): the hospital's local facility code and one of its departments' point-of-care codes, as its
+    register entry lists them; its SOR code and a department the register does not know when it lists none."""
+    facilities = [i.namespace_id for i in hospital.hl7 if i.namespace_id and not i.point_of_care]
+    departments = [i.point_of_care for i in hospital.hl7 if i.point_of_care]
+    return (facilities[0] if facilities else hospital.sor), (departments[0] if departments else "MED")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import orjson
@@ -47,7 +48,7 @@ class ReceivedMessage:
     raw: bytes
     idempotency_key: str | None
     tracking_id: str | None
-    via: str  # http | mailbox
+    via: str  # http | mailbox | rest-hook
     at: float = field(default_factory=time.monotonic)
 
 
@@ -67,6 +68,8 @@ class SimulatedReceivers:
         self._acknowledge = acknowledge
         self.behaviour = behaviour
         self.received: dict[str, list[ReceivedMessage]] = {}
+        # receiver -> the subscription notifications its rest-hook endpoint was sent (handshakes, heartbeats, events)
+        self.notifications: dict[str, list[dict[str, Any]]] = {}
         # receiver -> (acknowledged message id, when the hub accepted the acknowledgement)
         self.acknowledgements_sent: dict[str, list[tuple[str, float]]] = {}
         self._client = httpx.AsyncClient(timeout=30.0)
@@ -79,6 +82,7 @@ class SimulatedReceivers:
     async def start(self, *, port: int = 0) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/receivers/{receiver}", self._receive)
+        app.router.add_post("/notifications/{receiver}", self._notified)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
@@ -112,6 +116,25 @@ class SimulatedReceivers:
         if reply.acknowledge:
             self._answer_later(receiver_id, facts)
         return web.Response(status=reply.status, text="ok")
+
+    def notification_url(self, receiver_id: str) -> str:
+        """The receiver's rest-hook endpoint: subscription notifications, the messages inside taken as received."""
+        return f"{self.base_url}/notifications/{receiver_id}"
+
+    async def _notified(self, request: web.Request) -> web.Response:
+        """A subscription notification: kept; each MedCom message it carries in full (content full-resource) is
+        received and acknowledged as if pushed to the register's endpoint."""
+        receiver_id = request.match_info["receiver"]
+        bundle = orjson.loads(await request.read())
+        self.notifications.setdefault(receiver_id, []).append(bundle)
+        for entry in bundle.get("entry", [])[1:]:
+            message = entry.get("resource")
+            if not isinstance(message, dict) or message.get("resourceType") != "Bundle":
+                continue
+            facts = read_facts(message)
+            self._note(ReceivedMessage(receiver_id, facts, orjson.dumps(message), None, None, "rest-hook"))
+            self._answer_later(receiver_id, facts)
+        return web.Response(status=200, text="ok")
 
     def _note(self, message: ReceivedMessage) -> None:
         self.received.setdefault(message.receiver, []).append(message)

@@ -8,26 +8,36 @@ The contract with the sending hospital: what an ADT message must carry
 ------------------------------------------------------------------------
 
 =================  ==========================================================================================
-MSH-4.1            sending facility: the SOR code of the hospital (unit) that sends the notification. It is
-                   the MedCom sender, and the MLLP connector accepts only organisations the register knows.
-MSH-6.1            receiving facility: the SOR code of the citizen's municipality, the primary receiver.
-                   A MedCom Organization carries both its SOR code and its GLN (medcom-messaging-organization):
-                   the `directory` (the hub's register) must know the GLN of both organisations.
+MSH-4              sending facility: the SOR code of the hospital (MSH-4.1), or an HL7 facility code its register
+                   entry lists (MSH-4.2 universal id, else MSH-4.1 namespace id; mappings.hl7v2.addressing). The
+                   organisation is the MedCom sender; the MLLP connector accepts only organisations it knows.
+MSH-6              receiving facility: only a fallback for the municipality (below), when it names a registered
+                   municipality. A MedCom Organization carries both its SOR code and its GLN
+                   (medcom-messaging-organization): the register must know the GLN of sender and municipality.
+PID-11, PID-12     the municipality of residence, the primary receiver: the kommunekode in PID-11.9 (home, legal
+                   or untyped address) or PID-12; else the patient register's by CPR number; else MSH-6. Not
+                   found, or not registered: an error. A home address abroad (PID-11.6) of a patient the patient
+                   register does not know: not notified (MedCom notifies citizens living in Denmark).
 MSH-9              ADT^<trigger> (EVN-1 when MSH-9.2 is empty). Triggers: see `rules.TRIGGERS`.
-MSH-10             message control id. MessageHeader.id is a UUID v5 of it, MSH-3, MSH-4, the trigger, the
-                   CPR number, the visit number and EVN-2: a message the sender sends again is the same MedCom
-                   message, which the hub recognises as a resend, while a control id that a sender's counter
-                   hands out a second time still makes a new message.
+MSH-10             message control id. MessageHeader.id is a UUID v5 of it, MSH-3, the sender's SOR code, the
+                   trigger, the CPR number, the visit number and EVN-2: a message the sender sends again is the
+                   same MedCom message, which the hub recognises as a resend, while a control id that a sender's
+                   counter hands out a second time still makes a new message.
 PID-3              the patient's CPR number: the repetition whose assigning authority (PID-3.4) is ``CPR`` or
                    the CPR OID 1.2.208.176.1.2, or whose identifier type (PID-3.5) is ``CPR``; without one, a
-                   10-digit id that names no other assigning authority. ``DDMMYY-SSSS`` is accepted.
+                   10-digit id that names no other assigning authority. ``DDMMYY-SSSS`` is accepted. A patient
+                   named only by a replacement CPR number or a foreign id (PID-3.5 PPN, NN<country>, ...) is not
+                   notified: MedCom notifies citizens with a CPR number (medcom-hospitalNotification-4).
 PID-5              the patient's name: family^given^middle. Required, with the family name: MedCom's Patient
                    (medcom-core-patient) has an official name with a family name.
 PID-29, PID-30     death date/time and death indicator (``Y``: the notification is MORS).
 PV1-2              patient class: ``I`` inpatient (Encounter.class IMP) or ``E`` emergency, i.e. acute
                    ambulant (EMER). Other classes are not notified (the message is acknowledged, nothing sent).
-PV1-3.4, PV1-6.4   facility of the current and the prior location: an A02 between two facilities is a new
-                   start of stay at the receiving hospital, an A02 within one is not notified.
+PV1-3              the department: a point of care (PV1-3.1) in a facility (PV1-3.4) that the sender's register
+                   entry lists with a SOR unit is the Encounter's serviceProvider (else MSH-4's unit, else the
+                   sender). PV1-3.4 and PV1-6.4, the facility of the current and the prior location: an A02
+                   between two facilities is a new start of stay at the receiving hospital, one within one is not
+                   notified.
 PV1-19             visit number (else PID-18, the account number): it identifies the stay. The Encounter's
                    episode-of-care identifier is a UUID v5 of it and the sender's SOR code, so every
                    notification of one stay carries the same one.
@@ -35,13 +45,17 @@ PV1-36             discharge disposition: a death code makes an A03 a MORS, a tr
                    (see `rules.DEATH_DISPOSITIONS` and `rules.TRANSFER_DISPOSITIONS`).
 PV1-44             admit date/time: Encounter.period.start. Required.
 PV1-45             discharge date/time: Encounter.period.end of a discharge (else PID-29 for a death).
-EVN-6              when a leave of absence started (A21); else EVN-2, else MSH-7.
+EVN-6              when the event happened (else EVN-2, else MSH-7): the start of a leave (A21), the end of one
+                   (A22).
+PV2-46             on a return from leave (A22), when the leave began: MedCom's SLOR carries the leave period with
+                   start and end, and HL7 has no other field for it (``rules.LEAVE_START_FIELD``).
 =================  ==========================================================================================
 
 Timestamps need at least minutes (YYYYMMDDHHMM); without a UTC offset they are Danish local time
-(Europe/Copenhagen). A message without the two SOR codes (or whose organisations have no known GLN), without a
-CPR number or without the patient's family name cannot be mapped: the result then carries errors, each naming
-the segment and field (``PID-3: no CPR number ...``), and every error of the message is reported at once.
+(Europe/Copenhagen). A message whose sender or municipality cannot be found (or whose organisations have no
+known GLN), without a CPR number or without the patient's family name cannot be mapped: the result then carries
+errors, each naming the segment and field (``PID-3: no CPR number ...``), and every error of the message is
+reported at once.
 
 What a stateless mapping cannot know is the MessageHeader.id of the earlier notification that a follow-up,
 correction or cancellation refers to (MedCom's Provenance.entity with role revision or removal). It leaves
@@ -66,24 +80,34 @@ from hub.domain.hl7v2 import (
     UNSUPPORTED_EVENT_CODE,
     UNSUPPORTED_MESSAGE_TYPE,
 )
-from hub.domain.identifiers import cpr_problem, mask_cpr, sor_problem
+from hub.domain.identifiers import cpr_problem, mask_cpr
 from hub.domain.message import OrganisationRef
 from hub.messages import builder, hospital_notification
 from hub.messages.hospital_notification import StayEvent
-from mappings.hl7v2 import rules
+from mappings.hl7v2 import addressing, rules
+from mappings.hl7v2.addressing import Directory
 from mappings.hl7v2.parse import Hl7ParseError, Message, Segment, parse_message
 
 DANISH_TIME: Final = ZoneInfo("Europe/Copenhagen")
 # PID-3.4 assigning authorities (and PID-3.5 identifier types) that mark a CPR number
-CPR_NAMES: Final = frozenset({"CPR", "DK-CPR", medcom.CPR_OID})
+CPR_NAMES: Final = frozenset({"CPR", "DK-CPR", "NNDNK", medcom.CPR_OID})
+# ... and those that mark a replacement CPR number (erstatnings-CPR), which MedCom does not notify
+REPLACEMENT_CPR_NAMES: Final = frozenset(
+    {"ECPR", "X-ECPR", "ERSTATNINGS-CPR", "XCPR"}
+    | {system.removeprefix("urn:oid:") for system in medcom.REPLACEMENT_CPR_SYSTEMS}
+)
+# PID-3.5 identifier types (HL7 table 0203) that name a person by another country's or authority's id: a patient
+# named only by these has no CPR number (NN<country>: a national person identifier; NNDNK is the CPR number)
+FOREIGN_ID_TYPES: Final = frozenset({"PPN", "NI", "SS", "PRC", "DL", "PEN", "EI"})
+_FOREIGN_NATIONAL_ID = re.compile(r"^NN[A-Z]{3}$")
+# Encounter.serviceProvider when it is a unit other than the sender: a MedCom core Organization with its SOR code
+CORE_ORGANIZATION_PROFILE: Final = f"{medcom.CORE_PROFILES}medcom-core-organization"
 # Name-based (v5) UUIDs: MessageHeader.id of a mapped message, and the episode-of-care id of a stay
 MESSAGE_ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://sektor-hub.example/hl7v2/message")
 EPISODE_ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://sektor-hub.example/hl7v2/episode-of-care")
 
 _TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(?:(\d{2})(?:\.\d{1,4})?)?(?:([+-])(\d{2})(\d{2}))?$")
 _DASHED_CPR = re.compile(r"^(\d{6})-(\d{4})$")
-
-Directory = Callable[[str], OrganisationRef | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +140,9 @@ class MappingResult:
     trigger: str | None = None  # e.g. A01
     notification: str | None = None  # the MedCom name of the mapped message: STIN, RE_STIN, AN_STIN, ...
     sender_sor: str | None = None  # MSH-4
-    receiver_sor: str | None = None  # MSH-6
+    receiver_sor: str | None = None  # the municipality of residence
     patient_cpr: str | None = None  # PID-3
+    residence: str | None = None  # what named the municipality: PID-11.9, PID-12, patient register or MSH-6
 
     @property
     def errors(self) -> list[str]:
@@ -141,21 +166,26 @@ def map_adt(
     *,
     now: datetime,
     new_id: builder.IdFactory = builder.random_id,
-    directory: Directory | None = None,
+    directory: Directory | Callable[[str], OrganisationRef | None] | None = None,
 ) -> MappingResult:
     """Map one HL7 v2 ADT message to a MedCom HospitalNotification (see the module docstring).
 
     `now` is the message's send time (Bundle.timestamp, Provenance); `new_id` makes the ids of the Bundle and
-    its resources; `directory` may name the organisations (name, GLN) by SOR code.
+    its resources; `directory` is what the hub's registers know (`addressing.Directory`: organisations, HL7
+    facility codes, municipalities, the patient register), or a lookup of organisations by SOR code alone.
     """
     try:
         message = parse_message(message_text)
     except Hl7ParseError as exc:
         return MappingResult(problems=(Problem(None, str(exc), DATA_TYPE_ERROR),))
+    if directory is None:
+        directory = addressing.SorDirectory(lambda _: None)
+    elif not isinstance(directory, Directory):
+        directory = addressing.SorDirectory(directory)
     return _map(message, now=now, new_id=new_id, directory=directory)
 
 
-def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, directory: Directory | None) -> MappingResult:
+def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, directory: Directory) -> MappingResult:
     problems: list[Problem] = []
     control_id = message.control_id
     if not control_id:
@@ -169,6 +199,12 @@ def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, director
         )
         return MappingResult(control_id, problems=(problem,), unsupported=True, trigger=trigger or None)
     rule = rules.TRIGGERS.get(trigger)
+    if rule is None and trigger in rules.NOT_NOTIFIED:
+        return MappingResult(
+            control_id,
+            trigger=trigger,
+            skipped=f"ADT^{trigger} ({rules.NOT_NOTIFIED[trigger]}): MedCom sends no HospitalNotification for it",
+        )
     if rule is None:
         problem = Problem(
             "MSH-9",
@@ -178,18 +214,22 @@ def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, director
         )
         return MappingResult(control_id, problems=(problem,), unsupported=True, trigger=trigger or None)
 
-    sender_sor = _sor(message.msh, 4, "sending facility", "the sending hospital", problems)
-    receiver_sor = _sor(message.msh, 6, "receiving facility", "the citizen's municipality", problems)
+    found = addressing.sending_facility(message.msh, directory)
+    facility: addressing.Facility | None = None
+    if isinstance(found, addressing.Finding):
+        problems.append(_problem(found))
+    else:
+        facility = found
+    sender_sor = facility.organisation.sor if facility is not None else None
     pid = message.segment("PID")
     pv1 = message.segment("PV1")
     cpr: str | None = None
+    no_cpr: str | None = None
     if pid is None:
         problems.append(Problem("PID", "no PID segment; the patient is identified by the CPR number in PID-3"))
     else:
-        cpr = _cpr(pid, problems)
-    known = MappingResult(
-        control_id, trigger=trigger, sender_sor=sender_sor, receiver_sor=receiver_sor, patient_cpr=cpr
-    )
+        cpr, no_cpr = _cpr(pid, problems)
+    known = MappingResult(control_id, trigger=trigger, sender_sor=sender_sor, patient_cpr=cpr)
     if pv1 is None:
         problems.append(Problem("PV1", "no PV1 segment; the stay (patient class, visit number, times) is read from it"))
         return replace(known, problems=tuple(problems))
@@ -212,6 +252,21 @@ def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, director
             skipped=f"ADT^{trigger} ({rule.meaning}) for patient class {patient_class} ({meaning}) is not notified;"
             f" MedCom notifies it for patient class {notified}",
         )
+    if no_cpr is not None:
+        return replace(known, skipped=f"ADT^{trigger} ({rule.meaning}): {no_cpr}")
+
+    receiver: OrganisationRef | None = None
+    residence_basis: str | None = None
+    if cpr is not None:
+        residence = addressing.municipality_of_residence(message, pid, cpr, directory)
+        if isinstance(residence, addressing.Abroad):
+            return replace(known, skipped=f"ADT^{trigger} ({rule.meaning}): {residence.reason}")
+        if isinstance(residence, addressing.Finding):
+            problems.append(_problem(residence))
+        else:
+            receiver = _with_gln(residence.municipality, residence.basis, "the municipality", directory, problems)
+            residence_basis = residence.basis
+    known = replace(known, receiver_sor=receiver.sor if receiver is not None else None, residence=residence_basis)
 
     visit = pv1.value(19) or (pid.value(18) if pid is not None else "")
     if not visit:
@@ -226,14 +281,14 @@ def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, director
         problems.append(
             Problem("PV1-45", f"the stay ends ({ended:%Y-%m-%d %H:%M}) before it began (PV1-44)", DATA_TYPE_ERROR)
         )
-    leave: tuple[datetime, datetime | None] | None = None
-    if notification.leave_start:
-        started = _event_time(message, problems)
-        leave = (started, None) if started is not None else None
+    leave = _leave(message, notification, admitted, problems)
     name = _name(pid, problems) if pid is not None else None
-    sender = _organisation(sender_sor, 4, "sending facility", directory, problems) if sender_sor else None
-    receiver = _organisation(receiver_sor, 6, "receiving facility", directory, problems) if receiver_sor else None
-    if problems or not (sender_sor and sender and receiver and cpr and admitted and name):
+    sender = (
+        _with_gln(facility.organisation, "MSH-4", "the sending facility", directory, problems)
+        if facility is not None
+        else None
+    )
+    if problems or not (sender_sor and facility and sender and receiver and cpr and admitted and name):
         return replace(known, problems=tuple(problems))
 
     bundle = _build(
@@ -250,6 +305,9 @@ def _map(message: Message, *, now: datetime, new_id: builder.IdFactory, director
         now=now,
         new_id=new_id,
     )
+    unit = addressing.service_provider(pv1, facility, directory)
+    if unit.sor != sender.sor:
+        bundle = _with_service_provider(bundle, unit, resource_id=new_id())
     return replace(known, bundle=bundle, notification=notification.names[encounter_class])
 
 
@@ -273,7 +331,7 @@ def _build(
         status=notification.status,
         activity=notification.activity,
         ended=notification.ended,
-        leave="start" if notification.leave_start else None,
+        leave="start" if notification.leave_start else "end" if notification.leave_end else None,
         deceased=bool(notification.deceased),
     )
     hospital = builder.organization(sender, resource_id=new_id())
@@ -309,25 +367,13 @@ def _build(
 # --- reading the ADT message -------------------------------------------------------------------------------
 
 
-def _sor(msh: Segment, number: int, field_name: str, role: str, problems: list[Problem]) -> str | None:
-    value = msh.value(number)
-    if not value:
-        problems.append(Problem(f"MSH-{number}", f"no {field_name}; expected the SOR code of {role} in MSH-{number}.1"))
-        return None
-    problem = sor_problem(value)
-    if problem:
-        problems.append(
-            Problem(
-                f"MSH-{number}", f"{field_name} {value[:40]!r} is not a SOR code of {role}: {problem}", DATA_TYPE_ERROR
-            )
-        )
-        return None
-    return value
-
-
-def _cpr(pid: Segment, problems: list[Problem]) -> str | None:
+def _cpr(pid: Segment, problems: list[Problem]) -> tuple[str | None, str | None]:
+    """(the CPR number, None), or (None, why the patient has none) when PID-3 names the patient only by a
+    replacement CPR number or a foreign id (passport, another country's national id, ...): MedCom notifies only
+    citizens with a CPR number. A hospital's own ids alone (record numbers) are an error: the CPR is missing."""
     marked: list[str] = []
     bare: list[str] = []
+    others: list[str] = []
     for repetition in pid.repetitions(3):
         value = repetition[0][0].strip() if repetition and repetition[0] else ""
         if not value:
@@ -336,14 +382,24 @@ def _cpr(pid: Segment, problems: list[Problem]) -> str | None:
         if dashed:
             value = dashed.group(1) + dashed.group(2)
         authority = repetition[3] if len(repetition) > 3 else []
-        type_code = repetition[4][0].strip().upper() if len(repetition) > 4 else ""
+        type_code = repetition[4][0].strip().upper() if len(repetition) > 4 and repetition[4] else ""
         names = {part.strip().upper() for part in authority if part.strip()} | ({type_code} if type_code else set())
         if names & CPR_NAMES:
             marked.append(value)
         elif not names and len(value) == 10 and value.isdigit():
             bare.append(value)
+        elif names & REPLACEMENT_CPR_NAMES or type_code in FOREIGN_ID_TYPES or _FOREIGN_NATIONAL_ID.match(type_code):
+            others.append(_kind_of_id(names, type_code))
+        # else a hospital's own id (a record number, PID-3.5 MR, PI, ...): it says nothing about a CPR number
     candidates = marked or bare
     if not candidates:
+        if others:
+            kinds = ", ".join(sorted(set(others)))
+            return None, (
+                f"the patient has no Danish CPR number (PID-3 carries {kinds}); MedCom sends HospitalNotifications"
+                " only for citizens with a CPR number and a home address in Denmark (HospitalNotification clinical"
+                " guidelines, section 5; rule medcom-hospitalNotification-4: Patient.identifier is a CPR number)"
+            )
         problems.append(
             Problem(
                 "PID-3",
@@ -351,15 +407,22 @@ def _cpr(pid: Segment, problems: list[Problem]) -> str | None:
                 " CPR (PID-3.5), or a 10-digit id",
             )
         )
-        return None
+        return None, None
     cpr = candidates[0]
     problem = cpr_problem(cpr)
     if problem:
         problems.append(
             Problem("PID-3", f"the CPR number {mask_cpr(cpr)} is not well-formed: {problem}", DATA_TYPE_ERROR)
         )
-        return None
-    return cpr
+        return None, None
+    return cpr, None
+
+
+def _kind_of_id(names: set[str], type_code: str) -> str:
+    """What an identifier without a CPR number is, for the acknowledgement (never its value)."""
+    if names & REPLACEMENT_CPR_NAMES:
+        return "a replacement CPR number"
+    return f"an identifier of type {type_code[:10]}"
 
 
 def _name(pid: Segment, problems: list[Problem]) -> tuple[list[str], str] | None:
@@ -447,19 +510,81 @@ def _message_id(message: Message, *, sender_sor: str, trigger: str, cpr: str, vi
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, "|".join(parts)))
 
 
-def _organisation(
-    sor: str, number: int, field_name: str, directory: Directory | None, problems: list[Problem]
+def _with_gln(
+    found: OrganisationRef, location: str, role: str, directory: Directory, problems: list[Problem]
 ) -> OrganisationRef | None:
-    """The organisation of a SOR code as the directory knows it; a MedCom Organization needs its GLN too."""
-    known = directory(sor) if directory is not None else None
-    if known is None or known.sor != sor or not known.gln:
+    """The organisation as the register knows it; a MedCom Organization needs its GLN too."""
+    known = (directory.organisation(found.sor) if found.sor else None) or found
+    if not known.gln:
         problems.append(
             Problem(
-                f"MSH-{number}",
-                f"no GLN is known for the {field_name} {sor}; a MedCom Organization is identified by its SOR code"
-                " and its GLN (medcom-messaging-organization), so the hub's register must hold the GLN",
+                location if "-" in location else "PID-3",
+                f"no GLN is known for {role} {found.sor} (found by {location}); a MedCom Organization is identified"
+                " by its SOR code and its GLN (medcom-messaging-organization), so the hub's register must hold the GLN",
                 UNKNOWN_KEY_IDENTIFIER,
             )
         )
         return None
     return known
+
+
+def _problem(finding: addressing.Finding) -> Problem:
+    return Problem(finding.location, finding.text, finding.code)
+
+
+def _leave(
+    message: Message, notification: rules.Notification, admitted: datetime | None, problems: list[Problem]
+) -> tuple[datetime, datetime | None] | None:
+    """The leave period: from the event time on leave (A21); from PV2-46 to the event time on return (A22)."""
+    if not (notification.leave_start or notification.leave_end):
+        return None
+    at = _event_time(message, problems)
+    if at is None:
+        return None
+    if notification.leave_start:
+        return at, None
+    segment_name, number = rules.LEAVE_START_FIELD
+    segment = message.segment(segment_name)
+    location = f"{segment_name}-{number}"
+    if segment is None or not segment.value(number):
+        problems.append(
+            Problem(
+                location,
+                "no start of the leave this return ends; MedCom's end of leave (SLOR) carries the leave period with"
+                f" its start and end (HospitalNotification Encounter profile, leavePeriod): send it in {location}",
+            )
+        )
+        return None
+    started = _timestamp(segment, number, "start of the leave", problems, required=True)
+    if started is None:
+        return None
+    if at < started:
+        problems.append(
+            Problem("EVN-6", f"the leave ends ({at:%Y-%m-%d %H:%M}) before it began ({location})", DATA_TYPE_ERROR)
+        )
+        return None
+    if admitted is not None and started < admitted:
+        problems.append(
+            Problem(location, f"the leave began ({started:%Y-%m-%d %H:%M}) before the stay (PV1-44)", DATA_TYPE_ERROR)
+        )
+        return None
+    return started, at
+
+
+def _with_service_provider(bundle: dict[str, Any], unit: OrganisationRef, *, resource_id: str) -> dict[str, Any]:
+    """The Bundle with the Encounter's serviceProvider a unit of its own: a MedCom core Organization entry (as in
+    MedCom's example m908i967, where the sender is a higher-level unit than the serviceProvider)."""
+    organization: dict[str, Any] = {
+        "resourceType": "Organization",
+        "id": resource_id,
+        "meta": {"profile": [CORE_ORGANIZATION_PROFILE]},
+        "identifier": [{"system": medcom.SOR_SYSTEM, "value": unit.sor}],
+    }
+    if unit.name:
+        organization["name"] = unit.name
+    entries = list(bundle["entry"])
+    at = next(i for i, entry in enumerate(entries) if entry["resource"]["resourceType"] == "Encounter")
+    encounter = dict(entries[at]["resource"]) | {"serviceProvider": builder.reference(organization)}
+    entries[at] = {**entries[at], "resource": encounter}
+    entries.insert(at + 1, {"fullUrl": builder.full_url(organization), "resource": organization})
+    return bundle | {"entry": entries}

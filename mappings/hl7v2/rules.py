@@ -65,6 +65,8 @@ class Notification:
     activity: str  # Provenance activity; {stay} is inpatient (IMP) or emergency (EMER)
     ended: bool = False  # Encounter.period.end: the discharge (PV1-45) or death time
     leave_start: bool = False  # the leave-period extension, starting at the event time (EVN-6)
+    # the leave-period extension with start (LEAVE_START_FIELD) and end (the event time, EVN-6): a return
+    leave_end: bool = False
     deceased: bool | None = None  # Patient.deceasedBoolean
     report_of_admission: bool = False  # asks the municipality for an admission report (XDIS16)
 
@@ -96,7 +98,11 @@ DEAD_ON_ARRIVAL: Final = Notification(_named(imp="MORS", emer="MORS"), "in-progr
 DISCHARGE: Final = Notification(_named(imp="SLHJ", emer="SLHJ"), "finished", "discharge-{stay}-home", ended=True)
 DEATH: Final = Notification(_named(imp="MORS", emer="MORS"), "finished", "admit-{stay}", ended=True, deceased=True)
 LEAVE_START: Final = Notification(_named(imp="STOR"), "onleave", "start-leave-inpatient", leave_start=True)
-LEAVE_END: Final = Notification(_named(imp="SLOR"), "in-progress", "end-leave-inpatient")
+LEAVE_END: Final = Notification(_named(imp="SLOR"), "in-progress", "end-leave-inpatient", leave_end=True)
+# Where a return from leave (A22) says when the leave began: HL7 has no field for it, and MedCom's SLOR carries the
+# leave period with start and end (HospitalNotification IG, Encounter profile, "Leave"). PV2-46 (patient status
+# effective date) is the date the status "on leave" took effect; a stateless mapping cannot remember the A21.
+LEAVE_START_FIELD: Final = ("PV2", 46)
 
 REVISE_START: Final = Notification(_named("RE_", imp="STIN", emer="STAA"), "in-progress", "revise-admit-{stay}")
 REVISE_DISCHARGE: Final = Notification(
@@ -163,3 +169,25 @@ TRIGGERS: Final[Mapping[str, Trigger]] = {
 }
 
 SUPPORTED_TRIGGERS: Final = tuple(sorted(TRIGGERS))
+
+# ADT events HL7 defines that MedCom sends no notification for: the message is acknowledged (AA) and nothing is
+# sent. Planned and pending events, because "HospitalNotifications shall only be triggered when the event occurs,
+# i.e. at the patient's physical attendance" (HospitalNotification technical spec, section 4); events about the
+# person or the record rather than the stay, because MedCom's table of events (clinical guidelines, table 1) has
+# none for them. Any other trigger is refused (AR, HL7 table 0357 code 201): the hub cannot tell what it means.
+NOT_NOTIFIED: Final[Mapping[str, str]] = {
+    "A05": "pre-admit a patient: a planned stay is notified when the patient arrives",
+    "A14": "pending admit: a planned stay is notified when the patient arrives",
+    "A15": "pending transfer: notified when it happens",
+    "A16": "pending discharge: notified when it happens",
+    "A25": "cancel pending discharge: nothing was notified",
+    "A26": "cancel pending transfer: nothing was notified",
+    "A27": "cancel pending admit: nothing was notified",
+    "A28": "add person information: not a hospital stay",
+    "A31": "update person information: not a hospital stay",
+    "A38": "cancel pre-admit: nothing was notified",
+    "A40": "merge patient identifiers: not a change of the stay",
+    "A47": "change patient identifier list: not a change of the stay",
+    "A54": "change attending doctor: not among MedCom's events",
+    "A60": "update allergy information: not among MedCom's events",
+}

@@ -78,6 +78,7 @@ async def test_the_demo_banner_lines_work_and_ctrl_c_stops_it(tmp_path: Path) ->
             own = (await client.get("/fhir/Subscription", headers=municipality)).json()
             (subscription,) = [e["resource"] for e in own["entry"]]
             assert subscription["status"] == "active" and f"id {subscription['id']}" in banner
+            assert subscription["channel"]["type"] == "rest-hook"  # notifications to its own endpoint
 
             async def copy_through_its_subscription() -> dict[str, Any] | None:
                 found = await client.get(
@@ -87,6 +88,11 @@ async def test_the_demo_banner_lines_work_and_ctrl_c_stops_it(tmp_path: Path) ->
                     timeline = (
                         await client.get(f"/api/messages/{message['tracking_id']}", headers=municipality)
                     ).json()
+                    # taken by its endpoint as a notification, and the message inside acknowledged by its system
+                    if not any(
+                        d["receiver"] == SUBSCRIBER and d["status"] == "acknowledged" for d in timeline["receivers"]
+                    ):
+                        continue
                     for step in timeline["timeline"]:
                         for line in step["detail"].get("receivers", []) if step["step"] == "routed" else []:
                             if line["use"] == "subscription" and subscription["id"] in line["reason"]:
@@ -95,6 +101,14 @@ async def test_the_demo_banner_lines_work_and_ctrl_c_stops_it(tmp_path: Path) ->
 
             routed = await eventually(copy_through_its_subscription, timeout=150, interval=2)
             assert routed["receiver"] == SUBSCRIBER and "municipality-of-residence" in routed["basis"]
+            assert routed["subscription"] == subscription["id"]  # the copy went as that subscription's notification
+            status = await client.get(f"/fhir/Subscription/{subscription['id']}/$status", headers=municipality)
+            [count] = [
+                p["valueString"]
+                for p in status.json()["entry"][0]["resource"]["parameter"]
+                if p["name"] == "events-since-subscription-start"
+            ]
+            assert int(count) >= 1
     finally:
         demo.send_signal(signal.SIGINT)
         try:

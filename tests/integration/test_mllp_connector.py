@@ -204,7 +204,7 @@ async def test_messages_that_cannot_be_mapped_get_ae_or_ar_and_nothing_is_publis
     refused = [
         (adt(control_id="EPJ-2001", pid3="99887766^^^EPJ^MR"), "AE", "PID-3: no CPR number"),
         (adt(control_id="EPJ-2002", sender="123456789012345"), "AR", "MSH-4: sending facility '123456789012345'"),
-        (adt("A05", control_id="EPJ-2003"), "AR", "MSH-9: ADT^A05 is not mapped"),
+        (adt("A12", control_id="EPJ-2003"), "AR", "MSH-9: ADT^A12 is not mapped"),
         (adt("A03", control_id="EPJ-2004"), "AE", "PV1-45: no discharge date/time"),
         (adt(control_id="EPJ-2005") + b"garbage segment\r", "AE", "segment 5: 'garbage se' is not a segment name"),
         (b"this is not HL7 at all", "AE", "MSH: the message does not start with an MSH segment"),
@@ -241,7 +241,7 @@ async def test_frames_split_and_batched_in_any_way_are_each_answered_in_order(
     assert sorted(r.key for r in records) == sorted(c.encode() for c in CPRS)
 
 
-async def test_a_failed_publish_gets_ae_and_the_resend_is_accepted_once(
+async def test_a_failed_publish_gets_ar_and_the_resend_is_accepted_once(
     ingress: Ingress, serve: Callable[[Publish], Awaitable[Client]]
 ) -> None:
     attempts: list[str] = []
@@ -256,7 +256,7 @@ async def test_a_failed_publish_gets_ae_and_the_resend_is_accepted_once(
     message = encode_frame(adt(control_id="EPJ-4001"))
     await client.write(message)
     failed = await client.ack()
-    assert (failed["code"], failed["control_id"]) == ("AE", "EPJ-4001")
+    assert (failed["code"], failed["control_id"]) == ("AR", "EPJ-4001")
     assert failed["text"].startswith("not accepted, resend")
     assert await topic_size(ingress) == 0
 

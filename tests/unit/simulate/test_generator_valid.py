@@ -152,8 +152,8 @@ def test_every_acknowledgement_is_valid(code: str) -> None:
 def test_every_demo_adt_message_maps_to_a_valid_notification(trigger: str) -> None:
     text = adt_message(
         trigger=trigger,
-        hospital_sor=HOSPITAL.sor or "",
-        municipality_sor=MUNICIPALITY.sor or "",
+        sending_facility=HOSPITAL.sor or "",
+        receiving_facility=MUNICIPALITY.sor or "",
         cpr=CPR,
         visit="V-1",
         admitted=NOW - timedelta(days=2),

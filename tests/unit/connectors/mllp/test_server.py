@@ -96,14 +96,23 @@ async def test_an_unknown_sending_facility_is_rejected_and_nothing_published() -
     assert answer.problems[0].code == "204"
     missing = await listener(publish).handle(adt(sender=""))
     assert missing.code == "AR"
+    assert missing.problems[0].code == "101"
     assert publish.records == []
 
 
 async def test_an_unsupported_event_is_rejected() -> None:
     publish = FakePublish()
-    answer = await listener(publish).handle(adt("A05"))
+    answer = await listener(publish).handle(adt("A12"))
     assert answer.code == "AR"
-    assert answer.text.startswith("MSH-9: ADT^A05 is not mapped")
+    assert answer.text.startswith("MSH-9: ADT^A12 is not mapped")
+    assert publish.records == []
+
+
+async def test_a_planned_event_medcom_does_not_notify_is_accepted_without_publishing() -> None:
+    publish = FakePublish()
+    answer = await listener(publish).handle(adt("A05"))
+    assert answer.code == "AA"
+    assert answer.text.startswith("accepted; no MedCom notification: ADT^A05 (pre-admit")
     assert publish.records == []
 
 
@@ -127,7 +136,7 @@ async def test_a_message_medcom_does_not_notify_is_accepted_without_publishing()
 
 async def test_a_failed_publish_asks_the_sender_to_resend() -> None:
     answer = await listener(FakePublish(fail=True)).handle(adt())
-    assert answer.code == "AE"
+    assert answer.code == "AR"  # HL7 table 0008: failed for a reason unrelated to content; the sender may resend
     assert answer.text.startswith("not accepted, resend")
     assert answer.problems[0].code == "207"
 

@@ -49,6 +49,10 @@ def adt(
     charset: str = "UNICODE UTF-8",
     separator: str = "\r",
     with_pv1: bool = True,
+    address: str = "Hovedgaden 12^^Herlev^^2730^DNK",
+    leave_started: str = "202405071400",
+    location: str | None = None,
+    county: str = "",
 ) -> str:
     """One ADT^<trigger> message: MSH, EVN, PID, PV1 (and PV2 with an expected return for a leave)."""
     msh = "|".join(
@@ -81,7 +85,8 @@ def adt(
             5: name,
             7: "19590307",
             8: "F",
-            11: "Hovedgaden 12^^Herlev^^2730^DNK",
+            11: address,
+            12: county,
             18: "A-99120",
             29: death_time,
             30: death_indicator,
@@ -93,7 +98,7 @@ def adt(
         {
             1: "1",
             2: patient_class,
-            3: f"HJA^HJ201^2^{facility}" if facility else "",
+            3: location if location is not None else f"HJA^HJ201^2^{facility}" if facility else "",
             6: f"AKM^AK03^1^{prior_facility}" if prior_facility else "",
             10: "MED",
             19: visit,
@@ -109,4 +114,6 @@ def adt(
         segments.append(pv1)
     if trigger == "A21":
         segments.append(_fields({47: "202405101800"}, "PV2", 47))
+    if trigger == "A22" and leave_started:  # PV2-46: when the leave this return ends began
+        segments.append(_fields({46: leave_started}, "PV2", 47))
     return separator.join(segments) + separator

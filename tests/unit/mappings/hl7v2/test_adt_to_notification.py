@@ -103,7 +103,7 @@ EVENTS: dict[str, tuple[str, str, str, str, str, str]] = {
         *("MORS", "EMER", "in-progress", "admit-emergency", "deceased"),
     ),
     "A21 leave": (adt("A21"), "STOR", "IMP", "onleave", "start-leave-inpatient", "leave"),
-    "A22 back from leave": (adt("A22"), "SLOR", "IMP", "in-progress", "end-leave-inpatient", ""),
+    "A22 back from leave": (adt("A22"), "SLOR", "IMP", "in-progress", "end-leave-inpatient", "leave"),
     "A52 leave cancelled": (adt("A52"), "AN_STOR", "IMP", "in-progress", "cancel-start-leave-inpatient", ""),
     "A11 inpatient": (adt("A11"), "AN_STIN", "IMP", "entered-in-error", "cancel-admit-inpatient", ""),
     "A11 emergency": (
@@ -285,6 +285,11 @@ def test_escape_sequences_reach_the_message_unescaped() -> None:
         (adt("A02"), "a transfer within one hospital"),
         (adt("A02", prior_facility=HOSPITAL_SOR), "a transfer within one hospital"),
         (adt("A03", discharged="202405081015", disposition="02"), "to another hospital or hospice"),
+        (adt("A05"), "ADT^A05 (pre-admit a patient: a planned stay is notified when the patient arrives)"),
+        (adt("A31"), "ADT^A31 (update person information: not a hospital stay)"),
+        (adt("A01", pid3="X123456789^^^1.2.208.176.1.6.1.1"), "the patient has no Danish CPR number (PID-3 carries a"),
+        (adt("A01", pid3="P1234567^^^DEU^PPN"), "PID-3 carries an identifier of type PPN"),
+        (adt("A01", pid3="198001011234^^^SE^NNSWE"), "PID-3 carries an identifier of type NNSWE"),
     ],
 )
 def test_events_medcom_does_not_notify_are_skipped_with_the_reason(text: str, reason: str) -> None:
@@ -304,8 +309,9 @@ def test_events_medcom_does_not_notify_are_skipped_with_the_reason(text: str, re
         (adt("A01", pid3="4711093^^^SP^MR"), ["PID-3: no CPR number; expected an identifier"]),
         (adt("A01", pid3=""), ["PID-3: no CPR number"]),
         (adt("A01", cpr="3102591234"), ["PID-3: the CPR number 310259-xxxx is not well-formed: a CPR number"]),
-        (adt("A01", sender=""), ["MSH-4: no sending facility; expected the SOR code of the sending hospital"]),
-        (adt("A01", receiver="Herlev Kommune"), ["MSH-6: receiving facility 'Herlev Kommune' is not a SOR code"]),
+        (adt("A01", sender=""), ["MSH-4: no sending facility; expected the SOR code or a registered HL7 facility"]),
+        (adt("A01", sender="HGH"), ["MSH-4: sending facility 'HGH' is not an organisation the hub knows"]),
+        (adt("A01", receiver="Herlev Kommune"), ["PID-11.9: the municipality of residence cannot be found"]),
         (adt("A01", admitted=""), ["PV1-44: no admit date/time"]),
         (adt("A01", admitted="20240506"), ["PV1-44: admit date/time: '20240506' is not a date and time"]),
         (adt("A01", admitted="202402301200"), ["PV1-44: admit date/time: '202402301200' is not a valid date"]),
@@ -320,7 +326,7 @@ def test_events_medcom_does_not_notify_are_skipped_with_the_reason(text: str, re
         (adt("A01", name="^Anne^Marie"), ["PID-5: no family name in PID-5.1"]),
         (
             adt("A01", sender="", receiver="", pid3="", admitted=""),
-            ["MSH-4: no sending facility", "MSH-6: no receiving facility", "PID-3: no CPR number", "PV1-44: no admit"],
+            ["MSH-4: no sending facility", "PID-3: no CPR number", "PV1-44: no admit"],
         ),
     ],
 )
@@ -341,14 +347,17 @@ def test_organisations_without_a_known_gln_are_an_error() -> None:
     result = _map(adt("A01"), directory=without_gln.get)
     assert result.bundle is None
     assert result.errors == [
-        f"MSH-6: no GLN is known for the receiving facility {MUNICIPALITY_SOR}; a MedCom Organization is identified"
-        " by its SOR code and its GLN (medcom-messaging-organization), so the hub's register must hold the GLN"
+        f"MSH-6: no GLN is known for the municipality {MUNICIPALITY_SOR} (found by MSH-6); a MedCom Organization is"
+        " identified by its SOR code and its GLN (medcom-messaging-organization), so the hub's register must hold"
+        " the GLN"
     ]
     assert [problem.code for problem in result.problems] == ["204"]
     unknown = map_adt(adt("A01"), now=NOW)  # no register at all
     assert [error.split(";")[0] for error in unknown.errors] == [
-        f"MSH-4: no GLN is known for the sending facility {HOSPITAL_SOR}",
-        f"MSH-6: no GLN is known for the receiving facility {MUNICIPALITY_SOR}",
+        f"MSH-4: sending facility '{HOSPITAL_SOR}' is not an organisation the hub knows",
+        "PID-11.9: the municipality of residence cannot be found: PID-11.9 (county/parish code of the home address)"
+        " and PID-12 carry no kommunekode, the patient register does not know the patient, and MSH-6"
+        f" ({MUNICIPALITY_SOR}) names no registered municipality",
     ]
     # what is not notified needs no organisations
     skipped = map_adt(adt("A01", patient_class="O"), now=NOW)
@@ -370,8 +379,8 @@ def test_a_missing_pid_segment_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (adt("A05"), "MSH-9: ADT^A05 is not mapped to a MedCom HospitalNotification; mapped triggers: A01, A02"),
-        (adt("A31"), "MSH-9: ADT^A31 is not mapped"),
+        (adt("A12"), "MSH-9: ADT^A12 is not mapped to a MedCom HospitalNotification; mapped triggers: A01, A02"),
+        (adt("A09"), "MSH-9: ADT^A09 is not mapped"),
         (adt("R01", message_type="ORU"), "MSH-9: message type ORU is not supported; this interface takes ADT"),
     ],
 )
