@@ -74,6 +74,10 @@ class RestHook:
             "timeout_seconds": self.timeout_seconds,
         }
 
+    def shown(self) -> dict[str, Any]:
+        """As the operator API shows it: the headers' values (credentials, often) left out."""
+        return {**self.as_json(), "headers": [f"{h.partition(':')[0]}: ***" for h in self.headers]}
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RestHook:
         return cls(
@@ -160,7 +164,7 @@ class Subscription:
             "basis": self.basis,
             "channel": self.channel,
             "created_by": self.created_by,
-            **({"rest_hook": self.rest_hook.as_json()} if self.rest_hook else {}),
+            **({"rest_hook": self.rest_hook.shown()} if self.rest_hook else {}),
             **({"error": self.error} if self.error else {}),
         }
 

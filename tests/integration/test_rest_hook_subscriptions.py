@@ -167,6 +167,9 @@ async def test_a_municipality_system_is_notified_and_catches_up_on_what_it_misse
             "rest-hook",
             endpoint.url,
         )
+        operator_view = (await api.get(f"/api/subscriptions/{subscription_id}")).json()
+        assert operator_view["rest_hook"]["headers"] == ["Authorization: ***"]  # the credential is the system's
+        assert secret not in str(operator_view)
         [handshake] = endpoint.of_kind("handshake")
         assert status_of(handshake)["subscription"] == [{"reference": f"{hub.url}/fhir/Subscription/{subscription_id}"}]
         assert endpoint.authorisations[0] == f"Bearer {secret}"
