@@ -45,14 +45,28 @@ async def push(session: aiohttp.ClientSession, item: OutboxRecord, receiver: Org
     }
     if receiver.endpoint.bearer_token:
         headers["Authorization"] = f"Bearer {receiver.endpoint.bearer_token}"
+    return await post(session, receiver.endpoint.url, item.raw, headers, who="the receiver")
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    who: str,
+    timeout: aiohttp.ClientTimeout | None = None,
+) -> AttemptResult:
+    """One POST, its answer classified by the retry policy (`who` names the other side in the error)."""
     try:
-        async with session.post(receiver.endpoint.url, data=item.raw, headers=headers) as response:
+        # without a timeout of its own, the session's
+        async with session.post(url, data=body, headers=headers, timeout=timeout or session.timeout) as response:
             await response.read()  # the answer is not used, but the connection is reused only once it is read
             status, retry_after = response.status, response.headers.get("Retry-After")
     except TimeoutError:
         return AttemptResult(AttemptOutcome.RETRY, error="no answer within the timeout")
     except (aiohttp.ClientError, OSError) as exc:
-        return AttemptResult(AttemptOutcome.RETRY, error=f"cannot reach the receiver: {type(exc).__name__}")
+        return AttemptResult(AttemptOutcome.RETRY, error=f"cannot reach {who}: {type(exc).__name__}")
     outcome = classify(status)
     return AttemptResult(
         outcome,

@@ -23,8 +23,9 @@ import orjson
 import structlog
 
 from hub.broker.records import OutboxRecord
+from hub.deliver import http_push
 from hub.deliver.http_push import AttemptResult
-from hub.deliver.policy import AttemptOutcome, classify, parse_retry_after
+from hub.deliver.policy import AttemptOutcome
 from hub.deliver.subscription_events import SubscriptionEvents
 from hub.messages.subscription_notification import NotificationType, notification_bundle
 from hub.route.subscription import RestHook, Subscription, SubscriptionStatus
@@ -61,22 +62,8 @@ async def post(
     """POST one notification Bundle; the answer classified as a push's."""
     timeout = aiohttp.ClientTimeout(total=float(rest_hook.timeout_seconds or default_timeout))
     headers = _headers(rest_hook, kind=kind, subscription_id=subscription_id)
-    try:
-        async with session.post(
-            rest_hook.endpoint, data=orjson.dumps(bundle), headers=headers, timeout=timeout
-        ) as response:
-            await response.read()
-            status, retry_after = response.status, response.headers.get("Retry-After")
-    except TimeoutError:
-        return AttemptResult(AttemptOutcome.RETRY, error="no answer within the timeout")
-    except (aiohttp.ClientError, OSError) as exc:
-        return AttemptResult(AttemptOutcome.RETRY, error=f"cannot reach the endpoint: {type(exc).__name__}")
-    outcome = classify(status)
-    return AttemptResult(
-        outcome,
-        error=None if outcome is AttemptOutcome.DELIVERED else f"HTTP {status}",
-        retry_after=parse_retry_after(retry_after),
-        status_code=status,
+    return await http_push.post(
+        session, rest_hook.endpoint, orjson.dumps(bundle), headers, who="the endpoint", timeout=timeout
     )
 
 

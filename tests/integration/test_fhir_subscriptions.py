@@ -70,9 +70,9 @@ async def refused(
     return issue
 
 
-async def notify(hub: HubUnderTest, api: httpx.AsyncClient) -> str:
-    """A hospital notification about the resident to plejecenter-herlev (not the subscriber); its message id once
-    the hub has delivered it."""
+async def send_about_resident(hub: HubUnderTest, api: httpx.AsyncClient) -> tuple[str, str]:
+    """A hospital notification about the resident from herlev-hjerte to plejecenter-herlev (not the subscriber),
+    accepted: its MessageHeader.id and tracking id."""
     bundle = MessageGenerator().hospital_notification(
         sender=hub.register.by_id("herlev-hjerte").ref,  # type: ignore[union-attr]
         receiver=hub.register.by_id("plejecenter-herlev").ref,  # type: ignore[union-attr]
@@ -82,9 +82,16 @@ async def notify(hub: HubUnderTest, api: httpx.AsyncClient) -> str:
     )
     sent = await post_message(api, bundle, token=hub.token("herlev-hjerte"))
     assert sent.status_code == 202, sent.text
-    await wait_for_status(api, sent.headers["X-Hub-Tracking-Id"], "acknowledged", timeout=90)
     message_id = read_facts(bundle).message_id
     assert message_id is not None
+    return message_id, sent.headers["X-Hub-Tracking-Id"]
+
+
+async def notify(hub: HubUnderTest, api: httpx.AsyncClient) -> str:
+    """A hospital notification about the resident, as send_about_resident; its message id once the hub has
+    delivered it."""
+    message_id, tracking_id = await send_about_resident(hub, api)
+    await wait_for_status(api, tracking_id, "acknowledged", timeout=90)
     return message_id
 
 

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,14 @@ from aiohttp import web
 
 from hub.broker.embedded import EmbeddedBroker, free_port
 from hub.domain.message import read_facts
-from hub.simulate.generator import MessageGenerator
-from tests.integration.hubtest import HubUnderTest, eventually, post_message, running_hub
-from tests.integration.test_fhir_subscriptions import BACKPORT, RESIDENT, bearer, subscription, write_patients
+from tests.integration.hubtest import HubUnderTest, eventually, running_hub
+from tests.integration.test_fhir_subscriptions import (
+    BACKPORT,
+    bearer,
+    send_about_resident,
+    subscription,
+    write_patients,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -112,19 +116,7 @@ def rest_hook(endpoint: Endpoint, secret: str) -> dict[str, Any]:
 
 
 async def send(hub: HubUnderTest, api: httpx.AsyncClient) -> str:
-    """A hospital notification about the resident to plejecenter-herlev (the subscriber is not addressed)."""
-    bundle = MessageGenerator().hospital_notification(
-        sender=hub.register.by_id("herlev-hjerte").ref,  # type: ignore[union-attr]
-        receiver=hub.register.by_id("plejecenter-herlev").ref,  # type: ignore[union-attr]
-        event="STIN",
-        patient_cpr=RESIDENT,
-        now=datetime.now(UTC),
-    )
-    sent = await post_message(api, bundle, token=hub.token("herlev-hjerte"))
-    assert sent.status_code == 202, sent.text
-    message_id = read_facts(bundle).message_id
-    assert message_id is not None
-    return message_id
+    return (await send_about_resident(hub, api))[0]
 
 
 async def parked(api: httpx.AsyncClient, receiver: str) -> int:

@@ -9,7 +9,6 @@ hospital notifications about their own residents, GPs to those about their liste
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ import pytest
 import yaml
 
 from hub.broker.embedded import EmbeddedBroker, free_port
-from hub.domain.message import read_facts
-from hub.simulate.generator import MessageGenerator
-from tests.integration.hubtest import HubProcess, eventually, post_message, running_hub, wait_for_status
+from tests.integration.hubtest import HubProcess, eventually, running_hub, wait_for_status
+from tests.integration.test_fhir_subscriptions import send_about_resident
 
 pytestmark = pytest.mark.integration
 
@@ -101,16 +99,7 @@ async def test_nonsense_and_subscriptions_outside_the_policy_are_refused_and_the
         assert [(s["id"], s["basis"]) for s in listed] == [("residents-101", basis)]
 
         # --- a message routed through it names the basis in the routed step -------------------------------
-        bundle = MessageGenerator().hospital_notification(
-            sender=hub.register.by_id("herlev-hjerte").ref,  # type: ignore[union-attr]
-            receiver=hub.register.by_id("plejecenter-herlev").ref,  # type: ignore[union-attr]
-            event="STIN",
-            patient_cpr=RESIDENT,
-            now=datetime.now(UTC),
-        )
-        sent = await post_message(api, bundle, token=hub.token("herlev-hjerte"))
-        assert sent.status_code == 202, sent.text
-        tracking_id = sent.headers["X-Hub-Tracking-Id"]
+        message_id, tracking_id = await send_about_resident(hub, api)
         await wait_for_status(api, tracking_id, "acknowledged", timeout=90)
         record = (await api.get(f"/api/messages/{tracking_id}")).json()
         [routed] = [step for step in record["timeline"] if step["step"] == "routed"]
@@ -118,7 +107,6 @@ async def test_nonsense_and_subscriptions_outside_the_policy_are_refused_and_the
         assert receivers["forward-receiver"]["use"] == "subscription"
         assert receivers["forward-receiver"]["basis"] == basis
         assert "basis" not in receivers["plejecenter-herlev"]  # addressed by the sender
-        message_id = read_facts(bundle).message_id
         await eventually(
             lambda: message_id in {r.facts.message_id for r in hub.receivers.received.get("forward-receiver", [])}
         )
