@@ -315,6 +315,7 @@ def _start_watches(runtime: Runtime, consumers: list[AIOKafkaConsumer]) -> None:
         interval=settings.acknowledgement_scan_seconds,
         leases=runtime.leases,
         register=runtime.register,
+        subscription_events=runtime.rest_hooks.events,
     )
     runtime.workers["acknowledgement-watch"] = asyncio.create_task(
         acknowledgements.run(runtime.stop), name="hub-acknowledgement-watch"

@@ -18,6 +18,7 @@ from hub.broker.clients import Publisher
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
 from hub.deliver.notices import publish_notice
+from hub.deliver.subscription_events import SubscriptionEvents
 from hub.domain.tracking import Step, TrackingEvent
 from hub.messages.failure_notice import FailedDelivery, FailureKind, failure_notice
 from hub.observe import metrics
@@ -45,8 +46,11 @@ class AcknowledgementWatch:
         interval: float,
         leases: Leases | None = None,
         register: Register | None = None,
+        subscription_events: SubscriptionEvents | None = None,
     ) -> None:
         self._store = store
+        # a copy that went as a rest-hook notification is delivered again the same way
+        self._subscription_events = subscription_events
         # who the senders are, for the notices about unresolved transient errors (None: no notices)
         self._register = register
         self._archive = archive
@@ -133,6 +137,9 @@ class AcknowledgementWatch:
             patient_key=archived.key.decode(errors="replace"),
             sender_id=delivery.sender or "",
             resend=True,
+            via=await self._subscription_events.carrying(delivery.tracking_id, delivery.receiver)
+            if self._subscription_events is not None
+            else None,
         )
         await self._publisher.send_and_wait(self._topics.outbox, key=item.key, value=item.raw, headers=item.headers())
         return True

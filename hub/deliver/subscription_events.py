@@ -104,6 +104,18 @@ class SubscriptionEvents:
             return before.numbered
         return Numbered(SubscriptionEvent(number, at, item.tracking_id, bundle_id, item.event or None), number)
 
+    async def carrying(self, tracking_id: str, receiver: str) -> str | None:
+        """The rest-hook subscription of `receiver` that carried this message's copy as an event (None: none)."""
+        query = (
+            sa.select(subscription_events.c.subscription_id)
+            .join(subscriptions, subscriptions.c.id == subscription_events.c.subscription_id)
+            .where(subscription_events.c.tracking_id == tracking_id, subscriptions.c.receiver == receiver)
+            .limit(1)
+        )
+        async with self._engine.connect() as connection:
+            found = await connection.scalar(query)
+        return str(found) if found is not None else None
+
     async def count(self, subscription_id: str) -> int:
         """How many events the subscription has had (its last event's number)."""
         async with self._engine.connect() as connection:

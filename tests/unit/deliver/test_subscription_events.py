@@ -61,3 +61,11 @@ async def test_a_subscription_gone_numbers_nothing(engine: AsyncEngine) -> None:
     events = SubscriptionEvents(engine)
     assert await events.number("nope", copy(1), bundle_id=None) is None
     assert await events.count("nope") == 0
+
+
+async def test_the_subscription_that_carried_a_copy_is_found_by_message_and_receiver(engine: AsyncEngine) -> None:
+    events = await stored(engine)
+    await events.number("s-1", copy(1), bundle_id=None)
+    assert await events.carrying("t-1", "kommune-101") == "s-1"
+    assert await events.carrying("t-1", "kommune-999") is None  # another receiver's copy was not carried by it
+    assert await events.carrying("t-2", "kommune-101") is None
