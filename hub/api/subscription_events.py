@@ -30,10 +30,6 @@ router = APIRouter(prefix="/fhir", tags=["fhir subscriptions"])
 _FHIR_ANSWER: Final[dict[int | str, dict[str, Any]]] = {200: {"content": {FHIR_JSON: {}}, "description": "FHIR JSON"}}
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 async def _own(subscription_id: str, subscriptions: SubscriptionsDep, viewer: Viewer) -> Subscription:
     found = await subscriptions.store.get(subscription_id)
     if found is None or (viewer.organisation_id is not None and found.receiver_id != viewer.organisation_id):
@@ -84,7 +80,6 @@ def _number(parameters: dict[str, str], name: str) -> int | None:
 )
 async def subscription_status(
     subscription_id: Text,
-    request: Request,
     subscriptions: SubscriptionsDep,
     rest_hooks: RestHooksDep,
     viewer: ViewerDep,
@@ -94,7 +89,7 @@ async def subscription_status(
     count = await rest_hooks.events.count(subscription.id)
     bundle = notification_bundle(
         subscription,
-        base=_base(request),
+        base=rest_hooks.base_url,  # as in the notifications: HUB_PUBLIC_URL
         kind=NotificationType.QUERY_STATUS,
         events_since_start=count,
         now=_now(),
@@ -146,7 +141,7 @@ async def subscription_events(
     missing = [number for number in range(since, until + 1) if number not in given]
     bundle = notification_bundle(
         subscription,
-        base=_base(request),
+        base=rest_hooks.base_url,  # as in the notifications: HUB_PUBLIC_URL
         kind=NotificationType.QUERY_EVENT,
         events_since_start=count,
         now=_now(),
@@ -205,7 +200,6 @@ def _now() -> datetime:
 @router.get("/Bundle/{bundle_id}", response_class=Response, responses=_FHIR_ANSWER)
 async def read_message(
     bundle_id: Text,
-    request: Request,
     tracking: TrackingDep,
     archive: ArchiveDep,
     read_audit: ReadAuditDep,
