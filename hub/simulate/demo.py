@@ -20,6 +20,7 @@ import sys
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -124,6 +125,39 @@ async def subscribe_itself(
         if created.status_code != 201:
             raise RuntimeError(f"{SELF_SUBSCRIBER} could not subscribe itself: {created.status_code} {created.text}")
         return str(created.json()["id"])
+
+
+def notifications_line(receiver_id: str, notifications: list[dict[str, Any]]) -> str | None:
+    """What a rest-hook subscriber's endpoint was sent so far, in one line (None: nothing yet)."""
+    kinds: dict[str, int] = {}
+    numbers: list[int] = []
+    for bundle in notifications:
+        for parameter in bundle["entry"][0]["resource"]["parameter"]:
+            if parameter["name"] == "type":
+                kinds[parameter["valueCode"]] = kinds.get(parameter["valueCode"], 0) + 1
+            elif parameter["name"] == "notification-event":
+                numbers += [int(p["valueString"]) for p in parameter["part"] if p["name"] == "event-number"]
+    if not kinds:
+        return None
+    events = kinds.get("event-notification", 0)
+    span = f" (events {min(numbers)}-{max(numbers)})" if numbers else ""
+    return (
+        f"{receiver_id}'s rest-hook endpoint: {kinds.get('handshake', 0)} handshake, {events} event notifications"
+        f"{span}, {kinds.get('heartbeat', 0)} heartbeats"
+    )
+
+
+async def report_notifications(receivers: SimulatedReceivers, receiver_id: str, *, interval: float = 60.0) -> None:
+    """Print the subscriber's notifications line at its first event notification, then every `interval` s."""
+    said = ""
+    while True:
+        line = notifications_line(receiver_id, receivers.notifications.get(receiver_id, []))
+        if line and line != said and "0 event notifications" not in line:
+            print(line, flush=True)
+            said = line
+            await asyncio.sleep(interval)
+        else:
+            await asyncio.sleep(1.0)
 
 
 def console_lines(hub_url: str, environment: Mapping[str, str]) -> list[str]:
@@ -357,6 +391,7 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
                 background = [
                     asyncio.create_task(hospitals.run(rate=rate)),
                     asyncio.create_task(receivers.poll_mailboxes_forever(interval=1.0)),
+                    asyncio.create_task(report_notifications(receivers, SELF_SUBSCRIBER)),
                 ]
                 print(
                     _banner(hub_url, register, mllp_port=mllp_port, file_drop=file_drop, subscription=subscription),
@@ -380,6 +415,9 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
             await producer.stop()
             await hub_process.stop()
             await receivers.stop()
+        said = notifications_line(SELF_SUBSCRIBER, receivers.notifications.get(SELF_SUBSCRIBER, []))
+        if said:
+            print(said, flush=True)
         channels = ", ".join(f"{n} over {c}" for c, n in hospitals.by_channel.items())
         print(f"Stopped. The hub accepted {hospitals.sent} messages from the simulated hospitals ({channels}).")
 

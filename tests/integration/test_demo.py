@@ -118,6 +118,7 @@ async def test_the_demo_banner_lines_work_and_ctrl_c_stops_it(tmp_path: Path) ->
             rest, _ = demo.communicate()
     assert demo.returncode == 0, rest[-3000:]
     assert "Stopped." in rest
+    assert f"{SUBSCRIBER}'s rest-hook endpoint: 1 handshake, " in rest  # its notifications, as the demo shows them
 
 
 def _read_until(stream: Any, marker: str) -> str:

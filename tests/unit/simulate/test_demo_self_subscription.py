@@ -8,7 +8,7 @@ from hub.route.fhir_subscription import parse_subscription
 from hub.route.register import load_register
 from hub.route.subscription import SubscriptionRefused, admit
 from hub.settings import SCHEMAS_DIR
-from hub.simulate.demo import SELF_SUBSCRIBER, self_subscription
+from hub.simulate.demo import SELF_SUBSCRIBER, notifications_line, self_subscription
 from tests.unit.route.registers import EVENTS
 
 REGISTER = load_register(
@@ -40,3 +40,20 @@ def test_another_municipalitys_residents_are_outside_the_policy() -> None:
     )
     with pytest.raises(SubscriptionRefused):
         admit(asked.subscription("demo-other"), REGISTER, EVENTS)
+
+
+def _notification(kind: str, *numbers: int) -> dict[str, object]:
+    parameters: list[dict[str, object]] = [{"name": "type", "valueCode": kind}]
+    parameters += [
+        {"name": "notification-event", "part": [{"name": "event-number", "valueString": str(n)}]} for n in numbers
+    ]
+    return {"entry": [{"resource": {"parameter": parameters}}]}
+
+
+def test_the_banner_line_counts_what_the_subscriber_was_sent() -> None:
+    assert notifications_line(SELF_SUBSCRIBER, []) is None
+    sent = [_notification("handshake"), _notification("event-notification", 1), _notification("heartbeat")]
+    sent.append(_notification("event-notification", 2))
+    assert notifications_line(SELF_SUBSCRIBER, sent) == (
+        f"{SELF_SUBSCRIBER}'s rest-hook endpoint: 1 handshake, 2 event notifications (events 1-2), 1 heartbeats"
+    )
