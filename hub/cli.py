@@ -69,10 +69,28 @@ def _serve(_: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from hub.validate.validator import Validator, validator_failed, verdict_line
+    from hub.validate.resource import ResourceValidator, UnknownProfile, find_profile, profile_lines
+    from hub.validate.rules import load_rules
+    from hub.validate.validator import SCHEMAS_DIR, Validator, validator_failed, verdict_line
 
     configure_logging("WARNING")  # to stderr: stdout carries the verdicts, one JSON line per file
-    validator = Validator()
+    validator: Validator | ResourceValidator
+    if args.list_profiles or args.profile is not None or args.core:
+        rules = load_rules(SCHEMAS_DIR.resolve())
+        if args.list_profiles:
+            print("\n".join(profile_lines(rules)))
+            return 0
+        try:
+            profile = find_profile(rules, args.profile) if args.profile is not None else None
+        except UnknownProfile as exc:
+            print(f"hub validate: {exc}", file=sys.stderr)
+            return 2
+        validator = ResourceValidator(rules=rules, profile=profile)
+    else:
+        validator = Validator()
+    if not args.files:
+        print("hub validate: name at least one FILE (or --list-profiles)", file=sys.stderr)
+        return 2
     all_valid = True
     for name in args.files:
         path = Path(name)
@@ -95,7 +113,10 @@ def _validate(args: argparse.Namespace) -> int:
             all_valid = False
         else:
             try:
-                line = verdict_line(name, validator.validate(raw))  # validate never raises; this guards the line
+                verdict = validator.validate(raw)  # validate never raises; this guards the line
+                line = verdict_line(name, verdict)
+                if isinstance(validator, ResourceValidator):
+                    line["profile"] = validator.checked_against(verdict.bundle)
             except Exception as exc:
                 line = {"path": name, "valid": False, "event": None, "issues": [validator_failed(exc, "cli").as_dict()]}
             all_valid = all_valid and bool(line["valid"])
@@ -230,8 +251,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the hub (settings from HUB_* environment variables)")
     serve.set_defaults(run=_serve)
 
-    validate = commands.add_parser("validate", help="validate message files; one JSON line each")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate = commands.add_parser(
+        "validate",
+        help="validate MedCom messages or any FHIR R4 resource; one JSON line each",
+        description="Validate files; one JSON line per file on stdout: path, valid, event, issues (an "
+        "OperationOutcome's issues with FHIRPath expressions, line and column), and with --core or --profile the "
+        "profile checked. Exit 0 when every file is valid, 1 otherwise, 2 on a bad command line. By default a "
+        "file is a MedCom message (a Bundle): envelope, FHIR R4 structure, MedCom messaging rules and every "
+        "profile its event calls for.",
+    )
+    validate.add_argument("files", nargs="*", metavar="FILE")
+    mode = validate.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--profile",
+        metavar="URL",
+        help="any FHIR R4 resource against this profile (its canonical URL, `|version` ignored) on top of the R4 "
+        "structure: a MedCom, dk-core or Sektor-hub profile compiled in schemas/, or an R4 core definition "
+        "(http://hl7.org/fhir/StructureDefinition/Organization); the profile alone, not the message rules",
+    )
+    mode.add_argument(
+        "--core",
+        action="store_true",
+        help="any FHIR R4 resource against the R4 core structure only (no MedCom rules)",
+    )
+    mode.add_argument(
+        "--list-profiles", action="store_true", help="print the profiles --profile accepts (URL, type, source)"
+    )
     validate.set_defaults(run=_validate)
 
     replay = commands.add_parser(

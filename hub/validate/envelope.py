@@ -43,8 +43,14 @@ def _fatal(code: str, expression: str | None, diagnostics: str) -> Issue:
     return Issue(Severity.FATAL, code, expression, diagnostics)
 
 
-def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Envelope:
-    """Check and parse the raw bytes of a message; never raises."""
+def read_envelope(
+    raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH, resource_type: str | None = "Bundle"
+) -> Envelope:
+    """Check and parse the raw bytes of a message; never raises.
+
+    resource_type: the resourceType the top object must have (a message is a Bundle); None for any resource
+    (`hub validate --core` or `--profile`), whose paths then start at its own type (path_root).
+    """
     if isinstance(raw, bytearray | memoryview):
         raw = bytes(raw)
     if not isinstance(raw, bytes):
@@ -73,12 +79,14 @@ def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
                 _fatal(
                     "structure",
                     None,
-                    f"the message is a JSON {_json_kind(document)}; expected a JSON object (a Bundle)",
+                    f"the message is a JSON {_json_kind(document)}; expected a JSON object"
+                    f" ({'a ' + resource_type if resource_type else 'a resource'})",
                 ),
             ),
         )
+    root = resource_type or path_root(document)
     depth, colons = _shape(body, max_depth)
-    too_deep = None if depth <= max_depth else _too_deep(document, max_depth)
+    too_deep = None if depth <= max_depth else _too_deep(document, max_depth, root)
     if too_deep is not None:
         return Envelope(
             document,
@@ -91,19 +99,21 @@ def read_envelope(raw: Any, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPT
             ),
         )
     if not _has_no_duplicate_keys(colons, document):
-        duplicates = _duplicate_key_issues(raw)
+        duplicates = _duplicate_key_issues(raw, root)
         if duplicates:
             return Envelope(document, duplicates)
-    resource_type = document.get("resourceType")
-    if resource_type != "Bundle":
-        found = f"resourceType {resource_type!r}" if "resourceType" in document else "no resourceType"
+    if resource_type is None:
+        return Envelope(document)  # any resource: the structure layer names an unknown or missing type
+    found_type = document.get("resourceType")
+    if found_type != resource_type:
+        found = f"resourceType {found_type!r}" if "resourceType" in document else "no resourceType"
         return Envelope(
             document,
             (
                 _fatal(
                     "structure",
-                    "Bundle",
-                    f"the message has {found}; expected a FHIR Bundle (resourceType 'Bundle')",
+                    resource_type,
+                    f"the message has {found}; expected a FHIR {resource_type} (resourceType {resource_type!r})",
                 ),
             ),
         )
@@ -131,9 +141,20 @@ def _has_no_duplicate_keys(colons: int, document: dict[str, Any]) -> bool:
     return colons == written.count(b":")
 
 
-def _duplicate_key_issues(raw: bytes) -> tuple[Issue, ...]:
+def path_root(document: dict[str, Any]) -> str:
+    """The first name of the paths in a resource: its resourceType when that is a plain name, else Resource."""
+    resource_type = document.get("resourceType")
+    if isinstance(resource_type, str) and _TYPE_NAME.fullmatch(resource_type):
+        return resource_type
+    return "Resource"
+
+
+_TYPE_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
+
+
+def _duplicate_key_issues(raw: bytes, root: str = "Bundle") -> tuple[Issue, ...]:
     """One fatal issue per key given again (at most MAX_DUPLICATE_KEYS, then one saying how many more)."""
-    found = duplicate_keys(raw, limit=MAX_DUPLICATE_KEYS + 1)
+    found = duplicate_keys(raw, root=root, limit=MAX_DUPLICATE_KEYS + 1)
     issues = [
         Issue(
             Severity.FATAL,
@@ -196,12 +217,12 @@ def _json_kind(value: Any) -> str:
 _LONGEST_EXPRESSION = 300
 
 
-def _ancestor(path: str) -> str:
+def _ancestor(path: str, root: str = "Bundle") -> str:
     """The path itself, or when it is very long, its longest ancestor that fits in a readable expression."""
     if len(path) <= _LONGEST_EXPRESSION:
         return path
     cut = max(path.rfind(".", 0, _LONGEST_EXPRESSION), path.rfind("[", 0, _LONGEST_EXPRESSION))
-    return path[:cut] if cut > 0 else "Bundle"
+    return path[:cut] if cut > 0 else root
 
 
 # bytes other than the brackets, the quote and the colon, deleted by translate; [ and ] become { and } (depth only)
@@ -248,7 +269,7 @@ def _bracket_depth(body: bytes, limit: int) -> int:
     return _shape(body, limit)[0]
 
 
-def _too_deep(document: dict[str, Any], max_depth: int) -> str | None:
+def _too_deep(document: dict[str, Any], max_depth: int, root: str = "Bundle") -> str | None:
     """The FHIRPath of the first container nested deeper than max_depth (the Bundle is depth 1), else None.
 
     Iterative, so the depth of the input cannot reach Python's recursion limit; the path is only built for
@@ -266,11 +287,11 @@ def _too_deep(document: dict[str, Any], max_depth: int) -> str | None:
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     if deepest <= max_depth:
         return None
-    todo: list[tuple[Any, int, str]] = [(document, 1, "Bundle")]
+    todo: list[tuple[Any, int, str]] = [(document, 1, root)]
     while todo:
         value, depth, path = todo.pop()
         if depth > max_depth:
-            return _ancestor(path)
+            return _ancestor(path, root)
         if isinstance(value, dict):
             todo.extend(
                 (child, depth + 1, paths.child(path, key))
@@ -283,4 +304,4 @@ def _too_deep(document: dict[str, Any], max_depth: int) -> str | None:
                 for i, child in enumerate(value)
                 if isinstance(child, dict | list)
             )
-    return "Bundle"  # not reached: the first walk found a container this deep
+    return root  # not reached: the first walk found a container this deep

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 
 from hub.validate import paths
 
@@ -45,10 +46,48 @@ _TOKEN = re.compile(
 # container without containers, in one match (so a long list of numbers, strings or codings costs one step,
 # not one per value); then 1 an opening, 2 a closing bracket, 3 a quote that opens no complete string.
 _FLAT = rf'(?:[^"{{}}\[\]]++|{_STRING_RE})*+'
+
+
+def _nested(depth: int) -> str:
+    """The content of a container with containers in it to the given depth (1: flat), as one pattern."""
+    inner = _FLAT
+    for _ in range(depth - 1):
+        inner = rf'(?:[^"{{}}\[\]]++|{_STRING_RE}|\[{inner}\]|\{{{inner}\}})*+'
+    return inner
+
+
+# A whole container nested up to six deep is passed over in one match (an entry's resource, mostly); only a
+# deeper one costs a match per bracket below that depth.
+_DEEP = _nested(6)
 _SKIP = re.compile(
-    rf'(?:[^"{{}}\[\]]++|{_STRING_RE}|\[{_FLAT}\]|\{{{_FLAT}\}})*+(?:([{{\[])|([}}\]])|("))',
+    rf'(?:[^"{{}}\[\]]++|{_STRING_RE}|\[{_DEEP}\]|\{{{_DEEP}\}})*+(?:([{{\[])|([}}\]])|("))',
     re.DOTALL,
 )
+# In an object that is followed: the members whose keys are not wanted, with their values (a string, a number or
+# literal, a container nested up to three deep), in one match; the key of such a member has no escapes. What it
+# does not pass over (a wanted key, an escaped one, a deeper value) the tokens take, one at a time.
+_MEMBER_VALUE = rf'(?:{_STRING_RE}|[^\s,:{{}}\[\]"]++|\[{_nested(3)}\]|\{{{_nested(3)}\}})'
+_PLAIN_STEP = re.compile(r"\.[A-Za-z_][A-Za-z0-9_]*")
+
+
+@lru_cache(maxsize=512)
+def _member_skipper(names: tuple[str, ...]) -> Callable[[str, int], re.Match[str] | None]:
+    """The match of the unwanted members of an object whose wanted keys are names (each also as "_name")."""
+    wanted = "|".join(re.escape(name) for name in names)
+    unwanted_key = rf'"(?!_?(?:{wanted})")[^"\\]*+"'
+    return re.compile(rf"(?:[\s,]*+{unwanted_key}\s*+:\s*+{_MEMBER_VALUE})*+", re.DOTALL).match
+
+
+def _skipper(node: _Node) -> Callable[[str, int], re.Match[str] | None] | None:
+    """The member skipper of a followed object's node; None when a wanted key is not a plain name."""
+    names = []
+    for step in node.children:
+        if not isinstance(step, str) or _PLAIN_STEP.fullmatch(step) is None:
+            return None
+        names.append(step[1:])
+    return _member_skipper(tuple(sorted(names)))
+
+
 _ROOT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # the steps paths spells: .name, .`escaped name`, [index]; an index of more digits than any list can have is
 # not read (int() refuses very long digit strings)
@@ -100,6 +139,13 @@ def steps(expression: str) -> list[str | int] | None:
     return found
 
 
+@lru_cache(maxsize=4096)
+def _steps(expression: str) -> tuple[str | int, ...] | None:
+    """steps(), remembered: the issues of one kind of fault name the same paths message after message."""
+    found = steps(expression)
+    return None if found is None else tuple(found)
+
+
 def _decoded(raw: bytes | bytearray | memoryview | str) -> str:
     if isinstance(raw, str):
         return raw[1:] if raw.startswith("\ufeff") else raw
@@ -124,29 +170,36 @@ def _key(token: str) -> tuple[str, bool] | None:
 class _Frame:
     """A container being followed: its node, kind, the index of its next item, rank, keys matched in it."""
 
-    __slots__ = ("is_array", "keys", "last", "next", "node", "rank")
+    __slots__ = ("is_array", "keys", "last", "members", "next", "node", "rank", "unsettled")
 
     def __init__(self, node: _Node, is_array: bool, rank: int) -> None:
         self.node = node
+        # an object's member skipper (_skipper): passes over the members it does not want, None in an array
+        self.members = None if is_array else _skipper(node)
         self.is_array = is_array
         self.rank = rank
         self.next = 0
         self.keys: set[str] = set()
+        # an object's wanted keys not yet met as plain keys (a "_x" alone may still be followed by "x")
+        self.unsettled = {step for step in node.children if isinstance(step, str)} if not is_array else set()
         # an array's last wanted index: its items after that are passed over
         self.last = max((step for step in node.children if isinstance(step, int)), default=-1) if is_array else -1
 
 
-def _scan(text: str, root: _Node) -> None:
+def _scan(text: str, root: _Node, unique_keys: bool = False) -> None:
     """Record in the wanted nodes the offsets at which the text has them: one pass over the tokens.
 
     Only containers on the way to a wanted node are followed (a frame each), token by token; any other is
     passed over from bracket to bracket (skip counts them), so its strings and numbers cost nothing in Python.
+    With unique_keys (the caller knows that no object of the text has a key twice), the pass ends as soon as
+    every followed container has met all it wants: no later key can move a position found.
     """
     match_token, match_skip = _TOKEN.match, _SKIP.match
     stack: list[_Frame] = []
     skip = 0
     value_node: _Node | None = None  # the wanted node the next value of the current object is (after its key)
     value_rank = 1
+    keyed = False  # a key of the current object was just read: its value is next
     at = 0
     while True:
         if skip:
@@ -156,6 +209,14 @@ def _scan(text: str, root: _Node) -> None:
             at = passed.end()
             skip += 1 if passed.lastindex == 1 else -1
             continue
+        if stack and not keyed:
+            if unique_keys and _complete(stack):
+                return
+            members = stack[-1].members
+            if members is not None:
+                passed = members(text, at)
+                if passed is not None:
+                    at = passed.end()
         token = match_token(text, at)
         if token is None:
             return
@@ -174,6 +235,7 @@ def _scan(text: str, root: _Node) -> None:
         if kind == _CLOSE:
             stack.pop()
             value_node = None
+            keyed = False
             if not stack:
                 return  # the end of the root: anything after it is not the document
             continue
@@ -192,12 +254,15 @@ def _scan(text: str, root: _Node) -> None:
                 target.offset, target.rank = start, target_rank
         elif kind == _COLON:  # a key: note the wanted child it names, if any
             value_node = None
+            keyed = True
             key = token.group(_STRING)
             spelled = _key(key)
             child = frame.node.children.get(spelled[0]) if spelled is not None else None
             if child is None or spelled is None:
                 continue
             rank = 0 if spelled[1] else frame.rank
+            if not spelled[1]:
+                frame.unsettled.discard(spelled[0])
             if rank >= child.rank:
                 if key in frame.keys:
                     child.forget()
@@ -208,11 +273,18 @@ def _scan(text: str, root: _Node) -> None:
         else:  # the value of the last key
             target, target_rank = value_node, value_rank
             value_node = None
+            keyed = False
         if kind == _OPEN:
             if target is not None and target.children:
                 stack.append(_Frame(target, token.group(_OPEN) == "[", target_rank))
             else:
                 skip = 1
+
+
+def _complete(stack: list[_Frame]) -> bool:
+    """Every followed container has met all it wants: each object its wanted keys, each array its last wanted
+    item (the innermost first: it is the one most often still looking)."""
+    return all(frame.next > frame.last if frame.is_array else not frame.unsettled for frame in reversed(stack))
 
 
 def _positions(text: str, offsets: Iterable[int]) -> dict[int, Position]:
@@ -229,22 +301,27 @@ def _positions(text: str, offsets: Iterable[int]) -> dict[int, Position]:
     return found
 
 
-def locate(raw: bytes | bytearray | memoryview | str, expressions: Sequence[str | None]) -> list[Position | None]:
+def locate(
+    raw: bytes | bytearray | memoryview | str, expressions: Sequence[str | None], *, unique_keys: bool = False
+) -> list[Position | None]:
     """The (line, column) in the JSON text raw of each expression's element (see the module docstring), in order.
 
-    One pass over the text however many expressions; never raises.
+    One pass over the text however many expressions (with unique_keys, a text known to give no key twice in an
+    object, only up to the last element wanted); never raises.
     """
     try:
-        return _locate(raw, expressions)
+        return _locate(raw, expressions, unique_keys)
     except Exception:  # an aid only: validation must never fail for want of a position
         return [None] * len(expressions)
 
 
-def _locate(raw: bytes | bytearray | memoryview | str, expressions: Sequence[str | None]) -> list[Position | None]:
+def _locate(
+    raw: bytes | bytearray | memoryview | str, expressions: Sequence[str | None], unique_keys: bool = False
+) -> list[Position | None]:
     root = _Node()
     walks: list[list[_Node] | None] = []  # the nodes of each expression's steps
     for expression in expressions:
-        walked = steps(expression) if isinstance(expression, str) else None
+        walked = _steps(expression) if isinstance(expression, str) else None
         if walked is None:
             walks.append(None)
             continue
@@ -257,7 +334,7 @@ def _locate(raw: bytes | bytearray | memoryview | str, expressions: Sequence[str
     if all(nodes is None for nodes in walks):
         return [None] * len(expressions)
     text = _decoded(raw)
-    _scan(text, root)
+    _scan(text, root, unique_keys)
     # each expression's deepest found node: its own, or its nearest ancestor's
     offsets: list[int] = []
     for walk in walks:

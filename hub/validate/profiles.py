@@ -446,3 +446,13 @@ def check_profiles(rules: Any, bundle: dict[str, Any]) -> list[Issue]:
             run = _Run(rules, profile, resource, bundle, issues)
             _check_values(run, profile.root, [resource], where, profile.type)
     return issues
+
+
+def check_profile(rules: Any, url: str, resource: dict[str, Any], where: str) -> list[Issue]:
+    """The issues of the one profile url (a key of rules.profiles) on one resource whose FHIRPath is where: the
+    resource is its own %rootResource, and resolve() looks in it (its contained resources; a Bundle's entries)."""
+    issues: list[Issue] = []
+    profile = rules.profiles[url]
+    with within(resource):
+        _check_values(_Run(rules, profile, resource, resource, issues), profile.root, [resource], where, profile.type)
+    return issues

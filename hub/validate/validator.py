@@ -165,7 +165,8 @@ class Validator:
             and not (issue.code in ("value", "code-invalid") and issue.expression in holders)
         )
         found = _at_most(MAX_ISSUES, [*failures, *envelope.issues, *issues])
-        return Verdict(_located(raw, found), facts, bundle)
+        # the envelope accepted the text, so no object of it has a key twice (read_envelope)
+        return Verdict(_located(raw, found, unique_keys=True), facts, bundle)
 
 
 def validator_failed(exc: BaseException, layer: str, expression: str | None = None) -> Issue:
@@ -205,15 +206,16 @@ def _at_most(limit: int, issues: list[Issue]) -> tuple[Issue, ...]:
     return (*kept, more)
 
 
-def _located(raw: bytes, issues: tuple[Issue, ...]) -> tuple[Issue, ...]:
+def _located(raw: bytes, issues: tuple[Issue, ...], *, unique_keys: bool = False) -> tuple[Issue, ...]:
     """The issues with the line and column of their element in raw (hub.validate.positions), where found.
 
-    Only a message with issues is scanned for them, once; a valid one pays nothing.
+    Only a message with issues is scanned for them, once (with unique_keys, a text without a key given twice in
+    an object, only up to the last element an issue names); a valid one pays nothing.
     """
     if not any(issue.expression and issue.line is None for issue in issues):
         return issues
     try:
-        found = locate(raw, [issue.expression for issue in issues])
+        found = locate(raw, [issue.expression for issue in issues], unique_keys=unique_keys)
     except Exception as exc:  # the positions are a help to the sender, not a finding: the issues go without them
         log.error("issue positions not found", error=fault_kind(exc), at=fault_place(exc))
         return issues

@@ -31,13 +31,13 @@ from collections.abc import Callable
 from typing import Any
 
 from hub.validate.fhirpath.compiler import Compiler
-from hub.validate.fhirpath.environment import Check, checker, holds
+from hub.validate.fhirpath.environment import Check, checker, evaluator, holds
 from hub.validate.fhirpath.natives import NATIVE as _NATIVE
 from hub.validate.fhirpath.natives import guarded
 from hub.validate.fhirpath.tree import always_raises
 from hub.validate.fhirpath.upstream import R4_MODEL, parse
 
-__all__ = ["compile_invariant"]
+__all__ = ["compile_expression", "compile_invariant"]
 
 
 def compile_invariant(expression: str, user_functions: dict[str, Any], trace: Callable[..., None]) -> Check | None:
@@ -56,3 +56,18 @@ def compile_invariant(expression: str, user_functions: dict[str, Any], trace: Ca
     except Exception:  # Unsupported, or a parse tree of another shape than expected: fhirpathpy evaluates it
         return None
     return checker(body, compiler.model, compiler.user_table, compiler.uses_clock, trace, compiler.resolves)
+
+
+def compile_expression(
+    expression: str, user_functions: dict[str, Any], trace: Callable[..., None]
+) -> Callable[[Any, dict[str, Any] | None], list[Any]] | None:
+    """The compiled evaluation of any expression, giving its result collection as fhirpathpy.evaluate does (for
+    the official FHIRPath test suite, tests/unit/validate/test_fhirpath_suite.py); None when not compilable here,
+    as compile_invariant, whose natives it does not use. A parse error raises, as in fhirpathpy."""
+    tree = parse(expression)
+    try:
+        compiler = Compiler(R4_MODEL, user_functions, tree)
+        body = compiler.expression(tree["children"][0])
+    except Exception:  # Unsupported, or a parse tree of another shape than expected: fhirpathpy evaluates it
+        return None
+    return evaluator(body, compiler.model, compiler.user_table, trace)

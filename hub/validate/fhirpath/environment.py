@@ -79,6 +79,49 @@ def checker(
     return check
 
 
+def evaluator(
+    body: Closure,
+    model: dict[str, Any],
+    user_table: dict[str, Invocation],
+    trace: Callable[..., None],
+) -> Callable[[Any, dict[str, Any] | None], list[Any]]:
+    """The evaluation of a compiled body as fhirpathpy.evaluate does it: (resource or None, variables) -> the result
+    collection after fhirpathpy's final conversion (visit). Exceptions propagate, as there (a checker instead takes
+    them as holding); the clock is reset for every evaluation, as apply_parsed_path does."""
+
+    def evaluate(resource: Any, variables: dict[str, Any] | None = None) -> list[Any]:
+        reset_clock()
+        data_root = arraify(resource)
+        ctx = {
+            "dataRoot": data_root,
+            "vars": {"context": resource, "ucum": "http://unitsofmeasure.org", **(variables or {})},
+            "model": model,
+            "userInvocationTable": user_table,
+            "traceFn": trace,
+        }
+        result: list[Any] = _visited(arraify(body(ctx, data_root)))
+        return result
+
+    return evaluate
+
+
+def _visited(node: Any) -> Any:
+    """fhirpathpy's visit: ResourceNodes to their data, primitive extension parts (an object with only extension)
+    left out of collections, FP types kept."""
+    data = node.data if isinstance(node, ResourceNode) else node
+    if isinstance(node, list):
+        kept = []
+        for item in data:
+            value = _visited(item)
+            if isinstance(value, dict) and list(value.keys()) == ["extension"]:
+                continue
+            kept.append(value)
+        return kept
+    if isinstance(data, dict) and not isinstance(data, FP_Type):
+        return {key: _visited(value) for key, value in data.items()}
+    return data
+
+
 def single_false(result: Any) -> bool:
     """fhirpathpy's final conversion of the result (visit) keeps exactly one item, the boolean false."""
     return _single(result) is False
