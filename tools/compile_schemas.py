@@ -8,7 +8,9 @@ Writes (gzip-compressed JSON, deterministic):
   regexes; the expanded code lists of the required bindings that can be expanded from local CodeSystems;
   the value types of the core extensions.
 - profiles.json.gz: the MedCom profiles (and the hub's own in schemas/sektorhub/) as rule lists: per element
-  id (slices included) the tightened cardinality, fixed/pattern values, required bindings, invariants and slicing;
+  id (slices included) the tightened cardinality, fixed/pattern values, required and extensible bindings, invariants,
+  slicing (with the values at each slice's discriminator paths) and the target profiles of references; the value
+  sets of those bindings and of memberOf() in invariants, expanded;
   the event code -> profiles table; the MedCom extension definitions.
 
 The hub reads only these files at run time (hub/validate/rules.py).
@@ -20,6 +22,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,7 +86,14 @@ EVENTS = {
         "http://medcomfhir.dk/ig/acknowledgement/StructureDefinition/medcom-messaging-acknowledgement",
         "http://medcomfhir.dk/ig/acknowledgement/StructureDefinition/medcom-messaging-acknowledgementHeader",
     ),
+    "homecareobservation-message": (
+        "http://medcomfhir.dk/ig/homecareobservation/StructureDefinition/medcom-homecareobservation-message",
+        "http://medcomfhir.dk/ig/homecareobservation/StructureDefinition/medcom-homecareobservation-messageheader",
+    ),
 }
+# MedCom IGs whose packages ../shared lacks, translated from MedCom's FSH into differentials under schemas/medcom/<dir>/
+# (see schemas/SOURCES.md); their events' focus profile is the one their MessageHeader profile names for focus
+TRANSLATED_IGS = {"homecareobservation": ("homecareobservation-message",)}
 
 
 def load(path: Path) -> Any:
@@ -318,6 +328,20 @@ def extension_value_types(sd: dict[str, Any]) -> list[str] | None:
 # --- profiles -----------------------------------------------------------------------------------------------
 
 KEEP = ("min", "max", "sliceName", "slicing", "binding", "constraint", "type")
+# a profile's bindings the hub checks: required ones (errors) and extensible ones (warnings), rule key per strength
+BINDING_KEYS = {"required": "binding", "extensible": "extensible"}
+
+# MedCom's Bundle invariants written `entry.ofType(Provenance).all(resource.X)`: an entry is a BundleEntry, never a
+# Provenance, so as written each holds on every message (medcom-hospitalNotification-3 would never check the
+# activity codes of a hospital notification). What they say is `entry.resource.ofType(Provenance).all(X)`, the
+# spelling MedCom's newer profiles use (medcom-homecareobservation-message); the compile writes them so.
+ENTRY_OF_TYPE = (re.compile(r"\bentry\.ofType\((\w+)\)\.all\(resource\."), r"entry.resource.ofType(\1).all(")
+
+
+def constraint_rule(c: dict[str, Any]) -> list[str]:
+    """[key, severity, human, expression] of a constraint, its expression as meant (ENTRY_OF_TYPE)."""
+    expression = ENTRY_OF_TYPE[0].sub(ENTRY_OF_TYPE[1], c["expression"])
+    return [c["key"], c.get("severity", "error"), c.get("human", ""), expression]
 
 
 def profile_rules(sd: dict[str, Any], chain_ids: set[str], core: dict[str, Any]) -> list[dict[str, Any]]:
@@ -345,10 +369,10 @@ def profile_rules(sd: dict[str, Any], chain_ids: set[str], core: dict[str, Any])
                 "rules": el["slicing"].get("rules", "open"),
             }
         binding = el.get("binding")
-        if binding and binding.get("strength") == "required" and binding.get("valueSet"):
-            rule["binding"] = binding["valueSet"].split("|")[0]
+        if binding and binding.get("strength") in BINDING_KEYS and binding.get("valueSet"):
+            rule[BINDING_KEYS[binding["strength"]]] = binding["valueSet"].split("|")[0]
         cons = [
-            [c["key"], c.get("severity", "error"), c.get("human", ""), c["expression"]]
+            constraint_rule(c)
             for c in el.get("constraint", ())
             if c.get("expression")
             and (c.get("source") in own or c.get("source") is None)
@@ -360,11 +384,48 @@ def profile_rules(sd: dict[str, Any], chain_ids: set[str], core: dict[str, Any])
         profiles = [p for t in types for p in t.get("profile", ())]
         if profiles:
             rule["profiles"] = profiles
+        targets = [p for t in types for p in t.get("targetProfile", ()) if not p.startswith("http://hl7.org/fhir/")]
+        if targets:
+            rule["targetProfiles"] = targets  # the profiles of what a reference names (hub.validate.profiles)
         codes = [type_code(t) for t in types]
         if codes and eid.endswith("[x]"):
             rule["types"] = codes
         rules.append(rule)
     return rules
+
+
+def discriminated_ids(sd: dict[str, Any], chain_ids: set[str]) -> set[str]:
+    """The snapshot elements a slicing's value/pattern discriminators name in each of its slices.
+
+    The profile's differential may name a slice only (``Patient.name:official``) while the value that decides
+    membership sits at the discriminator's path in the snapshot, inherited from the base profile (dk-core's
+    ``Patient.name:official.use`` fixed to ``official``); the hub matches slices by those values, so each is kept
+    with its ancestors up to the slice. Paths that are FHIRPath beyond a dotted element path are skipped.
+    """
+    elements = sd["snapshot"]["element"]
+    ids = {el["id"] for el in elements}
+    out: set[str] = set()
+    for el in elements:
+        slicing = el.get("slicing")
+        if el["id"] not in chain_ids or not slicing:
+            continue
+        paths = [
+            d["path"].removeprefix("$this.")
+            for d in slicing.get("discriminator", ())
+            if d.get("type") in ("value", "pattern")
+            and d.get("path", "").replace(".", "").replace("$this", "").isalnum()
+        ]
+        prefix = el["id"] + ":"  # (its slices: ids in the chain with no "." after the slice name)
+        for piece in (e["id"] for e in elements if e["id"].startswith(prefix) and e["id"] in chain_ids):
+            if "." in piece[len(prefix) :]:
+                continue
+            for path in paths:
+                steps = path.split(".")
+                for n in range(1, len(steps) + 1):
+                    candidate = ".".join([piece, *steps[:n]])
+                    if candidate in ids:
+                        out.add(candidate)
+    return out
 
 
 def differential_rules(sd: dict[str, Any], parent: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -385,13 +446,9 @@ def differential_rules(sd: dict[str, Any], parent: list[dict[str, Any]]) -> list
                 rule["fixed" if key.startswith("fixed") else "pattern"] = value
                 rule["valueType"] = key[5:] if key.startswith("fixed") else key[7:]
         binding = el.get("binding")
-        if binding and binding.get("strength") == "required" and binding.get("valueSet"):
-            rule["binding"] = binding["valueSet"].split("|")[0]
-        cons = [
-            [c["key"], c.get("severity", "error"), c.get("human", ""), c["expression"]]
-            for c in el.get("constraint", ())
-            if c.get("expression") and c.get("source") in own
-        ]
+        if binding and binding.get("strength") in BINDING_KEYS and binding.get("valueSet"):
+            rule[BINDING_KEYS[binding["strength"]]] = binding["valueSet"].split("|")[0]
+        cons = [constraint_rule(c) for c in el.get("constraint", ()) if c.get("expression") and c.get("source") in own]
         if cons:
             rule["constraints"] = [*rule.get("constraints", []), *cons]
         profiles = [p for t in el.get("type", ()) for p in t.get("profile", ())]
@@ -404,6 +461,30 @@ def differential_rules(sd: dict[str, Any], parent: list[dict[str, Any]]) -> list
         if codes and el["id"].endswith("[x]"):
             rule["types"] = codes
     return list(by_id.values())
+
+
+def with_ancestors(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rules and an empty rule for every element (or slice) above one of them that has none.
+
+    A FSH differential names only the elements it changes (``interpretation.coding.code``); the hub walks a
+    profile's rules from its root, so each rule needs its parents (``interpretation.coding``, and a slice's base
+    element). Applied to the profiles translated from FSH (TRANSLATED_IGS), whose parents' rules come without
+    them where those parents' differentials skip a level (``extension:use.value[x].code``).
+    """
+    known = {rule["id"] for rule in rules}
+    out = list(rules)
+    for rule in rules:
+        parts = rule["id"].split(".")
+        for n in range(1, len(parts)):
+            last = parts[n - 1]
+            for prefix in (".".join([*parts[: n - 1], last.split(":")[0]]), ".".join(parts[:n])):
+                if prefix not in known:
+                    known.add(prefix)
+                    added: dict[str, Any] = {"id": prefix}
+                    if ":" in prefix.rsplit(".", 1)[-1]:
+                        added["sliceName"] = prefix.rsplit(":", 1)[-1]
+                    out.append(added)
+    return out
 
 
 def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[str, Any]:
@@ -419,6 +500,20 @@ def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[
         sd = load(path)
         sds[sd["url"]] = sd
         sources.append(f"schemas/sektorhub/{path.name}")
+    translated: set[str] = set()
+    for folder in TRANSLATED_IGS:
+        for path in sorted((own_dir.parent / "medcom" / folder).glob("StructureDefinition-*.json")):
+            sd = load(path)
+            # an older version of a profile ../shared has (medcom core 2.4.0 beside 3.0.1): kept as url|version
+            other = sds.get(sd["url"])
+            key = (
+                sd["url"]
+                if other is None or other.get("version") == sd.get("version")
+                else f"{sd['url']}|{sd['version']}"
+            )
+            sds[key] = sd
+            translated.add(key)
+            sources.append(f"schemas/medcom/{folder}/{path.name}")
 
     def chain(sd: dict[str, Any]) -> set[str]:
         ids = {el["id"] for el in sd.get("differential", {}).get("element", ())}
@@ -436,25 +531,35 @@ def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[
             }
         if "snapshot" not in sd:
             continue
-        rules = profile_rules(sd, chain(sd), core)
-        profiles[url] = {"type": sd["type"], "version": sd.get("version"), "rules": rules}
+        ids = chain(sd)
+        rules = profile_rules(sd, ids | discriminated_ids(sd, ids), core)
+        profiles[url] = {
+            "type": sd["type"],
+            "version": sd.get("version"),
+            "base": sd.get("baseDefinition"),
+            "rules": rules,
+        }
     # the hub's own profiles are differentials only: their rules are the parent's, overridden per element id
-    pending = [sd for sd in sds.values() if "snapshot" not in sd and sd.get("type") != "Extension"]
+    pending = [(key, sd) for key, sd in sds.items() if "snapshot" not in sd and sd.get("type") != "Extension"]
     while pending:
-        ready = [sd for sd in pending if sd.get("baseDefinition") in profiles or sd["baseDefinition"] not in sds]
+        ready = [
+            (k, sd) for k, sd in pending if sd.get("baseDefinition") in profiles or sd["baseDefinition"] not in sds
+        ]
         if not ready:
-            raise SystemExit(f"cannot resolve the base profiles of {[sd['url'] for sd in pending]}")
-        for sd in sorted(ready, key=lambda sd: sd["url"]):
-            pending.remove(sd)
-            profiles[sd["url"]] = {
+            raise SystemExit(f"cannot resolve the base profiles of {[k for k, _ in pending]}")
+        for key, sd in sorted(ready, key=lambda pair: pair[0]):
+            pending.remove((key, sd))
+            profiles[key] = {
                 "type": sd["type"],
                 "version": sd.get("version"),
+                "base": sd.get("baseDefinition"),
                 "rules": differential_rules(sd, profiles.get(sd["baseDefinition"], {}).get("rules", [])),
             }
+            if key in translated:
+                profiles[key]["rules"] = with_ancestors(profiles[key]["rules"])
     for profile in profiles.values():
         for rule in profile["rules"]:
-            if "binding" in rule:
-                wanted.add(rule["binding"])
+            wanted.update(rule[key] for key in BINDING_KEYS.values() if key in rule)
     terminology: list[dict[str, Any]] = []
     for package in TERMINOLOGY_PACKAGES:
         for path in sorted((profiles_dir / package).glob("*.json")):
@@ -464,9 +569,34 @@ def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[
     for path in sorted(own_dir.glob("*.json")):
         if path.name.startswith(("CodeSystem-", "ValueSet-")):
             terminology.append(load(path))
+    # the value sets invariants name in memberOf('url'), some by an older canonical of MedCom's terminology
+    # (http://medcomfhir.dk/fhir/dk-medcom-terminology/ValueSet/<id>): expanded under the url as written, from the
+    # ValueSet of that url, else the one of that id
+    members = {
+        url
+        for profile in profiles.values()
+        for rule in profile["rules"]
+        for constraint in rule.get("constraints", ())
+        for url in re.findall(r"memberOf\('([^']+)'\)", constraint[3])
+    }
+    by_id = {r["id"]: r["url"] for r in terminology if r.get("resourceType") == "ValueSet"}
+    written = {
+        url: url if url in {r.get("url") for r in terminology} else by_id.get(url.rsplit("/", 1)[-1], url)
+        for url in members
+    }
+    wanted |= set(written.values())
     core_bundle = load(shared / "fhir-r4-definitions" / "valuesets.json")
     valuesets = expand_valuesets([core_bundle], wanted, terminology)
-    events = {code: {"bundle": b, "header": h} for code, (b, h) in EVENTS.items()}
+    for url, actual in sorted(written.items()):
+        if actual in valuesets:
+            valuesets[url] = valuesets[actual]
+    events: dict[str, dict[str, Any]] = {code: {"bundle": b, "header": h} for code, (b, h) in EVENTS.items()}
+    for codes in TRANSLATED_IGS.values():
+        for code in codes:
+            header = profiles[events[code]["header"]]["rules"]
+            events[code]["focus"] = [
+                t for r in header if r["id"] == "MessageHeader.focus" for t in r.get("targetProfiles", [])
+            ]
     own_events: dict[str, list[str]] = {}
     for path in sorted(own_dir.glob("MessageDefinition-*.json")):
         md = load(path)

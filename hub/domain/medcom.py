@@ -38,6 +38,9 @@ ACTIVITY_CODE_SYSTEM: Final = "http://medcomfhir.dk/ig/terminology/CodeSystem/me
 NEW_MESSAGE_ACTIVITY: Final = "new-message"
 MODIFIED_MESSAGE_ACTIVITY: Final = "modified-message"
 RETRACT_MESSAGE_ACTIVITY: Final = "retract-message"
+# a cc receiver's own message: an exact copy of the original with new Bundle.id and MessageHeader.id and this
+# Provenance added (MedCom governance 040 "Governance4FHIR-Messaging", scenario #3a; hub.messages.builder.carbon_copy)
+CARBON_COPY_ACTIVITY: Final = "carboncopy-message"
 ACKNOWLEDGEMENT_ACTIVITY: Final = "acknowledgement"
 # MessageHeader.response.code of an acknowledgement
 RESPONSE_CODES: Final = ("ok", "transient-error", "fatal-error")

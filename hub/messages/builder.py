@@ -1,7 +1,8 @@
 """Pure builders for the parts of a MedCom message Bundle, as plain dicts.
 
 Each function builds one resource (or one element of one); `bundle` puts them in a Bundle and `message`
-assembles a whole message. Nothing here reads the clock, and ids come from the caller (or from the
+assembles a whole message; `carbon_copy` makes the copy a cc receiver gets as a message of its own. Nothing
+here reads the clock, and ids come from the caller (or from the
 `new_id` factory it passes), so a message built twice from the same inputs is the same message. Entries
 get absolute fullUrls under `BASE_URL`; references are relative (`Organization/<id>`) and resolve to those
 entries by type and id.
@@ -9,6 +10,7 @@ entries by type and id.
 
 from __future__ import annotations
 
+import copy
 import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -223,8 +225,9 @@ def message(
 ) -> Resource:
     """A whole message: MessageHeader, `content`, the sender and receiver Organizations, its Provenance.
 
-    `receivers` are (Organization, "primary" | "cc") pairs. `message_id` keeps a MessageHeader.id across
-    resends; by default it is new. The Bundle id and the Provenance id are always new.
+    `receivers` are (Organization, "primary" | "cc") pairs. This message goes to the primary receiver; the cc
+    receivers get a message of their own, `carbon_copy` of this one (MedCom's rule for copies). `message_id` keeps
+    a MessageHeader.id across resends; by default it is new. The Bundle id and the Provenance id are always new.
     """
     header = message_header(
         resource_id=message_id or new_id(),
@@ -253,3 +256,82 @@ def message(
         now=now,
         resources=[header, *content, *organisations, prov],
     )
+
+
+def cc_receivers(message: Resource) -> list[str]:
+    """The receiver references (`Organization/<id>`) of the message's cc destinations, in order."""
+    header = _header_of(message)
+    found: list[str] = []
+    for destination in header.get("destination") or ():
+        uses = [
+            ext.get("valueCoding", {}).get("code")
+            for ext in destination.get("extension") or ()
+            if ext.get("url") == medcom.DESTINATION_USE_EXTENSION
+        ]
+        if uses[:1] == ["cc"]:
+            found.append(destination.get("receiver", {}).get("reference", ""))
+    return found
+
+
+def carbon_copy(original: Resource, *, new_id: IdFactory, now: datetime) -> Resource:
+    """The cc receivers' own message: a copy of `original` as MedCom requires it (governance 040, scenario #3a).
+
+    The copy is the original except for a new Bundle.id and Bundle.timestamp (`now`), a new MessageHeader.id,
+    and one more Provenance on the stack: activity carboncopy-message, target the copy's MessageHeader, entity
+    (role revision) the original's MessageHeader, agent the sender, occurred and recorded `now`. The MessageHeader
+    keeps both destinations, so every receiver knows who was primary and who was cc. The hub delivers the original
+    to its primary receiver and this copy to its cc receivers (hub.route.router). `original` is not changed.
+    """
+    if not cc_receivers(original):
+        raise ValueError("the message has no cc destination: there is no one to send a copy to")
+    source = _header_of(original)
+    if _own_activity(original, source) == medcom.CARBON_COPY_ACTIVITY:
+        raise ValueError("the message is itself a carbon copy; copy the original instead")
+    message: Resource = copy.deepcopy(original)
+    header = message["entry"][0]["resource"]
+    header["id"] = new_id()
+    message["entry"][0]["fullUrl"] = full_url(header)
+    resources = [entry["resource"] for entry in message["entry"]]
+    by_reference = {f"{r['resourceType']}/{r['id']}": r for r in resources}
+    sender = by_reference.get(header.get("sender", {}).get("reference", ""))
+    if sender is None:
+        raise ValueError("MessageHeader.sender does not name an Organization entry of the message")
+    own = _own_provenance(original, source)
+    profile = (own or {}).get("meta", {}).get("profile", [medcom.MESSAGING_PROVENANCE_PROFILE])[0]
+    stacked = provenance(
+        resource_id=new_id(),
+        header=header,
+        activity=medcom.CARBON_COPY_ACTIVITY,
+        agent=sender,
+        now=now,
+        profile=profile,
+        entities=[revision_of(source["id"])],
+    )
+    return bundle(resource_id=new_id(), profile=message["meta"]["profile"][0], now=now, resources=[*resources, stacked])
+
+
+def _header_of(message: Resource) -> Resource:
+    entries = message.get("entry") or []
+    header = entries[0].get("resource", {}) if entries else {}
+    if header.get("resourceType") != "MessageHeader":
+        raise ValueError("the first entry of a message Bundle is its MessageHeader")
+    return header
+
+
+def _own_provenance(message: Resource, header: Resource) -> Resource | None:
+    """The Provenance whose target is the message's own MessageHeader (the newest of the stack)."""
+    own = f"MessageHeader/{header.get('id')}"
+    for entry in message.get("entry") or ():
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") == "Provenance" and any(
+            target.get("reference") == own for target in resource.get("target") or ()
+        ):
+            return resource  # type: ignore[no-any-return]
+    return None
+
+
+def _own_activity(message: Resource, header: Resource) -> str | None:
+    own = _own_provenance(message, header)
+    codings = (own or {}).get("activity", {}).get("coding") or [{}]
+    code = codings[0].get("code")
+    return code if isinstance(code, str) else None

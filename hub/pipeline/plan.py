@@ -13,6 +13,7 @@ from datetime import datetime
 import orjson
 
 from hub.broker.records import IngressRecord, OutboxRecord
+from hub.domain import medcom
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import Step, TrackingEvent
@@ -118,7 +119,8 @@ def plan(
         return result
 
     decision = route(facts, register)
-    if subscriptions is not None and verdict.bundle is not None and not facts.is_acknowledgement:
+    copy = facts.activity == medcom.CARBON_COPY_ACTIVITY  # a subscriber has the original: not its copy too
+    if subscriptions is not None and verdict.bundle is not None and not facts.is_acknowledgement and not copy:
         # explicit MedCom destinations plus every matching subscription, one delivery per receiver
         decision = merge(decision, subscriptions.match(facts, verdict.bundle, sender_id), register)
     for delivery in decision.deliveries:

@@ -6,7 +6,8 @@ Both are shipped under ``schemas/`` (see schemas/SOURCES.md) and read once per p
 - the activity codes per event from MedCom's ValueSets in ``schemas/medcom/`` (terminology 2.0.1):
   HospitalNotification's messageActivities, CareCommunication's messagingActivities, HomeCareObservation's
   messagingActivities, and for the generic empty message the whole medcom-messaging-activityCodes;
-  the hub's own message types (``sektorhub-*``) are new, modified or retracted (:data:`OWN_EVENT_ACTIVITIES`);
+  the hub's own message types (``sektorhub-*``) are new, modified or retracted (:data:`OWN_EVENT_ACTIVITIES`), and
+  a discharge letter's or medication update's copy to its cc receiver is a carboncopy-message;
 - the trial messages per event from ``schemas/trial-messages/<event code>/*.json``: MedCom's official examples
   (narratives removed) and the hub's own samples.
 """
@@ -38,6 +39,8 @@ ACTIVITY_VALUESETS: Final = {
 OWN_EVENT_ACTIVITIES: Final = frozenset(
     {medcom.NEW_MESSAGE_ACTIVITY, medcom.MODIFIED_MESSAGE_ACTIVITY, medcom.RETRACT_MESSAGE_ACTIVITY}
 )
+# and those with a cc receiver (discharge letter, medication update) send it a carbon copy, a message of its own
+OWN_EVENTS_WITH_COPIES: Final = frozenset({sektorhub.DISCHARGE_LETTER_EVENT, sektorhub.MEDICATION_UPDATE_EVENT})
 WILDCARD: Final = "*"
 
 
@@ -111,7 +114,8 @@ def load_event_catalogue(schemas_dir: Path, own_events: Iterable[str] = sektorhu
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
     for event in own_events:
-        activities[event] = OWN_EVENT_ACTIVITIES
+        copies = {medcom.CARBON_COPY_ACTIVITY} if event in OWN_EVENTS_WITH_COPIES else set()
+        activities[event] = OWN_EVENT_ACTIVITIES | copies
     trials: dict[str, tuple[TrialMessage, ...]] = {}
     for folder in sorted(p for p in (schemas_dir / TRIAL_MESSAGES_DIR).iterdir() if p.is_dir()):
         messages = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.domain.message import MessageFacts
+from hub.domain import medcom
+from hub.domain.message import Destination, MessageFacts
 from hub.domain.outcome import Issue, error
 from hub.route.accepts import version_refusal
 from hub.route.register import Organisation, Register
@@ -31,8 +32,19 @@ class RoutingDecision:
         return not self.failures
 
 
+def addressed(facts: MessageFacts) -> tuple[Destination, ...]:
+    """The destinations this message is for: MedCom's rule for copies (governance 040, scenario #3a).
+
+    Both the original and its carbon copy name every destination, primary and cc, so that each receiver knows who
+    was which; the original is the primary receiver's message, and the copy (its own Provenance's activity
+    carboncopy-message) is the cc receivers' message. A copy that names several cc receivers goes to each of them.
+    """
+    wanted = "cc" if facts.activity == medcom.CARBON_COPY_ACTIVITY else "primary"
+    return tuple(d for d in facts.destinations if d.use == wanted)
+
+
 def route(facts: MessageFacts, register: Register) -> RoutingDecision:
-    """Resolve every MedCom destination (primary and cc) through the register.
+    """Resolve the MedCom destinations the message is for (`addressed`: primary, or cc for a carbon copy).
 
     A destination the register does not know, or whose organisation does not accept the event, or not in the
     version MessageHeader.definition names (hub.route.accepts.version_refusal), is a routing failure: reported
@@ -41,7 +53,7 @@ def route(facts: MessageFacts, register: Register) -> RoutingDecision:
     deliveries: dict[str, Delivery] = {}
     failures: list[Issue] = []
     event = facts.event or ""
-    for destination in facts.destinations:
+    for destination in addressed(facts):
         sor = destination.organisation.sor if destination.organisation else None
         receiver = register.by_sor(sor)
         where = f"{destination.expression}.receiver"

@@ -8,6 +8,11 @@ event-code CodeSystem and whose focus follows the hub's profiles in schemas/sekt
   activities new-message, modified-message and retract-message, and a cancelled referral is revoked;
 - medication update: a List (LOINC 10160-0) of MedicationStatements; to the GP (primary) and the municipality (cc).
 
+A message with a cc destination goes to its primary receiver only; the cc receiver gets a message of its own, the
+carbon copy (hub.messages.builder.carbon_copy: new Bundle.id and MessageHeader.id, a carboncopy-message Provenance
+naming the original), as MedCom's rule for copies says. `with_copies` gives the original and its copy: what a
+sender sends.
+
 Pure functions: ids come from `new_id` (pass builder.seeded_ids(rng) for reproducible messages), time from `now`.
 """
 
@@ -240,3 +245,14 @@ def medication_update(
         focus=medication_list,
         definition=f"{MESSAGE_DEFINITION}sektorhub-medication-update",
     )
+
+
+def with_copies(original: Resource, *, now: datetime, new_id: IdFactory = builder.random_id) -> tuple[Resource, ...]:
+    """What a sender sends for `original`: the original, then the carbon copy for its cc receivers when it names one.
+
+    The original goes to the primary receiver, the copy to the cc receivers (hub.route.router); each is acknowledged
+    by its own receivers and tracked as a message of its own.
+    """
+    if not builder.cc_receivers(original):
+        return (original,)
+    return (original, builder.carbon_copy(original, new_id=new_id, now=now))

@@ -44,6 +44,7 @@ from hub.route.patients import generate_patient_register, write_patient_register
 from hub.route.register import Register, load_register
 from hub.settings import SCHEMAS_DIR, HubSettings
 from hub.simulate.hospital import SimulatedHospitals, hl7_codes
+from hub.simulate.municipality import SimulatedMunicipalities
 from hub.simulate.receivers import Behaviour, Reply, SimulatedReceivers
 
 DEMO_REGISTER = SCHEMAS_DIR / "demo-register.yaml"
@@ -359,7 +360,12 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
         )
         # the national registers' part: where the simulated patients live and which GP they are listed with
         patients_file = workdir / "patients.yaml"
-        write_patient_register(patients_file, generate_patient_register(register, hospitals.patients, random.Random(7)))
+        patient_register = generate_patient_register(register, hospitals.patients, random.Random(7))
+        write_patient_register(patients_file, patient_register)
+        # the municipalities' acute care teams send home test results (HomeCareObservation) to the patients' GPs
+        municipalities = SimulatedMunicipalities(
+            register=register, patients=patient_register, hub_url=hub_url, tokens=tokens
+        )
         hub_process = HubProcess(
             hub_environment(
                 os.environ,
@@ -390,6 +396,7 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
                 )
                 background = [
                     asyncio.create_task(hospitals.run(rate=rate)),
+                    asyncio.create_task(municipalities.run(rate=max(rate / 10, 0.2))),
                     asyncio.create_task(receivers.poll_mailboxes_forever(interval=1.0)),
                     asyncio.create_task(report_notifications(receivers, SELF_SUBSCRIBER)),
                 ]
@@ -412,6 +419,7 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await hospitals.close()
+            await municipalities.close()
             await producer.stop()
             await hub_process.stop()
             await receivers.stop()
@@ -419,7 +427,10 @@ async def demo(*, rate: float, stop: asyncio.Event, workdir: Path = Path("var/de
         if said:
             print(said, flush=True)
         channels = ", ".join(f"{n} over {c}" for c, n in hospitals.by_channel.items())
-        print(f"Stopped. The hub accepted {hospitals.sent} messages from the simulated hospitals ({channels}).")
+        print(
+            f"Stopped. The hub accepted {hospitals.sent} messages from the simulated hospitals ({channels})"
+            f" and {municipalities.sent} HomeCareObservations from the simulated municipalities."
+        )
 
 
 def run_demo(*, rate: float) -> int:

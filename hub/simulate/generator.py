@@ -147,6 +147,27 @@ class MessageGenerator:
             segment_ids=segment_ids,
         )
 
+    def homecare_observation(
+        self, *, sender: OrganisationRef, receiver: OrganisationRef, patient_cpr: str | None = None, now: datetime
+    ) -> dict[str, Any]:
+        """A HomeCareObservation from a municipality's acute care team to the patient's GP (hub.simulate.homecare)."""
+        from hub.simulate.homecare import homecare_observation
+
+        return homecare_observation(
+            rng=self._rng,
+            new_id=self._new_id,
+            sender=sender,
+            receiver=receiver,
+            patient=self._patient(patient_cpr),
+            now=now,
+            tests=self._rng.randint(1, 4),
+        )
+
+    def carbon_copy(self, original: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+        """The cc receivers' own message for `original` (hub.messages.builder.carbon_copy), with this generator's
+        ids."""
+        return builder.carbon_copy(original, new_id=self._new_id, now=now)
+
     def _phone(self) -> str:
         return f"{self._rng.randint(2, 9)}{self._rng.randint(0, 9_999_999):07d}"
 

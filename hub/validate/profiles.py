@@ -6,9 +6,11 @@ check_profiles walks along the JSON. Which profiles apply: the Bundle's and Mess
 (MessageDefinition event -> profile table), the focus's from the hub's MessageDefinitions, and every profile an
 entry names in meta.profile that schemas/ defines.
 
-Slices are matched by their values: an item belongs to a slice when it has every fixed/pattern value the slice
-defines (and, for extension slices, the extension's url). A slice without such values (type-discriminated slices)
-is not checked.
+Slices are matched by their slicing's discriminators where the profile gives each slice a fixed or pattern value
+at every value/pattern discriminator's path (``Patient.name`` by ``use``: the slice ``official`` holds the items whose
+``use`` is ``official``); otherwise by their values: an item belongs to a slice when it has every fixed/pattern value
+the slice defines (and, for extension slices, the extension's url). A slice without such values (type-discriminated
+slices) is not checked.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from hub.domain.outcome import Issue, Severity, error
 from hub.validate import paths
-from hub.validate.fhirpath.resolution import within
+from hub.validate.fhirpath.resolution import resolve, within
 
 # Rules that official MedCom material breaks where MedCom's own TestScripts expect the message to be accepted; they
 # are reported as warnings. key: (profile url suffix, element id or invariant key) -> why.
@@ -44,12 +46,18 @@ class ProfileNode:
     fixed: Any = None
     pattern: Any = None
     binding: str | None = None
+    extensible: str | None = None  # an extensible binding's value set: a code outside it is a warning
     invariants: tuple[Any, ...] = ()
     extension_url: str | None = None  # an extension slice: the extension's url
     closed: bool = False  # slicing rules closed
     children: list[ProfileNode] = field(default_factory=list)
     slices: list[ProfileNode] = field(default_factory=list)
     has_values: bool = False  # the subtree has fixed/pattern values (slice membership is decidable)
+    types: tuple[str, ...] = ()  # a choice element: the types the profile allows
+    targets: tuple[str, ...] = ()  # a Reference: the profiles (type.targetProfile) of the resource it names
+    discriminators: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a sliced element: (type, path) per discriminator
+    # a slice: (type, path, the slice's node at that path) per discriminator of its base, when each is decidable
+    discriminated: tuple[tuple[str, tuple[str, ...], ProfileNode], ...] | None = None
 
 
 @dataclass(slots=True)
@@ -57,6 +65,7 @@ class Profile:
     url: str
     type: str
     root: ProfileNode
+    ancestors: frozenset[str] = frozenset()  # the profiles it derives from (their rules are in its own)
 
 
 def prepare_profiles(rules: Any, raw: dict[str, Any], invariant: Callable[[list[str]], Any]) -> dict[str, Any]:
@@ -93,14 +102,72 @@ def prepare_profiles(rules: Any, raw: dict[str, Any], invariant: Callable[[list[
             node.fixed = rule.get("fixed")
             node.pattern = rule.get("pattern")
             node.binding = rule.get("binding") if rule.get("binding") in rules.valuesets else None
+            node.extensible = rule.get("extensible") if rule.get("extensible") in rules.valuesets else None
             node.invariants = tuple(invariant(c) for c in rule.get("constraints", ()))
             slicing = rule.get("slicing")
             node.closed = bool(slicing) and slicing.get("rules") == "closed"
             if node.name == "extension" and rule.get("profiles") and ":" in rid.rsplit(".", 1)[-1]:
-                node.extension_url = rule["profiles"][0]
+                node.extension_url = rule["profiles"][0].split("|")[0]  # a canonical's |version is no part of url
+            node.types = tuple(rule.get("types", ()))
+            node.targets = tuple(url.split("|")[0] for url in rule.get("targetProfiles", ()))
+            if slicing:
+                node.discriminators = _discriminator_paths(slicing)
         _mark_values(root)
+        _mark_discriminated(root)
         out[url] = Profile(url, spec["type"], root)
+    for url, profile in out.items():
+        chain: set[str] = set()
+        base = raw[url].get("base")
+        while type(base) is str and base in raw and base not in chain:
+            chain.add(base)
+            base = raw[base].get("base")
+        profile.ancestors = frozenset(chain)
     return out
+
+
+def _discriminator_paths(slicing: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(type, element path) of a slicing's discriminators: value/pattern (``use``; ``identifier.system``) and type
+    (``$this.content``: which content[x] an item has); none when one is a FHIRPath beyond a dotted path
+    (``extension('...').value.code``) or of another type: then the slices are matched by their values."""
+    out = []
+    for discriminator in slicing.get("discriminator", ()):
+        path = str(discriminator.get("path", "")).removeprefix("$this.")
+        kind = discriminator.get("type")
+        if kind == "pattern":
+            kind = "value"
+        if kind not in ("value", "type") or not path.replace(".", "").isalnum():
+            return ()
+        out.append((str(kind), tuple(path.split("."))))
+    return tuple(out)
+
+
+def _mark_discriminated(node: ProfileNode) -> None:
+    for child in node.children:
+        if child.discriminators:
+            for piece in child.slices:
+                found = [(kind, path, _at_path(piece, path, kind)) for kind, path in child.discriminators]
+                if all(n is not None and _decides(kind, n) for kind, _, n in found):
+                    piece.discriminated = tuple((kind, path, n) for kind, path, n in found if n is not None)
+        _mark_discriminated(child)
+        for piece in child.slices:
+            _mark_discriminated(piece)
+
+
+def _decides(kind: str, node: ProfileNode) -> bool:
+    """The slice's node at a discriminator's path says which items belong: a value, or a choice's types."""
+    if kind == "type":
+        return node.choice and bool(node.types)
+    return node.fixed is not None or node.pattern is not None
+
+
+def _at_path(node: ProfileNode, path: tuple[str, ...], kind: str = "value") -> ProfileNode | None:
+    for n, step in enumerate(path):
+        last = kind == "type" and n == len(path) - 1
+        found = next((c for c in node.children if c.name == step and (c.choice if last else not c.choice)), None)
+        if found is None:
+            return None
+        node = found
+    return node
 
 
 def _mark_values(node: ProfileNode) -> bool:
@@ -137,7 +204,10 @@ def _matches_pattern(value: Any, pattern: Any) -> bool:
 
 
 def _member(node: ProfileNode, value: Any) -> bool:
-    """value has every fixed/pattern value of the slice's subtree (an extension slice: and its url)."""
+    """value belongs to the slice node: by its discriminators' values where the profile gives them, else when it has
+    every fixed/pattern value of the slice's subtree (an extension slice: and its url)."""
+    if node.discriminated is not None:
+        return all(_discriminated_by(kind, path, at, value) for kind, path, at in node.discriminated)
     if node.extension_url is not None and (type(value) is not dict or value.get("url") != node.extension_url):
         return False
     if node.fixed is not None and value != node.fixed:
@@ -151,9 +221,39 @@ def _member(node: ProfileNode, value: Any) -> bool:
         if not items or not any(_member(child, item) for item in items):
             return False
     for piece in node.slices:
-        if piece.has_values and piece.min > 0 and not any(_member(piece, item) for item in _children(value, piece)):
+        if (
+            (piece.has_values or piece.discriminated is not None)
+            and piece.min > 0
+            and not any(_member(piece, item) for item in _children(value, piece))
+        ):
             return False
     return True
+
+
+def _discriminated_by(kind: str, path: tuple[str, ...], at: ProfileNode, value: Any) -> bool:
+    if kind == "type":  # one of the choice's properties (contentAttachment) for one of the slice's types
+        names = {at.name + t[0].upper() + t[1:] for t in at.types}
+        return any(type(v) is dict and not names.isdisjoint(v) for v in _values_at(value, path[:-1]))
+    return any(_holds(at, v) for v in _values_at(value, path))
+
+
+def _holds(node: ProfileNode, value: Any) -> bool:
+    if node.fixed is not None:
+        return bool(value == node.fixed)
+    return _matches_pattern(value, node.pattern)
+
+
+def _values_at(value: Any, path: tuple[str, ...]) -> list[Any]:
+    """The values at a dotted element path below value (lists flattened)."""
+    found = [value]
+    for step in path:
+        found = [
+            item
+            for v in found
+            if type(v) is dict and step in v
+            for item in (v[step] if type(v[step]) is list else [v[step]])
+        ]
+    return found
 
 
 # --- checking -----------------------------------------------------------------------------------------------
@@ -166,6 +266,8 @@ class _Run:
     resource: dict[str, Any]
     root: dict[str, Any]
     issues: list[Issue]
+    # (Reference, its targetProfiles, the resource holding it) met on the way: what they name is checked next
+    references: list[tuple[dict[str, Any], tuple[str, ...], dict[str, Any]]] = field(default_factory=list)
 
     def report(self, code: str, where: str, text: str, key: str) -> None:
         reason = DOWNGRADED.get((self.profile.url.rsplit("/", 1)[-1], key))
@@ -226,8 +328,14 @@ def _check_each(run: _Run, node: ProfileNode, values: list[Any], where: Where, t
             run.report("value", _spell(at), f"{node.id} must match the pattern {_shown(pattern)}", node.id)
         if binding is not None and _in_valueset(run.rules, binding, value) is False:
             run.report("code-invalid", _spell(at), f"{node.id} is not in the required value set {binding}", node.id)
+        if node.extensible is not None and _in_valueset(run.rules, node.extensible, value) is False:
+            name = run.profile.url.rsplit("/", 1)[-1]
+            text = f"{node.id} is not in the extensible value set {node.extensible} (profile {name})"
+            run.issues.append(Issue(Severity.WARNING, "code-invalid", _spell(at), text))
         if type(value) is not dict:
             continue
+        if node.targets:
+            run.references.append((value, node.targets, run.resource))
         for inv in node.invariants:
             if inv.check is None:
                 continue
@@ -273,20 +381,22 @@ def _per_value(node: ProfileNode) -> bool:
         node.fixed is not None
         or node.pattern is not None
         or node.binding is not None
+        or node.extensible is not None
+        or node.targets
         or node.invariants
         or node.children
     )
 
 
 def _check_slices(run: _Run, node: ProfileNode, items: list[Any], where: Where, type_name: str, is_list: bool) -> None:
-    decidable = [piece for piece in node.slices if piece.has_values]
+    decidable = [piece for piece in node.slices if piece.has_values or piece.discriminated is not None]
     if len(decidable) != len(node.slices):
         return  # a slice without values: membership cannot be decided here
     claimed: set[int] = set()
     for piece in decidable:
         members = [(i, item) for i, item in enumerate(items) if _member(piece, item)]
         claimed.update(i for i, _ in members)
-        if piece.min and len(members) < piece.min:
+        if piece.min and len(members) < piece.min and (items or not node.min):  # (none at all: said for node)
             run.report(
                 "required",
                 _spell(where),
@@ -351,6 +461,7 @@ def _member_node(piece: ProfileNode) -> ProfileNode:
             fixed=piece.fixed,
             pattern=piece.pattern,
             binding=piece.binding,
+            extensible=piece.extensible,
             invariants=piece.invariants,
             children=piece.children,
         )
@@ -438,14 +549,52 @@ def _meta_profiles(resource: dict[str, Any]) -> list[Any]:
 
 
 def check_profiles(rules: Any, bundle: dict[str, Any]) -> list[Issue]:
-    """The issues of every profile that applies to the message (see profiles_for)."""
+    """The issues of every profile that applies to the message (see profiles_for), and of the profiles a checked
+    reference names for what it refers to (type.targetProfile: MessageHeader.sender is a MedCom messaging
+    organisation, whatever that Organization's meta.profile says), followed through the entries of the Bundle."""
     issues: list[Issue] = []
     with within(bundle):  # resolve() in an invariant looks in the Bundle
-        for url, where, resource in profiles_for(rules, bundle):
-            profile = rules.profiles[url]
-            run = _Run(rules, profile, resource, bundle, issues)
-            _check_values(run, profile.root, [resource], where, profile.type)
+        pending = profiles_for(rules, bundle)
+        checked = {(url, id(resource)) for url, _, resource in pending}
+        # a profile a checked one derives from says nothing more about that resource
+        checked.update((base, id(r)) for url, _, r in pending for base in rules.profiles[url].ancestors)
+        places: dict[int, str] | None = None
+        while pending:
+            references: list[tuple[dict[str, Any], tuple[str, ...], dict[str, Any]]] = []
+            for url, where, resource in pending:
+                profile = rules.profiles[url]
+                run = _Run(rules, profile, resource, bundle, issues)
+                _check_values(run, profile.root, [resource], where, profile.type)
+                references.extend(run.references)
+            pending = []
+            for reference, targets, holder in references:
+                for node in resolve([reference], holder, bundle):
+                    target = node.data
+                    if places is None:
+                        places = _entry_places(bundle)
+                    place = places.get(id(target))
+                    for url in targets:
+                        profile = rules.profiles.get(url)
+                        if (
+                            place is not None
+                            and profile is not None
+                            and profile.type == target.get("resourceType")
+                            and (url, id(target)) not in checked
+                        ):
+                            checked.add((url, id(target)))
+                            checked.update((base, id(target)) for base in profile.ancestors)
+                            pending.append((url, place, target))
     return issues
+
+
+def _entry_places(bundle: dict[str, Any]) -> dict[int, str]:
+    """id(resource) -> its FHIRPath, for each entry's resource."""
+    entries = bundle.get("entry")
+    return {
+        id(e["resource"]): f"Bundle.entry[{i}].resource"
+        for i, e in enumerate(entries if type(entries) is list else ())
+        if type(e) is dict and type(e.get("resource")) is dict
+    }
 
 
 def check_profile(rules: Any, url: str, resource: dict[str, Any], where: str) -> list[Issue]:

@@ -433,16 +433,20 @@ class _Fhirpath:
         self._holder = rules_holder
         self.failed: list[tuple[str, str, str]] = []
 
+    def _valuesets(self) -> dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]]:
+        return self._holder[0].valuesets if self._holder else {}
+
     def __call__(self, key: str, expression: str) -> Callable[[Any, Any, Any, str], bool] | None:
         from hub.validate.fhirpath import compile_invariant
         from hub.validate.fhirpath.resolution import evaluating, follows_references
         from hub.validate.fhirpath.upstream import make_node
 
         # the same evaluation as below, compiled to closures (or native for the frequent MedCom invariants)
-        fast = compile_invariant(expression, _user_functions(), _no_trace)
+        functions = _user_functions(self._valuesets)
+        fast = compile_invariant(expression, functions, _no_trace)
         if fast is not None:
             return fast
-        options = {"userInvocationTable": _user_functions(), "traceFn": _no_trace}
+        options = {"userInvocationTable": functions, "traceFn": _no_trace}
         try:
             compiled = self._compile(expression, self._model, options)
         except Exception as exc:  # the parser raises several kinds
@@ -474,18 +478,36 @@ class _Fhirpath:
         return check_resolving
 
 
+def _member_of(value: Any, valueset: tuple[frozenset[str], frozenset[tuple[str, str]]]) -> bool:
+    codes, pairs = valueset
+    if type(value) is str:
+        return value in codes
+    if type(value) is not dict:
+        return False
+    codings = value.get("coding") if "coding" in value else [value]
+    return type(codings) is list and any(type(c) is dict and (c.get("system"), c.get("code")) in pairs for c in codings)
+
+
 def _no_trace(*_args: Any) -> None:
     return None
 
 
-def _user_functions() -> dict[str, Any]:
+ValueSets = dict[str, tuple[frozenset[str], frozenset[tuple[str, str]]]]
+
+
+def _user_functions(valuesets: Callable[[], ValueSets] = dict) -> dict[str, Any]:
     # conformsTo(url): the hub applies the profile of the event itself; here a resource conforms when its
     # type is the profile's type (the profile's own rules are checked separately).
     def conforms_to(inputs: list[Any], url: Any) -> list[bool]:
         return [True for _ in inputs]
 
+    # memberOf(url): a code, Coding or CodeableConcept in the value set the compile expanded under that url (the
+    # url as the invariant writes it, tools/compile_schemas.py); a value set it could not expand holds
     def member_of(inputs: list[Any], url: Any) -> list[bool]:
-        return [True for _ in inputs]
+        found = valuesets().get(url) if type(url) is str else None
+        if found is None:
+            return [True for _ in inputs]
+        return [_member_of(getattr(item, "data", item), found) for item in inputs]
 
     from hub.validate.fhirpath.resolution import resolve_user
 

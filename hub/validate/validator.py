@@ -29,6 +29,7 @@ from hub.domain.outcome import Issue, Severity
 from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.faults import fault_kind, fault_place
 from hub.validate.core import check_resource
+from hub.validate.copies import check_copies
 from hub.validate.envelope import Envelope, read_envelope
 from hub.validate.fhirpath.resolution import within
 from hub.validate.messaging import check_messaging
@@ -149,6 +150,7 @@ class Validator:
             )
             if not (issue.expression in faulted and issue.code in _REPEATS_STRUCTURE)
         )
+        issues.extend(_layer(failures, "copies", lambda: check_copies(bundle)))  # MedCom's rules for copies
         reported = {(issue.expression, issue.code) for issue in issues}
         # a profile's value or binding issue at an element whose value (or a part of it) an earlier layer already
         # faulted says the same thing again: an unknown event code also breaks the profile's pattern and binding

@@ -105,25 +105,6 @@ def _usual_entry_resources(top: list[Item]) -> list[Item] | None:
     return None
 
 
-def _entries_of_type(top: list[Item], type_info: Any) -> list[Item]:
-    """entry.ofType(T): pairs_of_type(nav(top, "entry"), T); at once for entries that are all objects
-    without a resourceType (their path is the same, and so is their type: none is T but a supertype of it)."""
-    if len(top) == 1:
-        data, path = top[0]
-        if type(data) is dict and type(path) is str and "_entry" not in data:
-            target = PLAIN.get((path, "entry"))
-            entries = data.get("entry")
-            if (
-                type(target) is str
-                and type(entries) is list
-                and all(type(entry) is dict and "resourceType" not in entry for entry in entries)
-            ):
-                if not entries or not pair_is((entries[0], target), type_info):
-                    return []
-                return [(entry, target) for entry in entries]
-    return pairs_of_type(nav(top, "entry"), type_info)
-
-
 def _first_entry(top: list[Item]) -> list[Item]:
     """entry[0]: nav(top, "entry")[:1], without navigating every entry."""
     if len(top) == 1:
@@ -139,21 +120,6 @@ def _first_entry(top: list[Item]) -> list[Item]:
 def _resources(top: list[Item], resource_type: str) -> list[Item]:
     """entry.resource.ofType(T)"""
     return pairs_of_type(_entry_resources(top), TYPES[resource_type])
-
-
-def _hn_1(node: Any, resource: Any, root: Any, type_path: str) -> bool:
-    # entry.ofType(MessageHeader).all(resource.conformsTo(...)): conformsTo gives true per item, all() needs one
-    top = _top(node, type_path)
-    headers = _entries_of_type(top, TYPES["MessageHeader"])
-    return all(len(nav([entry], "resource")) == 1 for entry in headers)
-
-
-def _hn_3(node: Any, resource: Any, root: Any, type_path: str) -> bool:
-    # entry.ofType(Provenance).all(resource.activity.memberOf(...)): likewise
-    top = _top(node, type_path)
-    return all(
-        len(nav(nav([entry], "resource"), "activity")) == 1 for entry in _entries_of_type(top, TYPES["Provenance"])
-    )
 
 
 def _hn_4(node: Any, resource: Any, root: Any, type_path: str) -> bool:
@@ -346,10 +312,9 @@ def _pat_1(node: Any, resource: Any, root: Any, type_path: str) -> bool:
 
 NATIVE: dict[str, Check] = {
     "entry.where(resource.is(Patient)).count() = 1": _count_is_one("Patient"),
-    "entry.ofType(MessageHeader).all(resource.conformsTo('http://medcomfhir.dk/fhir/hospitalnotification/"
-    "StructureDefinition/medcom-hospitalNotification-messageHeader'))": _hn_1,
-    "entry.ofType(Provenance).all(resource.activity.memberOf('http://medcomfhir.dk/fhir/dk-medcom-terminology/"
-    "ValueSet/medcom-hospitalNotification-messageActivities'))": _hn_3,
+    # (medcom-hospitalNotification-1 and -3, entry.ofType(T).all(resource...), are compiled as MedCom means them,
+    # entry.resource.ofType(T).all(...) (tools/compile_schemas.py); memberOf() looks in the value set the compile
+    # expanded, hub.validate.rules._user_functions)
     "entry.resource.ofType(Patient).identifier.system = 'urn:oid:1.2.208.176.1.2'": _hn_4,
     "Bundle.entry.resource.ofType(MessageHeader).destination.extension.value.code = 'primary'": _hn_5,
     "where(status = 'onleave').extension.value.start.exists() or status != 'onleave'": _hn_6,

@@ -30,24 +30,46 @@ def facts(*destinations: tuple[str, str | None], event: str = "hospital-notifica
     )
 
 
-def test_primary_and_cc_are_both_delivered() -> None:
+def copy_of(message: MessageFacts) -> MessageFacts:
+    """The carbon copy of a message: the same destinations, its own Provenance's activity carboncopy-message."""
+    return replace(message, message_id="copy", activity=medcom.CARBON_COPY_ACTIVITY)
+
+
+def test_the_original_goes_to_the_primary_receiver_only() -> None:
     decision = route(facts(("primary", "200000000000001"), ("cc", "200000000000002")), small_register())
-    assert [(d.receiver.id, d.use) for d in decision.deliveries] == [("kommune-a", "primary"), ("kommune-b", "cc")]
+    assert [(d.receiver.id, d.use) for d in decision.deliveries] == [("kommune-a", "primary")]
     assert decision.complete
 
 
+def test_the_carbon_copy_goes_to_the_cc_receivers_only() -> None:
+    decision = route(
+        copy_of(facts(("primary", "200000000000001"), ("cc", "200000000000002"), ("cc", "200000000000003"))),
+        small_register(organisation("kommune-c", "200000000000003")),
+    )
+    assert [(d.receiver.id, d.use) for d in decision.deliveries] == [("kommune-b", "cc"), ("kommune-c", "cc")]
+    assert decision.complete
+
+
+def test_the_original_does_not_resolve_its_cc_receivers() -> None:
+    # an unknown cc receiver is the copy's routing failure, not the original's
+    decision = route(facts(("primary", "200000000000001"), ("cc", "777")), small_register())
+    assert [d.receiver.id for d in decision.deliveries] == ["kommune-a"] and decision.complete
+
+
 def test_receiver_named_twice_gets_the_message_once() -> None:
-    decision = route(facts(("primary", "200000000000001"), ("cc", "200000000000001")), small_register())
+    decision = route(
+        copy_of(facts(("primary", "1"), ("cc", "200000000000001"), ("cc", "200000000000001"))), small_register()
+    )
     assert [d.receiver.id for d in decision.deliveries] == ["kommune-a"]
 
 
 def test_unknown_receiver_is_a_failure_naming_the_destination() -> None:
-    decision = route(facts(("primary", "200000000000001"), ("cc", "777")), small_register())
+    decision = route(copy_of(facts(("primary", "1"), ("cc", "200000000000001"), ("cc", "777"))), small_register())
     assert [d.receiver.id for d in decision.deliveries] == ["kommune-a"]
     assert not decision.complete
     (failure,) = decision.failures
     assert failure.code == "not-found"
-    assert failure.expression == "Bundle.entry[0].resource.destination[1].receiver"
+    assert failure.expression == "Bundle.entry[0].resource.destination[2].receiver"
     assert "777" in failure.diagnostics
 
 
@@ -89,12 +111,12 @@ def test_a_receiver_taking_the_messages_version_gets_it() -> None:
 
 def test_a_version_the_receiver_does_not_take_is_a_failure_at_its_destination() -> None:
     decision = route(
-        care(f"{CARE_DEFINITION}|5.1", ("primary", "400000000000002"), ("cc", "400000000000001")),
+        copy_of(care(f"{CARE_DEFINITION}|5.1", ("primary", "1"), ("cc", "400000000000002"), ("cc", "400000000000001"))),
         versioned_register(),
     )
     assert [d.receiver.id for d in decision.deliveries] == ["kommune-any"]  # any version: also 5.1
     (failure,) = decision.failures
-    assert (failure.code, failure.expression) == ("not-supported", "Bundle.entry[0].resource.destination[1].receiver")
+    assert (failure.code, failure.expression) == ("not-supported", "Bundle.entry[0].resource.destination[2].receiver")
     assert failure.diagnostics.startswith("receiver kommune-5 (SOR 400000000000001) does not take version 5.1")
     assert "it takes version 5.0" in failure.diagnostics
 
@@ -102,12 +124,12 @@ def test_a_version_the_receiver_does_not_take_is_a_failure_at_its_destination() 
 @pytest.mark.parametrize("definition", [None, CARE_DEFINITION])
 def test_a_message_naming_no_version_is_refused_only_by_a_receiver_that_names_versions(definition: str | None) -> None:
     decision = route(
-        care(definition, ("primary", "400000000000002"), ("cc", "400000000000001")),
+        copy_of(care(definition, ("primary", "1"), ("cc", "400000000000002"), ("cc", "400000000000001"))),
         versioned_register(),
     )
     assert [d.receiver.id for d in decision.deliveries] == ["kommune-any"]
     (failure,) = decision.failures
-    assert failure.expression == "Bundle.entry[0].resource.destination[1].receiver"
+    assert failure.expression == "Bundle.entry[0].resource.destination[2].receiver"
     assert "names no version" in failure.diagnostics
 
 

@@ -256,7 +256,8 @@ def test_register_has_the_demo_organisations(register: dict[str, Any]) -> None:
             "care-communication-message",
             "acknowledgement-message",
         ],
-        "gp": ["care-communication-message", "acknowledgement-message"],
+        # GPs also take the municipal acute care teams' test results (HomeCareObservation)
+        "gp": ["care-communication-message", "homecareobservation-message", "acknowledgement-message"],
     }
     subscribed = {(s["receiver"], s["topic"]) for s in register.get("subscriptions", [])}
     for org in organisations:
