@@ -28,8 +28,8 @@ from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, Severity
 from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.faults import fault_kind, fault_place
-from hub.validate.core import check_resource
 from hub.validate.copies import check_copies
+from hub.validate.core import check_resource
 from hub.validate.envelope import Envelope, read_envelope
 from hub.validate.fhirpath.resolution import within
 from hub.validate.messaging import check_messaging
