@@ -3,7 +3,8 @@
 Layout::
 
     <directory>/
-        <sender>/incoming/*.json     the sender writes its messages here (one FHIR JSON Bundle per file)
+        <sender>/incoming/*.json     the sender writes its messages here (one FHIR JSON Bundle per file;
+        <sender>/incoming/*.xml      or one FHIR XML Bundle per file)
         <sender>/done/               published files, moved here unchanged
         <sender>/error/              refused files, each with <name>.outcome.json (an OperationOutcome) beside it
         .journal/                    the connector's own bookkeeping (see restart safety)
@@ -14,8 +15,8 @@ write ``<sender>/incoming``, the hub reads it; whoever can write there speaks fo
 message's MessageHeader.sender must still be that organisation, or the file is refused (as HTTP ingest's 403).
 
 When a file is complete: the sender writes under a temporary name (a leading ``.``, or ending in ``.tmp`` or
-``.part``; these are never read) and renames it to ``*.json`` when done, which is atomic on one file system.
-As a safety net for senders that write in place, a file is only taken once its size and modification time
+``.part``; these are never read) and renames it to ``*.json`` (or ``*.xml``) when done, which is atomic on one
+file system. As a safety net for senders that write in place, a file is only taken once its size and modification time
 were the same at two polls in a row. Files with other names are refused to ``error/`` once stable.
 
 Each file goes through the hub's intake (`connectors.intake`: the checks HTTP ingest makes, archived first) and
@@ -54,6 +55,7 @@ import structlog
 from connectors.intake import Intake, Refusal, Refused, check
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import utc_now
+from hub.fhirxml.media import FHIR_JSON, FHIR_XML
 from hub.observe.metrics import REFUSED, count_message
 from hub.route.register import Organisation
 
@@ -66,6 +68,7 @@ DONE: Final = "done"
 ERROR: Final = "error"
 JOURNAL: Final = ".journal"
 TEMPORARY_SUFFIXES: Final = (".tmp", ".part")
+FILE_FORMATS: Final = {".json": FHIR_JSON, ".xml": FHIR_XML}  # a file's name says which FHIR format it is in
 DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
 
 
@@ -193,8 +196,9 @@ class FileDrop:
         if path.is_symlink():  # it could point anywhere the hub can read
             self._refuse(path, [error("security", None, "symbolic links are not read; drop the file itself")], report)
             return True
-        if not path.name.lower().endswith(".json"):
-            self._refuse(path, [error("not-supported", None, "only *.json files are read")], report)
+        content_type = FILE_FORMATS.get(path.suffix.lower())
+        if content_type is None:
+            self._refuse(path, [error("not-supported", None, "only *.json and *.xml files are read")], report)
             return True
         size = stamp[0]
         if size > self.max_bytes:
@@ -208,6 +212,7 @@ class FileDrop:
             sender_sor=organisation.sor,
             authenticated_as=f"the directory {sender_name!r} is {organisation.id} (SOR {organisation.sor})",
             max_bytes=self.max_bytes,
+            content_type=content_type,
         )
         if isinstance(checked, Refused):
             self._refuse(path, list(checked.issues), report)

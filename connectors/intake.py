@@ -5,7 +5,9 @@ sender its own way, then hands the raw bytes here:
 
 1. **check** (`check`, pure): the envelope (`hub.validate.envelope`: size, UTF-8, JSON, no key twice, a Bundle),
    then the sender: ``MessageHeader.sender`` must resolve to an Organization with exactly one SOR code, and that
-   code must be the authenticated organisation's;
+   code must be the authenticated organisation's. FHIR XML (declared, or told by its first character) is
+   checked as the JSON it converts to (`hub.fhirxml`), with the XML's line and column on its issues, and kept
+   as it came;
 2. **admit** (`Intake.admit`, I/O): refused while the hub is stopping; the message is kept in the archive *before*
    it is published (should the broker lose it, the hub publishes it again from there), then published to the
    ingress topic, and accepted only once the broker confirmed it.
@@ -13,7 +15,7 @@ sender its own way, then hands the raw bytes here:
 The answer is an `Accepted` (with the record and so its tracking id) or a `Refused` with OperationOutcome issues
 and a `Refusal` kind that each connector maps to its own answer:
 
-- INVALID (not a FHIR JSON Bundle, or its sender cannot be told): HTTP 400; file drop: ``error/`` with the
+- INVALID (not a FHIR Bundle in JSON or XML, or its sender cannot be told): HTTP 400; file drop: ``error/`` with the
   OperationOutcome; Kafka-native helper: ``MessageRefused`` (a ValueError) before sending; MLLP: AE 207 (the
   hub's own mapping made it, so it is the hub's fault);
 - FORBIDDEN (``MessageHeader.sender`` is another organisation): HTTP 403; otherwise as INVALID;
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final, Protocol
 
@@ -45,6 +47,10 @@ from hub.domain.ids import new_tracking_id
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error
 from hub.domain.tracking import utc_now
+from hub.fhirxml.convert import json_text
+from hub.fhirxml.located import located_in_xml, refusal_issue
+from hub.fhirxml.media import MEDIA_TYPES, FhirFormat, format_of
+from hub.fhirxml.reader import XmlRefused
 from hub.observe.metrics import REFUSED, count_message
 from hub.track.archive import ArchivedMessage
 from hub.validate.envelope import read_envelope
@@ -83,7 +89,7 @@ class Sender(Protocol):
 
 
 class Refusal(StrEnum):
-    INVALID = "invalid"  # not a FHIR JSON Bundle, or its sender cannot be told
+    INVALID = "invalid"  # not a FHIR Bundle in JSON or XML, or its sender cannot be told
     FORBIDDEN = "forbidden"  # MessageHeader.sender is not the authenticated organisation
     UNAVAILABLE = "unavailable"  # the hub is stopping, or the broker did not confirm: send again (Retry-After)
     FAILED = "failed"  # not taken for another reason (the archive failed, ...): send again
@@ -96,6 +102,7 @@ class Checked:
     raw: bytes
     sender_sor: str
     facts: MessageFacts
+    content_type: str = ""  # the media type of raw when it is FHIR XML (IngressRecord.content_type)
 
     @property
     def key(self) -> bytes:
@@ -140,13 +147,42 @@ def _invalid(code: str, diagnostics: str) -> Refused:
     return Refused(Refusal.INVALID, (error(code, SENDER, diagnostics),))
 
 
-def check(raw: bytes, *, sender_sor: str, authenticated_as: str, max_bytes: int | None = None) -> Checked | Refused:
-    """The envelope and the sender of one message (pure).
+def check(
+    raw: bytes,
+    *,
+    sender_sor: str,
+    authenticated_as: str,
+    max_bytes: int | None = None,
+    content_type: str | None = None,
+) -> Checked | Refused:
+    """The envelope and the sender of one message (pure), in FHIR JSON or FHIR XML.
 
     `sender_sor` is the SOR code of the organisation the connector authenticated; `authenticated_as` says how, for
     the refusal when the message names another one (``"your token belongs to ..."``). `max_bytes` None: no limit.
+    `content_type` is the declared one (else the format is told from the bytes, hub.fhirxml.media). XML is
+    checked as the JSON it converts to, its issues placed at their line and column in the XML; the record
+    keeps the XML as it came.
     """
-    envelope = read_envelope(raw, max_bytes=len(raw) if max_bytes is None else max_bytes)
+    limit = len(raw) if max_bytes is None else max_bytes
+    if format_of(raw, content_type) is FhirFormat.JSON:
+        return _check(raw, sender_sor=sender_sor, authenticated_as=authenticated_as, max_bytes=limit)
+    if len(raw) > limit:
+        return Refused(
+            Refusal.INVALID, (error("too-costly", None, f"the message is {len(raw)} bytes; the limit is {limit}"),)
+        )
+    try:
+        text = json_text(raw, content_type)
+    except XmlRefused as exc:
+        return Refused(Refusal.INVALID, (refusal_issue(exc),))
+    checked = _check(text, sender_sor=sender_sor, authenticated_as=authenticated_as, max_bytes=max(limit, len(text)))
+    if isinstance(checked, Refused):
+        return replace(checked, issues=located_in_xml(raw, checked.issues))
+    return replace(checked, raw=raw, content_type=MEDIA_TYPES[FhirFormat.XML])
+
+
+def _check(raw: bytes, *, sender_sor: str, authenticated_as: str, max_bytes: int) -> Checked | Refused:
+    """`check` of FHIR JSON."""
+    envelope = read_envelope(raw, max_bytes=max_bytes)
     if not envelope.ok or envelope.document is None:
         issues = envelope.issues or (error("invalid", None, "the message is not a FHIR JSON Bundle"),)
         return Refused(Refusal.INVALID, tuple(issues))
@@ -187,6 +223,7 @@ def make_record(
         connector=connector,
         raw=checked.raw,
         key=checked.key,
+        content_type=checked.content_type,
     )
 
 
@@ -250,10 +287,24 @@ class Intake:
         self._clock = clock
 
     async def take(
-        self, raw: bytes, *, sender_sor: str, authenticated_as: str, connector: str, max_bytes: int | None = None
+        self,
+        raw: bytes,
+        *,
+        sender_sor: str,
+        authenticated_as: str,
+        connector: str,
+        max_bytes: int | None = None,
+        content_type: str | None = None,
     ) -> Accepted | Refused:
-        """Check the message, then admit it (`check`, `admit`)."""
-        checked = check(raw, sender_sor=sender_sor, authenticated_as=authenticated_as, max_bytes=max_bytes)
+        """Check the message (FHIR JSON or, declared or told by its bytes, FHIR XML), then admit it (`check`,
+        `admit`)."""
+        checked = check(
+            raw,
+            sender_sor=sender_sor,
+            authenticated_as=authenticated_as,
+            max_bytes=max_bytes,
+            content_type=content_type,
+        )
         if isinstance(checked, Refused):
             count_message(connector, REFUSED)
             return checked

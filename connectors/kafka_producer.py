@@ -7,8 +7,9 @@ The ingress record contract (`hub.broker.records.IngressRecord`)
 ---------------------------------------------------------------
 
 - **topic**: ``<prefix>ingress`` (``hub.ingress`` by default; ``HUB_TOPIC_PREFIX``).
-- **value**: the MedCom message, FHIR JSON bytes, exactly as the sender made them. Never re-serialised:
-  what the receiver gets is what the sender sent.
+- **value**: the MedCom message, FHIR JSON or FHIR XML bytes, exactly as the sender made them. Never
+  re-serialised: what a receiver that takes the same format gets is what the sender sent (one that takes the
+  other format gets a faithful conversion, hub.fhirxml).
 - **key**: the patient's CPR number (the Patient entry's ``urn:oid:1.2.208.176.1.2`` identifier), else the
   MessageHeader.id, else the Bundle.id, as UTF-8. Messages about one patient thereby share a partition and
   stay in order.
@@ -21,6 +22,9 @@ The ingress record contract (`hub.broker.records.IngressRecord`)
   ``hub-received-at``  when it was produced, ISO 8601 in UTC
   ``hub-connector``    ``kafka`` for producers using this module; the hub's connectors write ``http``,
                        ``mllp`` and ``file``
+  ``content-type``     optional: ``application/fhir+xml`` (or ``application/xml``, ``text/xml``) for FHIR XML,
+                       ``application/fhir+json`` for JSON; without it the value's first character tells
+                       (``<`` XML, else JSON)
   ===================  ======================================================================================
 
 Authentication of Kafka-native senders
@@ -93,27 +97,42 @@ class MessageRefused(ValueError):
         self.refused = refused
 
 
-def ingress_record(raw: bytes, *, sender_sor: str, connector: str, tracking_id: str | None = None) -> IngressRecord:
+def ingress_record(
+    raw: bytes, *, sender_sor: str, connector: str, tracking_id: str | None = None, content_type: str | None = None
+) -> IngressRecord:
     """The ingress record of a MedCom message: keyed by patient (or message), stamped now.
 
     Raises `MessageRefused` (a ValueError) when the hub's intake would refuse `raw`: not a FHIR JSON Bundle, no
     one sender SOR code, or a MessageHeader.sender that names another SOR code than `sender_sor` (the hub would
     reject it; failing here tells the producer at once).
     """
-    checked = check(raw, sender_sor=sender_sor, authenticated_as=f"the record would be sent as {sender_sor}")
+    checked = check(
+        raw,
+        sender_sor=sender_sor,
+        authenticated_as=f"the record would be sent as {sender_sor}",
+        content_type=content_type,
+    )
     if isinstance(checked, Refused):
         raise MessageRefused(checked)
     return make_record(checked, connector=connector, tracking_id=tracking_id)
 
 
 async def publish_message(
-    producer: Producer, topic: str, raw: bytes, *, sender_sor: str, trace_id: str | None = None
+    producer: Producer,
+    topic: str,
+    raw: bytes,
+    *,
+    sender_sor: str,
+    trace_id: str | None = None,
+    content_type: str | None = None,
 ) -> str:
     """Produce one MedCom message to the ingress topic with the contract's key and headers.
 
     Returns the tracking id (`trace_id` when given) once the broker has the record. Raises ValueError before
     sending anything when `raw` is not a FHIR JSON Bundle from `sender_sor` (see `ingress_record`).
     """
-    record = ingress_record(raw, sender_sor=sender_sor, connector="kafka", tracking_id=trace_id)
+    record = ingress_record(
+        raw, sender_sor=sender_sor, connector="kafka", tracking_id=trace_id, content_type=content_type
+    )
     await producer.send_and_wait(topic, value=record.raw, key=record.key, headers=record.headers())
     return record.tracking_id

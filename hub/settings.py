@@ -85,7 +85,12 @@ class HubSettings(BaseSettings):
         default=1.0, gt=0, description="how often the hub looks for rest-hook subscriptions due a heartbeat"
     )
 
-    max_message_bytes: int = 10 * 1024 * 1024
+    max_message_bytes: int = Field(
+        default=100_000_000,
+        gt=0,
+        description="the largest message the hub takes, in either FHIR format: 100 MB, MedCom's limit on the VANS "
+        "network (MedCom-FHIR-Communication, governance for the network layer)",
+    )
     validation_processes: int | None = Field(
         default=None,
         ge=0,

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request, Response
 
 from hub.api.deps import MailboxDep, OrganisationDep, ReadAuditDep, TrackingDep
 from hub.api.params import MailboxItemId, PageLimit
-from hub.api.responses import FHIR_JSON, OutcomeError
+from hub.api.responses import OutcomeError
 from hub.domain.operators import Viewer
+from hub.fhirxml.media import MEDIA_TYPES, sniffed_format
 from hub.route.register import Organisation
 
 router = APIRouter(prefix="/mailbox", tags=["mailbox"])
@@ -68,7 +69,7 @@ async def get_mailbox_item(
     tracking: TrackingDep,
     read_audit: ReadAuditDep,
 ) -> Response:
-    """The message exactly as the sender sent it."""
+    """The message exactly as the sender sent it (converted when the receiver takes the other FHIR format)."""
     item = await mailbox.item(organisation.id, item_id)
     if item is None:
         raise OutcomeError(404, "not-found", None, f"mailbox of {organisation.id} has no item {item_id}")
@@ -78,7 +79,8 @@ async def get_mailbox_item(
         what=f"/mailbox/{item_id}",
         patients=[await tracking.patient_of(item.tracking_id)],
     )
-    return Response(item.body, media_type=FHIR_JSON, headers={"X-Hub-Tracking-Id": item.tracking_id})
+    media_type = MEDIA_TYPES[sniffed_format(item.body)]
+    return Response(item.body, media_type=media_type, headers={"X-Hub-Tracking-Id": item.tracking_id})
 
 
 @router.post("/{item_id}/ack", status_code=204)

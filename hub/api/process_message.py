@@ -19,10 +19,12 @@ from connectors.intake import Refusal, Refused
 from hub.api.deps import IntakeDep, OrganisationDep, SettingsDep
 from hub.api.responses import OutcomeError, fhir_response
 from hub.domain.outcome import Issue, Severity, operation_outcome
+from hub.fhirxml.media import ACCEPTED
 
 router = APIRouter(tags=["ingest"])
 
-ACCEPTED_MEDIA_TYPES = frozenset({"application/fhir+json", "application/json"})
+# FHIR JSON and FHIR XML (application/xml and text/xml are read as FHIR XML, as FHIR's http page has it)
+ACCEPTED_MEDIA_TYPES = frozenset(ACCEPTED)
 _STATUS = {Refusal.INVALID: 400, Refusal.FORBIDDEN: 403, Refusal.UNAVAILABLE: 503}
 
 
@@ -49,8 +51,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 _MESSAGE_BODY = {
     "requestBody": {
         "required": True,
-        "description": "one MedCom message: a FHIR R4 Bundle of type message, in FHIR JSON",
-        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+        "description": "one MedCom message: a FHIR R4 Bundle of type message, in FHIR JSON or FHIR XML",
+        "content": {
+            "application/fhir+json": {"schema": {"type": "object"}},
+            "application/fhir+xml": {"schema": {"type": "string"}},
+        },
     }
 }
 
@@ -59,14 +64,15 @@ _MESSAGE_BODY = {
 async def process_message(
     request: Request, organisation: OrganisationDep, intake: IntakeDep, settings: SettingsDep
 ) -> Response:
-    """Accept one MedCom message Bundle (FHIR JSON) from the authenticated organisation."""
+    """Accept one MedCom message Bundle (FHIR JSON or FHIR XML) from the authenticated organisation."""
     media_type = _media_type(request)
     if media_type not in ACCEPTED_MEDIA_TYPES:
         raise OutcomeError(
             415,
             "not-supported",
             None,
-            f"Content-Type {media_type or '(none)'} is not accepted; send application/fhir+json",
+            f"Content-Type {media_type or '(none)'} is not accepted; send application/fhir+json or"
+            " application/fhir+xml",
         )
     raw = await read_body(request, settings.max_message_bytes)
     taken = await intake.take(
@@ -75,6 +81,7 @@ async def process_message(
         authenticated_as=f"your token belongs to {organisation.id} (SOR {organisation.sor})",
         connector="http",
         max_bytes=settings.max_message_bytes,
+        content_type=media_type,
     )
     if isinstance(taken, Refused):
         raise _refusal(taken)

@@ -22,6 +22,8 @@ from hub.api.params import Text
 from hub.api.responses import FHIR_JSON, OutcomeError, fhir_response
 from hub.deliver.subscription_events import LONGEST_PAGE
 from hub.domain.operators import Role, Viewer
+from hub.fhirxml.convert import json_text
+from hub.fhirxml.media import MEDIA_TYPES, sniffed_format
 from hub.messages.subscription_notification import NotificationType, SubscriptionEvent, notification_bundle
 from hub.route.subscription import NotificationContent, Subscription
 
@@ -184,7 +186,8 @@ async def _with_messages(events: list[SubscriptionEvent], archive: ArchiveDep) -
     out = []
     for event in events:
         kept = await archive.get(event.tracking_id)
-        out.append(replace(event, message=kept.raw) if kept is not None else event)
+        # the notification Bundle is FHIR JSON: a message that came in as XML goes in it converted
+        out.append(replace(event, message=json_text(kept.raw)) if kept is not None else event)
     return out
 
 
@@ -219,4 +222,4 @@ async def read_message(
         what=f"/fhir/Bundle/{bundle_id}",
         patients=(await tracking.patients_of([tracking_id])).values(),
     )
-    return Response(kept.raw, media_type=FHIR_JSON)
+    return Response(kept.raw, media_type=MEDIA_TYPES[sniffed_format(kept.raw)])

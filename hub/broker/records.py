@@ -29,6 +29,9 @@ class IngressRecord:
     connector: str  # http | mllp | kafka | file
     raw: bytes
     key: bytes = b""
+    # the media type raw is in when it is not FHIR JSON (application/fhir+xml); a record without the header
+    # is told by its first character (hub.fhirxml.media), as the archive's copies of it are
+    content_type: str = ""
 
     def headers(self) -> Headers:
         return [
@@ -36,6 +39,7 @@ class IngressRecord:
             ("hub-sender-sor", self.sender_sor.encode()),
             ("hub-received-at", self.received_at.encode()),
             ("hub-connector", self.connector.encode()),
+            *([("content-type", self.content_type.encode())] if self.content_type else []),
         ]
 
     @classmethod
@@ -47,6 +51,7 @@ class IngressRecord:
             connector=_header(headers, "hub-connector") or "unknown",
             raw=value,
             key=key or b"",
+            content_type=_header(headers, "content-type") or "",
         )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from hub.broker.records import OutboxRecord
+from hub.deliver.formats import NotConvertible, body_for
 from hub.deliver.policy import AttemptOutcome, classify, parse_retry_after
 from hub.route.register import Organisation
 
@@ -35,17 +36,22 @@ def receiver_session(*, max_connections: int, timeout_seconds: float) -> aiohttp
 
 
 async def push(session: aiohttp.ClientSession, item: OutboxRecord, receiver: Organisation) -> AttemptResult:
-    """POST the original bytes, with the MessageHeader.id as idempotency key."""
+    """POST the message in the receiver's format (the original bytes when it came in that format), with the
+    MessageHeader.id as idempotency key."""
     if receiver.endpoint.url is None:
         return AttemptResult(AttemptOutcome.GIVE_UP, error="the receiver has no URL in the register")
+    try:
+        body = body_for(item.raw, receiver.endpoint.format)
+    except NotConvertible as exc:
+        return AttemptResult(AttemptOutcome.GIVE_UP, error=str(exc))
     headers = {
-        "Content-Type": "application/fhir+json",
+        "Content-Type": body.media_type,
         "Idempotency-Key": item.message_id,
         "X-Hub-Tracking-Id": item.tracking_id,
     }
     if receiver.endpoint.bearer_token:
         headers["Authorization"] = f"Bearer {receiver.endpoint.bearer_token}"
-    return await post(session, receiver.endpoint.url, item.raw, headers, who="the receiver")
+    return await post(session, receiver.endpoint.url, body.content, headers, who="the receiver")
 
 
 async def post(

@@ -27,6 +27,7 @@ from hub.deliver import http_push
 from hub.deliver.http_push import AttemptResult
 from hub.deliver.policy import AttemptOutcome
 from hub.deliver.subscription_events import SubscriptionEvents
+from hub.fhirxml.convert import document_of, json_text
 from hub.messages.subscription_notification import NotificationType, notification_bundle
 from hub.route.subscription import RestHook, Subscription, SubscriptionStatus
 from hub.route.subscription_store import SubscriptionStore
@@ -147,7 +148,7 @@ class RestHooks:
             events_since_start=max(numbered.events_since_start, event.number),
             now=self._now(),
             notification_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{subscription.id}/{event.number}")),
-            events=[replace(event, message=item.raw)],
+            events=[replace(event, message=json_text(item.raw))],  # the notification Bundle is FHIR JSON
         )
         return await self._send(subscription, NotificationType.EVENT, bundle)
 
@@ -197,7 +198,7 @@ class RestHooks:
 
 def _bundle_id(raw: bytes) -> str | None:
     try:
-        value = orjson.loads(raw).get("id")
-    except (orjson.JSONDecodeError, AttributeError):
+        value = document_of(raw).get("id")
+    except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) else None

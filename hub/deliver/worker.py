@@ -27,6 +27,7 @@ from hub.broker.port import Record, RecordPublisher
 from hub.broker.progress import WorkerProgress
 from hub.broker.records import OutboxRecord
 from hub.broker.topics import Topics
+from hub.deliver.formats import NotConvertible, body_for
 from hub.deliver.http_push import AttemptResult, push
 from hub.deliver.ledger import DeliveryLedger
 from hub.deliver.notices import publish_notice
@@ -173,12 +174,16 @@ class DeliveryWorker:
             if notified is not None:
                 return notified
         if receiver.endpoint.kind is EndpointKind.MAILBOX:
+            try:
+                body = body_for(item.raw, receiver.endpoint.format)  # kept in the format the receiver fetches
+            except NotConvertible as exc:
+                return AttemptResult(AttemptOutcome.GIVE_UP, error=str(exc))
             await self.store.mailbox.put(
                 receiver=receiver.id,
                 tracking_id=item.tracking_id,
                 message_id=item.message_id,
                 event=item.event,
-                body=item.raw,
+                body=body.content,
             )
             return AttemptResult(AttemptOutcome.DELIVERED)
         return await push(self.client, item, receiver)

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import structlog
 
 from hub.broker.outcomes import Rejected, reason_of
@@ -25,6 +24,8 @@ from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, Severity, operation_outcome
 from hub.domain.tracking import Step, TrackingEvent
 from hub.faults import fault_kind, fault_place
+from hub.fhirxml.convert import document_of
+from hub.fhirxml.validation import validate_any_format
 from hub.observe.metrics import count_handled
 from hub.observe.rejections import outcome_issues, poison_rule, rejection_rule
 from hub.pipeline.plan import EarlierAcknowledgement, plan
@@ -71,7 +72,10 @@ class IngressWorker:
         incoming_records = [_incoming(r) for r in records]
         await self._keep_unarchived(incoming_records)
         started = time.perf_counter()
-        verdicts = await self._validation.validate_all([incoming.raw for incoming in incoming_records])
+        # FHIR XML is validated as the JSON it converts to, its issues placed in the XML (hub.fhirxml.validation)
+        verdicts = await validate_any_format(
+            self._validation, [(incoming.raw, incoming.content_type or None) for incoming in incoming_records]
+        )
         validated_in = time.perf_counter() - started
         counted: list[tuple[str, str | None]] = []  # (connector, rule of a rejection), counted once published
         checked = list(zip(incoming_records, verdicts, strict=True))
@@ -243,7 +247,7 @@ def _pairs(headers: Any) -> Sequence[tuple[str, bytes]]:
 def _facts_of(raw: bytes) -> MessageFacts | None:
     """What the message says of itself (its MessageHeader.id, to answer the sender by), when that can be read."""
     try:
-        document = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))
+        document = document_of(raw)  # FHIR JSON or FHIR XML
         return read_facts(document) if isinstance(document, dict) else None
     except Exception:
         return None

@@ -17,6 +17,7 @@ from hub.domain import medcom
 from hub.domain.message import MessageFacts, read_facts
 from hub.domain.outcome import Issue, error, operation_outcome
 from hub.domain.tracking import Step, TrackingEvent
+from hub.fhirxml.convert import document_of
 from hub.messages.acknowledgement import CodedIssue, Refusal, build_acknowledgement, rejection_issues
 from hub.messages.failure_notice import (
     RULES,
@@ -301,7 +302,7 @@ def _resend_acknowledgement(
     sender = register.by_sor(record.sender_sor)
     if sender is None:
         return
-    earlier_facts = read_facts(orjson.loads(earlier.raw))
+    earlier_facts = read_facts(document_of(earlier.raw))  # a receiver may have answered in FHIR XML
     _send_to_sender(
         result,
         sender_id=sender.id,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hub.domain.identifiers import gln_problem, sor_problem
 from hub.domain.message import OrganisationRef
+from hub.fhirxml.media import FhirFormat
 from hub.route.accepts import AcceptsError, VersionRestriction, parse_accepts
 
 
@@ -43,6 +44,8 @@ class Endpoint(BaseModel):
     kind: EndpointKind
     url: str | None = None
     bearer_token: str | None = Field(default=None, repr=False)
+    # the FHIR format the receiver takes: each message goes in it, converted when it came in the other one
+    format: FhirFormat = FhirFormat.JSON
 
     @model_validator(mode="after")
     def _http_needs_url(self) -> Endpoint:

@@ -1,4 +1,5 @@
-"""A simulated hospital: keeps sending realistic notifications and correspondence through the hub's ingest."""
+"""A simulated hospital: keeps sending realistic notifications and correspondence through the hub's ingest,
+some of it in FHIR XML (as MedCom's receivers must take it)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import structlog
 from connectors.kafka_producer import publish_message
 from hub.domain.hl7v2 import APPLICATION_ACCEPT
 from hub.domain.medcom import CARE_COMMUNICATION_EVENT, HOSPITAL_NOTIFICATION_EVENT
+from hub.fhirxml.media import FHIR_JSON, FHIR_XML
+from hub.fhirxml.writer import write_xml
 from hub.route.register import Organisation, OrganisationKind, Register
 from hub.simulate.adt import adt_message, send_over_mllp
 from hub.simulate.generator import MessageGenerator
@@ -50,7 +53,7 @@ class SimulatedHospitals:
         self._on_leave: dict[str, datetime] = {}  # cpr -> when the leave began
         self.sent = 0
         self.refused = 0
-        self.by_channel: dict[str, int] = {"http": 0, "mllp": 0, "kafka": 0}
+        self.by_channel: dict[str, int] = {"http": 0, "http-xml": 0, "mllp": 0, "kafka": 0}
 
     def _of_kind(self, kind: OrganisationKind, accepting: str) -> list[Organisation]:
         return [o for o in self._register.organisations if o.kind is kind and accepting in o.accepts]
@@ -90,14 +93,18 @@ class SimulatedHospitals:
             producer, topic = self._kafka
             await publish_message(producer, topic, orjson.dumps(message), sender_sor=hospital.sor)
             return self._count("kafka", True)
+        as_xml = self._rng.random() < 0.25  # a quarter of what goes over HTTP is FHIR XML
         response = await self._client.post(
             f"{self._hub_url}/fhir/$process-message",
-            content=orjson.dumps(message),
-            headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {self._tokens[hospital.id]}"},
+            content=write_xml(message) if as_xml else orjson.dumps(message),
+            headers={
+                "Content-Type": FHIR_XML if as_xml else FHIR_JSON,
+                "Authorization": f"Bearer {self._tokens[hospital.id]}",
+            },
         )
         if response.status_code != 202:
             log.warning("simulated hospital's message refused", status=response.status_code)
-        return self._count("http", response.status_code == 202)
+        return self._count("http-xml" if as_xml else "http", response.status_code == 202)
 
     def _count(self, channel: str, accepted: bool) -> bool:
         if accepted:

@@ -1,5 +1,6 @@
 """Simulated receiving systems: real HTTP servers on loopback that answer every message with a MedCom
-Acknowledgement (through the hub's ingest, with their own token), and pollers for mailbox receivers.
+Acknowledgement (through the hub's ingest, with their own token), and pollers for mailbox receivers. A receiver
+whose register entry asks for FHIR XML reads the XML it is sent and answers in XML.
 
 Used by ``hub demo`` and by the tests, which read what each organisation received from ``received``.
 """
@@ -21,6 +22,9 @@ import structlog
 from aiohttp import web
 
 from hub.domain.message import MessageFacts, read_facts
+from hub.fhirxml.convert import document_of
+from hub.fhirxml.media import MEDIA_TYPES, FhirFormat
+from hub.fhirxml.writer import write_xml
 from hub.messages.acknowledgement import build_acknowledgement
 from hub.route.register import EndpointKind, Organisation, Register
 
@@ -50,6 +54,7 @@ class ReceivedMessage:
     tracking_id: str | None
     via: str  # http | mailbox | rest-hook
     at: float = field(default_factory=time.monotonic)
+    content_type: str | None = None  # the Content-Type it came with (http)
 
 
 class SimulatedReceivers:
@@ -96,7 +101,7 @@ class SimulatedReceivers:
     async def _receive(self, request: web.Request) -> web.Response:
         receiver_id = request.match_info["receiver"]
         raw = await request.read()
-        facts = read_facts(orjson.loads(raw))
+        facts = read_facts(document_of(raw))  # FHIR JSON, or FHIR XML for a receiver that takes XML
         reply = self.behaviour(receiver_id, facts) if self.behaviour else Reply()
         if reply.delay:
             await asyncio.sleep(reply.delay)
@@ -111,6 +116,7 @@ class SimulatedReceivers:
                 request.headers.get("Idempotency-Key"),
                 request.headers.get("X-Hub-Tracking-Id"),
                 "http",
+                content_type=request.headers.get("Content-Type"),
             )
         )
         if reply.acknowledge:
@@ -155,12 +161,14 @@ class SimulatedReceivers:
         acknowledgement = build_acknowledgement(
             original=facts, responder=organisation.ref, recipient=facts.sender, code="ok", now=datetime.now(UTC)
         )
+        wanted = organisation.endpoint.format  # a system that takes XML answers in XML
+        body = write_xml(acknowledgement) if wanted is FhirFormat.XML else orjson.dumps(acknowledgement)
         for attempt in range(200):  # a real system keeps trying for minutes
             try:
                 response = await self._client.post(
                     f"{self.hub_url}/fhir/$process-message",
-                    content=orjson.dumps(acknowledgement),
-                    headers={"Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"},
+                    content=body,
+                    headers={"Content-Type": MEDIA_TYPES[wanted], "Authorization": f"Bearer {token}"},
                 )
             except httpx.TransportError:
                 await asyncio.sleep(min(0.25 * (attempt + 1), 2.0))  # the hub may be restarting
@@ -190,7 +198,7 @@ class SimulatedReceivers:
             response.raise_for_status()
             for item in response.json()["items"]:
                 raw = base64.b64decode(item["message_base64"])
-                facts = read_facts(orjson.loads(raw))
+                facts = read_facts(document_of(raw))
                 self._note(
                     ReceivedMessage(organisation.id, facts, raw, item["message_id"], item["tracking_id"], "mailbox")
                 )

@@ -10,7 +10,7 @@ import secrets
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,15 +211,24 @@ def hub_environment(**overrides: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def running_hub(
-    *, bootstrap_servers: str, workdir: Path, topic_prefix: str, behaviour: Behaviour | None = None, **settings: str
+    *,
+    bootstrap_servers: str,
+    workdir: Path,
+    topic_prefix: str,
+    behaviour: Behaviour | None = None,
+    formats: str = "",
+    **settings: str,
 ) -> AsyncIterator[HubUnderTest]:
-    """A hub process with its own register, receivers, database, topics and consumer groups."""
+    """A hub process with its own register, receivers, database, topics and consumer groups; `formats`: the FHIR
+    format of the endpoints that do not take the default JSON, as ``organisation=xml`` pairs separated by commas
+    (a string, as the settings are)."""
     async with running_hubs(
         1,
         bootstrap_servers=bootstrap_servers,
         workdir=workdir,
         topic_prefix=topic_prefix,
         behaviour=behaviour,
+        formats=formats,
         **settings,
     ) as hubs:
         yield hubs[0]
@@ -233,6 +242,7 @@ async def running_hubs(
     workdir: Path,
     topic_prefix: str,
     behaviour: Behaviour | None = None,
+    formats: str = "",
     **settings: str,
 ) -> AsyncIterator[list[HubUnderTest]]:
     """`count` hub processes as production runs them side by side: one register, database, set of topics and
@@ -241,7 +251,8 @@ async def running_hubs(
     tokens = {spec["id"]: f"tok-{spec['id']}-{secrets.token_hex(8)}" for spec in TEST_ORGANISATIONS}
     receivers_port, hub_ports = free_port(), [free_port() for _ in range(count)]
     register_file = workdir / "register.yaml"
-    write_register(register_file, f"http://127.0.0.1:{receivers_port}", tokens)
+    endpoint_formats = dict(pair.split("=", 1) for pair in formats.split(",") if pair)
+    write_register(register_file, f"http://127.0.0.1:{receivers_port}", tokens, formats=endpoint_formats)
     register = load_register(register_file)
     urls = [f"http://127.0.0.1:{port}" for port in hub_ports]
     receivers = SimulatedReceivers(register=register, hub_url=urls[0], tokens=tokens, behaviour=behaviour)
@@ -258,6 +269,8 @@ async def running_hubs(
         "HUB_DELIVERY_BASE_DELAY_SECONDS": "0.1",
         "HUB_DELIVERY_MAX_DELAY_SECONDS": "1",
         "HUB_DELIVERY_TIMEOUT_SECONDS": "5",
+        # the size-limit tests send bodies past the limit: 10 MiB keeps them quick (the default is MedCom's 100 MB)
+        "HUB_MAX_MESSAGE_BYTES": str(10 * 1024 * 1024),
         **settings,
     }
     processes = [
@@ -282,7 +295,9 @@ async def running_hubs(
         await receivers.stop()
 
 
-def write_register(path: Path, receivers_url: str, tokens: dict[str, str]) -> None:
+def write_register(
+    path: Path, receivers_url: str, tokens: dict[str, str], *, formats: Mapping[str, str] | None = None
+) -> None:
     organisations = []
     for spec in TEST_ORGANISATIONS:
         entry = {k: v for k, v in spec.items() if k not in ("mailbox", "accepts")}
@@ -292,6 +307,8 @@ def write_register(path: Path, receivers_url: str, tokens: dict[str, str]) -> No
             if spec.get("mailbox")
             else {"kind": "http", "url": f"{receivers_url}/receivers/{spec['id']}", "bearer_token": "test-push"}
         )
+        if formats and spec["id"] in formats:
+            entry["endpoint"]["format"] = formats[spec["id"]]
         entry["accepts"] = spec.get("accepts", ALL_EVENTS)
         organisations.append(entry)
     content = {

@@ -22,7 +22,7 @@ from tests.integration.hubtest import OPERATOR_TOKEN, HubUnderTest
 
 pytestmark = pytest.mark.integration
 
-LIMIT = 10 * 1024 * 1024  # the hub's default HUB_MAX_MESSAGE_BYTES
+LIMIT = 10 * 1024 * 1024  # HUB_MAX_MESSAGE_BYTES of the test hubs (tests.integration.hubtest)
 MIB = 1024 * 1024
 
 

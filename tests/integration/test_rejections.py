@@ -168,7 +168,8 @@ async def test_sender_posing_as_another_organisation_gets_403(
     [
         (b'{"resourceType": "Bundle", "type": ', "application/fhir+json", 400, None),
         (b'["not", "an", "object"]', "application/fhir+json", 400, None),
-        (b"<Bundle/>", "application/fhir+xml", 415, "not-supported"),
+        (b"<Bundle/>", "text/plain", 415, "not-supported"),
+        (b"<Bundle/>", "application/fhir+xml", 400, "structure"),
         (b'{"resourceType": "Bundle", "type": "message", "entry": []}', "application/json", 400, "required"),
     ],
 )

@@ -159,8 +159,18 @@ async def test_unusable_bodies_get_400(client: httpx.AsyncClient, runtime: Any, 
 
 
 async def test_other_media_types_get_415(client: httpx.AsyncClient) -> None:
-    found = issue(await post(client, b"<Bundle/>", **{"Content-Type": "application/fhir+xml"}), 415)
+    found = issue(await post(client, b"<Bundle/>", **{"Content-Type": "text/plain"}), 415)
     assert found["code"] == "not-supported"
+
+
+@pytest.mark.parametrize("content_type", ["application/fhir+xml", "application/xml", "text/xml; charset=utf-8"])
+async def test_xml_that_is_not_fhir_gets_400_at_its_line_and_column(
+    client: httpx.AsyncClient, runtime: Any, content_type: str
+) -> None:
+    found = issue(await post(client, b"<Bundle/>", **{"Content-Type": content_type}), 400)
+    assert found["code"] == "structure"
+    assert "not FHIR's" in found["diagnostics"] and "line 1, column 1" in found["diagnostics"]
+    assert runtime.publisher.sent == []
 
 
 async def test_a_stopping_hub_answers_503_retry_after_5(client: httpx.AsyncClient, runtime: Any) -> None:
@@ -197,4 +207,7 @@ async def test_the_operation_keeps_its_openapi_name(client: httpx.AsyncClient) -
     assert operation["operationId"] == "process_message_fhir__process_message_post"
     assert operation["tags"] == ["ingest"]
     assert "202" in operation["responses"]
-    assert operation["requestBody"]["content"] == {"application/fhir+json": {"schema": {"type": "object"}}}
+    assert operation["requestBody"]["content"] == {
+        "application/fhir+json": {"schema": {"type": "object"}},
+        "application/fhir+xml": {"schema": {"type": "string"}},
+    }

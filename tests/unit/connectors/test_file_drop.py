@@ -15,6 +15,8 @@ import pytest
 from connectors.file_drop import FileDrop
 from connectors.intake import Intake
 from hub.broker.records import IngressRecord
+from hub.fhirxml import jsontext
+from hub.fhirxml.writer import write_xml
 from hub.route.register import Organisation
 from hub.simulate import MessageGenerator
 from tests.mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
@@ -148,7 +150,9 @@ def _outcome(tmp_path: Path, sender: str, name: str) -> dict[str, Any]:
     [
         (HOSPITAL.id, "broken.json", b'{"resourceType": "Bundle", ', "JSON"),
         (HOSPITAL.id, "patient.json", b'{"resourceType": "Patient"}', "Bundle"),
-        (HOSPITAL.id, "letter.xml", b"<Bundle/>", "only *.json files are read"),
+        (HOSPITAL.id, "letter.txt", b"<Bundle/>", "only *.json and *.xml files are read"),
+        (HOSPITAL.id, "letter.xml", b"<Bundle/>", "not FHIR's"),
+        (HOSPITAL.id, "letter.xml", messages(1)[0], "not well-formed XML"),
         ("unknown-hospital", "stin.json", None, "the directory 'unknown-hospital' names no organisation"),
         (MUNICIPALITY.id, "stin.json", None, "MessageHeader.sender has SOR code 265161000016000"),
     ],
@@ -328,3 +332,15 @@ async def test_a_stopping_hub_finishes_the_file_in_hand_and_leaves_the_rest(tmp_
     assert [r.raw for r in recorder.records] == batch[:1]
     assert files(tmp_path / HOSPITAL.id / "done") == ["m0.json"]
     assert files(tmp_path / HOSPITAL.id / "incoming") == ["m1.json", "m2.json"]
+
+
+async def test_an_xml_file_is_published_as_it_is_with_its_media_type(
+    tmp_path: Path, watcher: FileDrop, recorder: Recorder
+) -> None:
+    raw = write_xml(jsontext.loads(messages(1)[0]), pretty=True)
+    drop(tmp_path, HOSPITAL.id, "stin-0001.xml", raw)
+    await poll_twice(watcher)
+    [record] = recorder.records
+    assert (record.raw, record.content_type) == (raw, "application/fhir+xml")
+    assert ("content-type", b"application/fhir+xml") in record.headers()
+    assert (tmp_path / HOSPITAL.id / "done" / "stin-0001.xml").read_bytes() == raw

@@ -21,11 +21,14 @@ from connectors.intake import (
     Refused,
     check,
     ingress_publisher,
+    make_record,
     not_published,
     to_topic,
 )
 from hub.broker.records import Headers, IngressRecord
 from hub.domain import medcom
+from hub.fhirxml import jsontext
+from hub.fhirxml.writer import write_xml
 from hub.simulate import MessageGenerator
 from hub.track.archive import ArchivedMessage
 from tests.mailbox_organisations import MAILBOX_HOSPITAL as HOSPITAL
@@ -320,3 +323,40 @@ async def test_an_intake_around_the_ingress_publisher_classifies_what_it_raises(
     archive_fails = ingress_publisher(SilentProducer(), "t", archive=FakeArchive(log, fail=OSError()))
     taken = await take(Intake(archive_fails))
     assert isinstance(taken, Refused) and taken.kind is Refusal.FAILED and taken.error_name == "OSError"
+
+
+# --- FHIR XML ----------------------------------------------------------------------------------------------
+
+
+def test_xml_is_checked_as_the_json_it_converts_to_and_kept_as_it_came() -> None:
+    xml = write_xml(jsontext.loads(RAW), pretty=True)
+    checked = check(xml, sender_sor=HOSPITAL.sor, authenticated_as=BY_TOKEN, max_bytes=len(xml))
+    assert isinstance(checked, Checked)
+    assert (checked.raw, checked.content_type) == (xml, "application/fhir+xml")
+    assert checked.facts == check(RAW, sender_sor=HOSPITAL.sor, authenticated_as=BY_TOKEN).facts  # type: ignore[union-attr]
+    assert make_record(checked, connector="file").content_type == "application/fhir+xml"
+
+
+def test_xml_from_another_sender_is_forbidden_with_the_xml_place() -> None:
+    xml = write_xml(jsontext.loads(RAW), pretty=True)
+    refused = check(xml, sender_sor=MUNICIPALITY.sor, authenticated_as=BY_TOKEN, content_type="text/xml")
+    assert isinstance(refused, Refused) and refused.kind is Refusal.FORBIDDEN
+    [issue] = refused.issues
+    line = next(n for n, text in enumerate(xml.decode().splitlines(), 1) if text.strip() == "<sender>")
+    assert (issue.line, issue.column) == (line, 9)
+    assert f"(XML line {line}, column 9)" in issue.diagnostics
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "says"),
+    [
+        (b"<Bundle", "structure", "not well-formed XML"),
+        (b'<Patient xmlns="http://hl7.org/fhir"/>', "structure", "Bundle"),
+        (b"<" + b"x" * 100, "too-costly", "the limit is 50"),
+    ],
+)
+def test_xml_that_is_no_bundle_is_invalid(raw: bytes, code: str, says: str) -> None:
+    refused = check(raw, sender_sor=HOSPITAL.sor, authenticated_as=BY_TOKEN, max_bytes=50)
+    assert isinstance(refused, Refused) and refused.kind is Refusal.INVALID
+    assert refused.issues[0].code == code
+    assert says in refused.text

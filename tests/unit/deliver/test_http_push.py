@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from hub.broker.embedded import free_port
 from hub.broker.records import OutboxRecord
 from hub.deliver.http_push import push, receiver_session
 from hub.deliver.policy import AttemptOutcome
+from hub.fhirxml.media import FhirFormat
 from hub.route.register import Endpoint, EndpointKind, Organisation, OrganisationKind
 
 ITEM = OutboxRecord(
@@ -106,3 +108,24 @@ async def test_a_receiver_that_is_down_is_retried() -> None:
     result = await attempt(f"http://127.0.0.1:{free_port()}/inbox")
     assert result.outcome is AttemptOutcome.RETRY
     assert result.error is not None and result.error.startswith("cannot reach the receiver")
+
+
+async def test_a_receiver_that_takes_xml_gets_the_message_converted_with_its_media_type(
+    receiver: tuple[Receiver, str],
+) -> None:
+    fake, url = receiver
+    json_message = b'{"resourceType": "Basic", "id": "b1"}'
+    xml_receiver = organisation(url).model_copy(
+        update={"endpoint": Endpoint(kind=EndpointKind.HTTP, url=url, format=FhirFormat.XML)}
+    )
+    async with receiver_session(max_connections=4, timeout_seconds=5) as session:
+        result = await push(session, replace(ITEM, raw=json_message), xml_receiver)
+        refused = await push(session, replace(ITEM, raw=b'{"resourceType": "Basic", "colour": 1}'), xml_receiver)
+    assert result.outcome is AttemptOutcome.DELIVERED
+    headers, body = fake.received[0]
+    assert headers["Content-Type"] == "application/fhir+xml"
+    assert body == b'<?xml version="1.0" encoding="UTF-8"?><Basic xmlns="http://hl7.org/fhir"><id value="b1"/></Basic>'
+    # a message that cannot be written in the receiver's format is not sent in another one
+    assert refused.outcome is AttemptOutcome.GIVE_UP
+    assert refused.error is not None and "could not be converted to FHIR XML" in refused.error
+    assert len(fake.received) == 1

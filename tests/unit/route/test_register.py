@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from hub.domain import medcom
+from hub.fhirxml.media import FhirFormat
 from hub.route.accepts import version_refusal
 from hub.route.register import RegisterError, hash_token, load_register, parse_register
 from hub.settings import SCHEMAS_DIR
@@ -39,6 +40,7 @@ def test_tokens_are_kept_only_as_hashes() -> None:
         ({"endpoint": {"kind": "http"}}, "needs a url"),
         ({"kind": "pharmacy"}, "kind"),
         ({"colour": "blue"}, "colour"),
+        ({"endpoint": {"kind": "mailbox", "format": "yaml"}}, "format"),
     ],
 )
 def test_bad_entries_are_refused_with_the_reason(change: dict[str, object], message: str) -> None:
@@ -165,3 +167,12 @@ def test_the_demo_names_a_version_and_takes_every_care_communication_the_hub_bui
             assert (
                 version_refusal(medcom.CARE_COMMUNICATION_EVENT, versions, medcom.CARE_COMMUNICATION_DEFINITION) is None
             )
+
+
+def test_an_endpoint_takes_fhir_json_unless_it_asks_for_xml() -> None:
+    register = small_register(
+        organisation("json-one", "400000000000001"),
+        {**organisation("xml-one", "400000000000002"), "endpoint": {"kind": "mailbox", "format": "xml"}},
+    )
+    formats = [o.endpoint.format for o in map(register.by_id, ("json-one", "xml-one")) if o is not None]
+    assert formats == [FhirFormat.JSON, FhirFormat.XML]
