@@ -10,7 +10,7 @@ import secrets
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +217,7 @@ async def running_hub(
     topic_prefix: str,
     behaviour: Behaviour | None = None,
     formats: str = "",
+    accepts: Mapping[str, Sequence[Any]] | None = None,
     **settings: str,
 ) -> AsyncIterator[HubUnderTest]:
     """A hub process with its own register, receivers, database, topics and consumer groups; `formats`: the FHIR
@@ -229,6 +230,7 @@ async def running_hub(
         topic_prefix=topic_prefix,
         behaviour=behaviour,
         formats=formats,
+        accepts=accepts,
         **settings,
     ) as hubs:
         yield hubs[0]
@@ -243,16 +245,20 @@ async def running_hubs(
     topic_prefix: str,
     behaviour: Behaviour | None = None,
     formats: str = "",
+    accepts: Mapping[str, Sequence[Any]] | None = None,
     **settings: str,
 ) -> AsyncIterator[list[HubUnderTest]]:
     """`count` hub processes as production runs them side by side: one register, database, set of topics and
-    consumer group, and one set of receivers (whose acknowledgements go to the first process)."""
+    consumer group, and one set of receivers (whose acknowledgements go to the first process). `accepts` replaces
+    the test register's accepts of the organisations it names."""
     workdir.mkdir(parents=True, exist_ok=True)
     tokens = {spec["id"]: f"tok-{spec['id']}-{secrets.token_hex(8)}" for spec in TEST_ORGANISATIONS}
     receivers_port, hub_ports = free_port(), [free_port() for _ in range(count)]
     register_file = workdir / "register.yaml"
     endpoint_formats = dict(pair.split("=", 1) for pair in formats.split(",") if pair)
-    write_register(register_file, f"http://127.0.0.1:{receivers_port}", tokens, formats=endpoint_formats)
+    write_register(
+        register_file, f"http://127.0.0.1:{receivers_port}", tokens, formats=endpoint_formats, accepts=accepts
+    )
     register = load_register(register_file)
     urls = [f"http://127.0.0.1:{port}" for port in hub_ports]
     receivers = SimulatedReceivers(register=register, hub_url=urls[0], tokens=tokens, behaviour=behaviour)
@@ -296,7 +302,12 @@ async def running_hubs(
 
 
 def write_register(
-    path: Path, receivers_url: str, tokens: dict[str, str], *, formats: Mapping[str, str] | None = None
+    path: Path,
+    receivers_url: str,
+    tokens: dict[str, str],
+    *,
+    formats: Mapping[str, str] | None = None,
+    accepts: Mapping[str, Sequence[Any]] | None = None,
 ) -> None:
     organisations = []
     for spec in TEST_ORGANISATIONS:
@@ -309,7 +320,7 @@ def write_register(
         )
         if formats and spec["id"] in formats:
             entry["endpoint"]["format"] = formats[spec["id"]]
-        entry["accepts"] = spec.get("accepts", ALL_EVENTS)
+        entry["accepts"] = list((accepts or {}).get(spec["id"], spec.get("accepts", ALL_EVENTS)))
         organisations.append(entry)
     content = {
         "hub": {"name": "Sektor-hub (test)", "sor": "881531000016009"},

@@ -7,7 +7,6 @@ acknowledgement. (SQLite, and PostgreSQL with ``--database postgresql``.)"""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,28 +16,21 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import yaml
 
-from hub.broker.embedded import EmbeddedBroker, free_port
-from hub.broker.topics import Topics
+from hub.broker.embedded import EmbeddedBroker
 from hub.domain.message import OrganisationRef
 from hub.domain.sektorhub import DISCHARGE_LETTER_EVENT
 from hub.messages import builder
-from hub.route.register import load_register
 from hub.simulate import MessageGenerator, clinical
-from hub.simulate.receivers import SimulatedReceivers
-from tests.integration import hubtest
 from tests.integration.hubtest import (
     ALL_EVENTS,
     TEST_ORGANISATIONS,
-    HubProcess,
     HubUnderTest,
     eventually,
     fresh_message,
-    hub_environment,
     post_message,
+    running_hub,
     wait_for_status,
-    write_register,
 )
 from tests.integration.test_rejections import acknowledgements_to, load
 
@@ -54,37 +46,13 @@ OTHER = "forward-receiver"
 @asynccontextmanager
 async def hub_taking_discharge_letters(broker: EmbeddedBroker, workdir: Path) -> AsyncIterator[HubUnderTest]:
     """The test register, where the GP and the municipality also take the hub's discharge letter."""
-    tokens = {spec["id"]: f"tok-{spec['id']}-{secrets.token_hex(8)}" for spec in TEST_ORGANISATIONS}
-    receivers_port, port = free_port(), free_port()
-    register_file = workdir / "register.yaml"
-    write_register(register_file, f"http://127.0.0.1:{receivers_port}", tokens)
-    content = yaml.safe_load(register_file.read_text(encoding="utf-8"))
-    for entry in content["organisations"]:
-        if entry["id"] in (GP, MUNICIPALITY):
-            entry["accepts"] = [*ALL_EVENTS, DISCHARGE_LETTER_EVENT]
-    register_file.write_text(yaml.safe_dump(content, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    register = load_register(register_file)
-    url = f"http://127.0.0.1:{port}"
-    receivers = SimulatedReceivers(register=register, hub_url=url, tokens=tokens)
-    await receivers.start(port=receivers_port)
-    environment = {
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "HUB_REGISTER_FILE": str(register_file),
-        "HUB_DATABASE_URL": hubtest.new_database_url(workdir),
-        "HUB_TOPIC_PREFIX": TOPIC_PREFIX,
-        "HUB_CONSUMER_GROUP": f"{TOPIC_PREFIX}hub",
-        "HUB_TOPIC_PARTITIONS": "4",
-        "HUB_CONSUMER_SESSION_TIMEOUT_MS": "6000",
-        "HUB_PORT": str(port),
-    }
-    process = HubProcess(hub_environment(**environment), url, workdir / "hub.log")
-    try:
-        await process.start()
-        yield HubUnderTest(url, register, tokens, receivers, broker.bootstrap_servers, Topics(TOPIC_PREFIX), process)
-    finally:
-        if process.process is not None and process.process.poll() is None:
-            await process.terminate(timeout=30)
-        await receivers.stop()
+    async with running_hub(
+        bootstrap_servers=broker.bootstrap_servers,
+        workdir=workdir,
+        topic_prefix=TOPIC_PREFIX,
+        accepts={GP: [*ALL_EVENTS, DISCHARGE_LETTER_EVENT], MUNICIPALITY: [*ALL_EVENTS, DISCHARGE_LETTER_EVENT]},
+    ) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="module")

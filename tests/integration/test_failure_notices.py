@@ -108,7 +108,7 @@ async def test_a_receiver_switched_off_for_a_night_gets_its_message_in_the_morni
     delivered and acknowledged; with the old 300 s (HUB_DELIVERY_RETRY_SECONDS=300 in this test's environment)
     it became a dead letter."""
     defaults = HubSettings.model_fields
-    settings = {
+    settings: dict[str, Any] = {
         name: os.environ.get(name) or str(defaults[field].default)
         for name, field in (
             ("HUB_DELIVERY_RETRY_SECONDS", "delivery_retry_seconds"),
