@@ -121,7 +121,7 @@ def _may_change(viewer: Viewer) -> None:
         )
 
 
-async def _visible(service: SubscriptionService, subscription_id: str, viewer: Viewer) -> Subscription:
+async def visible_subscription(service: SubscriptionService, subscription_id: str, viewer: Viewer) -> Subscription:
     """The subscription, when the caller may see it: the operator every one, an organisation those it receives."""
     found = await service.store.get(subscription_id)
     if found is None or (viewer.organisation_id is not None and found.receiver_id != viewer.organisation_id):
@@ -199,7 +199,7 @@ async def search_subscriptions(request: Request, service: SubscriptionsDep, view
 
 @router.get("/Subscription/{subscription_id}", response_class=Response, responses=_FHIR_ANSWER)
 async def read_subscription(subscription_id: Text, service: SubscriptionsDep, viewer: ViewerDep) -> Response:
-    return fhir_response(subscription_resource(await _visible(service, subscription_id, viewer)))
+    return fhir_response(subscription_resource(await visible_subscription(service, subscription_id, viewer)))
 
 
 @router.put(
@@ -214,7 +214,7 @@ async def update_subscription(
     """Change a Subscription's topic, filters, reason or status (active, or off: paused), with the same checks as a
     new one. Its receiver stays; create a new Subscription with PUT is not offered (404: use POST)."""
     _may_change(viewer)
-    existing = await _visible(service, subscription_id, viewer)
+    existing = await visible_subscription(service, subscription_id, viewer)
     resource = await _resource(request)
     if isinstance(resource, dict) and resource.get("id") not in (None, subscription_id):
         raise OutcomeError(400, "invalid", "Subscription.id", f"the resource's id is not {subscription_id}")
@@ -240,7 +240,7 @@ async def update_subscription(
 async def delete_subscription(subscription_id: Text, service: SubscriptionsDep, viewer: ViewerDep) -> Response:
     """Unsubscribe: no more messages through it."""
     _may_change(viewer)
-    await _visible(service, subscription_id, viewer)
+    await visible_subscription(service, subscription_id, viewer)
     if not await service.delete(subscription_id):
         raise _not_found(subscription_id)
     return Response(status_code=204)

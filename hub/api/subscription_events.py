@@ -10,18 +10,20 @@ is in the audit of reads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request, Response
 
 from hub.api.deps import ArchiveDep, LedgerDep, ReadAuditDep, RestHooksDep, SubscriptionsDep, TrackingDep, ViewerDep
+from hub.api.fhir_subscriptions import visible_subscription
 from hub.api.params import Text
 from hub.api.responses import FHIR_JSON, OutcomeError, fhir_response
 from hub.deliver.subscription_events import LONGEST_PAGE
-from hub.domain.operators import Role, Viewer
+from hub.domain.operators import Role
 from hub.fhirxml.convert import json_text
 from hub.fhirxml.media import MEDIA_TYPES, sniffed_format
 from hub.messages.subscription_notification import NotificationType, SubscriptionEvent, notification_bundle
@@ -32,11 +34,21 @@ router = APIRouter(prefix="/fhir", tags=["fhir subscriptions"])
 _FHIR_ANSWER: Final[dict[int | str, dict[str, Any]]] = {200: {"content": {FHIR_JSON: {}}, "description": "FHIR JSON"}}
 
 
-async def _own(subscription_id: str, subscriptions: SubscriptionsDep, viewer: Viewer) -> Subscription:
-    found = await subscriptions.store.get(subscription_id)
-    if found is None or (viewer.organisation_id is not None and found.receiver_id != viewer.organisation_id):
-        raise OutcomeError(404, "not-found", None, f"no Subscription with id {subscription_id}")
-    return found
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _operation(path: str) -> Callable[[Endpoint], Endpoint]:
+    """A FHIR operation, invoked with GET (parameters in the query) or POST (a Parameters resource)."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        for method in ("get", "post"):
+            route = getattr(router, method)
+            route(path, response_class=Response, responses=_FHIR_ANSWER, operation_id=f"{endpoint.__name__}_{method}")(
+                endpoint
+            )
+        return endpoint
+
+    return register
 
 
 async def _parameters(request: Request) -> dict[str, str]:
@@ -68,18 +80,7 @@ def _number(parameters: dict[str, str], name: str) -> int | None:
     return int(text)
 
 
-@router.get(
-    "/Subscription/{subscription_id}/$status",
-    response_class=Response,
-    responses=_FHIR_ANSWER,
-    operation_id="subscription_status_get",
-)
-@router.post(
-    "/Subscription/{subscription_id}/$status",
-    response_class=Response,
-    responses=_FHIR_ANSWER,
-    operation_id="subscription_status_post",
-)
+@_operation("/Subscription/{subscription_id}/$status")
 async def subscription_status(
     subscription_id: Text,
     subscriptions: SubscriptionsDep,
@@ -87,7 +88,7 @@ async def subscription_status(
     viewer: ViewerDep,
 ) -> Response:
     """The subscription's status and how many events it has had (events-since-subscription-start)."""
-    subscription = await _own(subscription_id, subscriptions, viewer)
+    subscription = await visible_subscription(subscriptions, subscription_id, viewer)
     count = await rest_hooks.events.count(subscription.id)
     bundle = notification_bundle(
         subscription,
@@ -101,18 +102,7 @@ async def subscription_status(
     return fhir_response(bundle)
 
 
-@router.get(
-    "/Subscription/{subscription_id}/$events",
-    response_class=Response,
-    responses=_FHIR_ANSWER,
-    operation_id="subscription_events_get",
-)
-@router.post(
-    "/Subscription/{subscription_id}/$events",
-    response_class=Response,
-    responses=_FHIR_ANSWER,
-    operation_id="subscription_events_post",
-)
+@_operation("/Subscription/{subscription_id}/$events")
 async def subscription_events(
     subscription_id: Text,
     request: Request,
@@ -127,7 +117,7 @@ async def subscription_events(
     """The events numbered eventsSinceNumber (default 1) to eventsUntilNumber (default: the latest), at most 100,
     as a notification Bundle (query-event); ``content`` empty, id-only or full-resource (default: the
     subscription's). An event no longer kept (past the retention) is named in the status's error."""
-    subscription = await _own(subscription_id, subscriptions, viewer)
+    subscription = await visible_subscription(subscriptions, subscription_id, viewer)
     parameters = await _parameters(request)
     count = await rest_hooks.events.count(subscription.id)
     since = _number(parameters, "eventsSinceNumber") or 1

@@ -124,8 +124,8 @@ class RestHooks:
         return f"{subscription.rest_hook.endpoint} answered {result.error}"
 
     async def number(self, item: OutboxRecord) -> None:
-        """Give the copy its event number now, when the worker takes it (before it is tried or parked), so that
-        $status and $events know of it even while the endpoint is down."""
+        """Give the copy its event number now, for a copy parked before any attempt (its receiver's circuit is
+        open), so that $status and $events know of it while the endpoint is down; `notify` numbers the others."""
         if item.via is not None:
             await self.events.number(item.via, item, bundle_id=_bundle_id(item.raw))
 

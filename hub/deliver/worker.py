@@ -375,10 +375,11 @@ class ReceiverLane:
         ):
             await worker.report(item, Step.DELIVERED, duplicate=True, note="the receiver already has this message")
             return
-        if item.via is not None and worker.rest_hooks is not None:
-            await worker.rest_hooks.number(item)  # known to $status and $events from now on, even when parked
         now = worker.clock()
         if self.open:
+            if item.via is not None and worker.rest_hooks is not None:
+                # parked untried: numbered now, so $status and $events know of it (an attempt numbers it itself)
+                await worker.rest_hooks.number(item)
             await self._park(item, first_attempt_at=now, next_attempt_at=now, attempts=())
             return
         result = await worker.attempt(item)
@@ -387,13 +388,13 @@ class ReceiverLane:
             return
         attempts = (Attempt(utc_now(), result.error or "refused"),)
         if result.outcome is AttemptOutcome.GIVE_UP:
+            metrics.count_attempt(self.receiver_id, metrics.DEAD_LETTER)  # counted as made: before the dead letter
             kind = worker.kind_of_failure(item, result.outcome)
             await worker.bury(item, reason=result.error or "refused", attempts=attempts, kind=kind)
-            metrics.count_attempt(self.receiver_id, metrics.DEAD_LETTER)
             return
         delay = worker.policy.delay(1, retry_after=result.retry_after)
-        await self._park(item, first_attempt_at=now, next_attempt_at=now + delay, attempts=attempts)
         metrics.count_attempt(self.receiver_id, metrics.RETRY)
+        await self._park(item, first_attempt_at=now, next_attempt_at=now + delay, attempts=attempts)
         await worker.report(
             item, Step.DELIVERY_ATTEMPT_FAILED, attempt=1, error=result.error, retry_in=round(delay, 3), parked=True
         )
@@ -493,8 +494,8 @@ class ReceiverLane:
             delay = worker.policy.delay(number, retry_after=result.retry_after)
             elapsed = worker.clock() - head.first_attempt_at
             if result.outcome is AttemptOutcome.RETRY and worker.policy.may_retry(elapsed=elapsed, next_delay=delay):
-                await worker.parking.reschedule(head.seq, next_attempt_at=worker.clock() + delay, attempts=attempts)
                 metrics.count_attempt(self.receiver_id, metrics.RETRY)
+                await worker.parking.reschedule(head.seq, next_attempt_at=worker.clock() + delay, attempts=attempts)
                 if worth_reporting(number):
                     await worker.report(
                         item, Step.DELIVERY_ATTEMPT_FAILED, attempt=number, error=result.error, retry_in=round(delay, 3)
@@ -503,8 +504,8 @@ class ReceiverLane:
             reason = result.error or "refused"
             if result.outcome is AttemptOutcome.RETRY:
                 reason = f"not delivered within {worker.policy.retry_window:g} s; last error: {reason}"
+            metrics.count_attempt(self.receiver_id, metrics.DEAD_LETTER)  # counted as made: before the dead letter
             await worker.bury(item, reason=reason, attempts=attempts, kind=worker.kind_of_failure(item, result.outcome))
-            metrics.count_attempt(self.receiver_id, metrics.DEAD_LETTER)
         await worker.parking.remove(head.seq)
         self._parked = max(0, self._parked - 1)
 

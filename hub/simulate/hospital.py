@@ -3,7 +3,6 @@ some of it in FHIR XML (as MedCom's receivers must take it)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from hub.fhirxml.writer import write_xml
 from hub.route.register import Organisation, OrganisationKind, Register
 from hub.simulate.adt import adt_message, send_over_mllp
 from hub.simulate.generator import MessageGenerator
+from hub.simulate.pacing import send_at_rate
 
 log = structlog.get_logger(__name__)
 
@@ -175,13 +175,7 @@ class SimulatedHospitals:
         return code == APPLICATION_ACCEPT
 
     async def run(self, *, rate: float) -> None:
-        interval = 1.0 / rate if rate > 0 else 1.0
-        while True:
-            try:
-                await self.send_one()
-            except (httpx.HTTPError, OSError, TimeoutError) as exc:
-                log.warning("simulated hospital cannot reach the hub", error=type(exc).__name__)
-            await asyncio.sleep(self._rng.uniform(0.5 * interval, 1.5 * interval))
+        await send_at_rate(self.send_one, rate=rate, rng=self._rng, who="simulated hospital")
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -7,7 +7,6 @@ municipalities and is listed with a GP that accepts HomeCareObservation; the mun
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from hub.domain.homecare import HOMECARE_OBSERVATION_EVENT
 from hub.route.patients import PatientEntry, normalise_municipality_code
 from hub.route.register import Organisation, OrganisationKind, Register
 from hub.simulate.generator import MessageGenerator
+from hub.simulate.pacing import send_at_rate
 
 log = structlog.get_logger(__name__)
 
@@ -98,13 +98,7 @@ class SimulatedMunicipalities:
         return False
 
     async def run(self, *, rate: float) -> None:
-        interval = 1.0 / rate if rate > 0 else 1.0
-        while True:
-            try:
-                await self.send_one()
-            except (httpx.HTTPError, OSError, TimeoutError) as exc:
-                log.warning("simulated municipality cannot reach the hub", error=type(exc).__name__)
-            await asyncio.sleep(self._rng.uniform(0.5 * interval, 1.5 * interval))
+        await send_at_rate(self.send_one, rate=rate, rng=self._rng, who="simulated municipality")
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -8,7 +8,6 @@ acknowledgement. (SQLite, and PostgreSQL with ``--database postgresql``.)"""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,22 +42,16 @@ MUNICIPALITY = "plejecenter-herlev"
 OTHER = "forward-receiver"
 
 
-@asynccontextmanager
-async def hub_taking_discharge_letters(broker: EmbeddedBroker, workdir: Path) -> AsyncIterator[HubUnderTest]:
+@pytest.fixture(scope="module")
+async def copies_hub(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubUnderTest]:
     """The test register, where the GP and the municipality also take the hub's discharge letter."""
     async with running_hub(
         bootstrap_servers=broker.bootstrap_servers,
-        workdir=workdir,
+        workdir=tmp_path_factory.mktemp("copies-hub"),
         topic_prefix=TOPIC_PREFIX,
         accepts={GP: [*ALL_EVENTS, DISCHARGE_LETTER_EVENT], MUNICIPALITY: [*ALL_EVENTS, DISCHARGE_LETTER_EVENT]},
     ) as hub:
         yield hub
-
-
-@pytest.fixture(scope="module")
-async def copies_hub(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubUnderTest]:
-    async with hub_taking_discharge_letters(broker, tmp_path_factory.mktemp("copies-hub")) as started:
-        yield started
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ PostgreSQL with ``--database postgresql``.)"""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import orjson
@@ -35,23 +33,17 @@ MUNICIPALITY = "plejecenter-herlev"
 GP = "messaging-receiver"
 
 
-@asynccontextmanager
-async def hub_with_homecare_gp(broker: EmbeddedBroker, workdir: Path) -> AsyncIterator[HubUnderTest]:
+@pytest.fixture(scope="module")
+async def homecare_hub(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubUnderTest]:
     """The test register, with the GP messaging-receiver also taking HomeCareObservation, in its own hub."""
     (gp_accepts,) = [spec.get("accepts", ALL_EVENTS) for spec in TEST_ORGANISATIONS if spec["id"] == GP]
     async with running_hub(
         bootstrap_servers=broker.bootstrap_servers,
-        workdir=workdir,
+        workdir=tmp_path_factory.mktemp("homecare-hub"),
         topic_prefix=TOPIC_PREFIX,
         accepts={GP: [*gp_accepts, f"{HOMECARE_OBSERVATION_EVENT}|1.1"]},
     ) as hub:
         yield hub
-
-
-@pytest.fixture(scope="module")
-async def homecare_hub(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HubUnderTest]:
-    async with hub_with_homecare_gp(broker, tmp_path_factory.mktemp("homecare-hub")) as started:
-        yield started
 
 
 @pytest.fixture

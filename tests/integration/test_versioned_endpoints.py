@@ -7,7 +7,6 @@ destination's FHIRPath, and the version in the diagnostics. (SQLite, and Postgre
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,24 +40,18 @@ ACCEPTS = [
 SYSTEM = "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-acknowledgement-error-codes"
 
 
-@asynccontextmanager
-async def hub_with_versioned_receiver(broker: EmbeddedBroker, workdir: Path) -> AsyncIterator[HubUnderTest]:
-    """The test register, with plejecenter-herlev taking named versions only, served by its own hub process."""
-    async with running_hub(
-        bootstrap_servers=broker.bootstrap_servers,
-        workdir=workdir,
-        topic_prefix=TOPIC_PREFIX,
-        accepts={RECEIVER: ACCEPTS},
-    ) as hub:
-        yield hub
-
-
 @pytest.fixture(scope="module")
 async def versioned_hub(
     broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[HubUnderTest]:
-    async with hub_with_versioned_receiver(broker, tmp_path_factory.mktemp("versioned-hub")) as started:
-        yield started
+    """The test register, with plejecenter-herlev taking named versions only, served by its own hub process."""
+    async with running_hub(
+        bootstrap_servers=broker.bootstrap_servers,
+        workdir=tmp_path_factory.mktemp("versioned-hub"),
+        topic_prefix=TOPIC_PREFIX,
+        accepts={RECEIVER: ACCEPTS},
+    ) as hub:
+        yield hub
 
 
 @pytest.fixture
