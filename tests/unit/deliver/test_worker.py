@@ -14,6 +14,7 @@ import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -34,6 +35,7 @@ from hub.deliver.worker import DeliveryWorker
 from hub.domain.message import read_facts
 from hub.domain.tracking import Step, TrackingEvent
 from hub.messages.failure_notice import FailureKind
+from hub.observe import metrics
 from hub.route.register import Register, parse_register
 from hub.store.engine import open_database
 from tests.memory_workers import until
@@ -361,6 +363,41 @@ async def test_a_refusal_for_good_is_a_dead_letter_with_the_receivers_reason(del
     (dead,) = await delivery.dead_letters.find(DeadLetterQuery())
     assert (dead["message_id"], dead["reason"]) == (item.message_id, "400: not ours")
     assert delivery.receivers.pushes[item.message_id] == 1
+
+
+class WatchedDeadLetters(DeadLetterStore):
+    """The real store, noting for each dead letter how many failed-for-good attempts its receiver had counted
+    when the dead letter was written."""
+
+    counted_at_write: list[float]
+
+    async def add(self, item: OutboxRecord, **kwargs: Any) -> int:
+        self.counted_at_write.append(attempts_given_up(item.receiver_id))
+        return await super().add(item, **kwargs)
+
+
+def attempts_given_up(receiver: str) -> float:
+    sample = metrics.REGISTRY.get_sample_value(
+        "hub_delivery_attempts_total", {"receiver": receiver, "outcome": metrics.DEAD_LETTER}
+    )
+    return sample or 0.0
+
+
+@pytest.mark.parametrize("outcome", [AttemptOutcome.GIVE_UP, AttemptOutcome.RETRY])
+async def test_the_attempt_behind_a_dead_letter_is_counted_before_the_dead_letter_is_written(
+    delivery: Delivery, outcome: AttemptOutcome
+) -> None:
+    # a scrape between the two must not see a dead letter without the attempt that made it
+    watched = WatchedDeadLetters(delivery.engine)
+    watched.counted_at_write = []
+    delivery.dead_letters = watched
+    delivery.policy = dataclasses.replace(delivery.policy, retry_window=0.2)
+    await delivery.restart()
+    delivery.receivers.script = lambda item, n: AttemptResult(outcome, error="refused")
+    before = attempts_given_up("kommune-b")
+    delivery.outbox("kommune-b", "p1", 0)
+    await until(lambda: bool(watched.counted_at_write))
+    assert watched.counted_at_write == [before + 1]
 
 
 async def test_a_database_outage_is_waited_out_and_nothing_is_buried(delivery: Delivery) -> None:
