@@ -76,27 +76,9 @@ def prepare_profiles(rules: Any, raw: dict[str, Any], invariant: Callable[[list[
         nodes: dict[str, ProfileNode] = {spec["type"]: root}
         for rule in sorted(spec["rules"], key=lambda r: r["id"].count(".")):
             rid = rule["id"]
-            node = nodes.get(rid) if rid == spec["type"] else None
+            node = _node(nodes, rid)
             if node is None:
-                parent_id, _, last = rid.rpartition(".")
-                parent = nodes.get(parent_id)
-                if parent is None:
-                    continue
-                name, _, slice_name = last.partition(":")
-                if slice_name and name.endswith("[x]"):
-                    node = ProfileNode(rid, slice_name)  # value[x]:valueQuantity: the valueQuantity property
-                    parent.children.append(node)
-                elif slice_name:
-                    base = next((c for c in parent.children if c.id == f"{parent_id}.{name}"), None)
-                    if base is None:
-                        continue
-                    node = ProfileNode(rid, base.name, base.choice)
-                    base.slices.append(node)
-                else:
-                    choice = name.endswith("[x]")
-                    node = ProfileNode(rid, name[:-3] if choice else name, choice)
-                    parent.children.append(node)
-                nodes[rid] = node
+                continue
             node.min = rule.get("min", 0)
             node.max = rule.get("max", -1)
             node.fixed = rule.get("fixed")
@@ -123,6 +105,37 @@ def prepare_profiles(rules: Any, raw: dict[str, Any], invariant: Callable[[list[
             base = raw[base].get("base")
         profile.ancestors = frozenset(chain)
     return out
+
+
+def _node(nodes: dict[str, ProfileNode], rid: str) -> ProfileNode | None:
+    """The node of the element id rid, made (with the elements above it that have no rules of their own: a
+    compiled profile lists only the elements it constrains, ``Media.content.contentType`` without ``Media.content``)
+    when new; None for an id that does not start at the profile's type."""
+    node = nodes.get(rid)
+    if node is not None:
+        return node
+    parent_id, _, last = rid.rpartition(".")
+    if not parent_id:
+        return None
+    parent = _node(nodes, parent_id)
+    if parent is None:
+        return None
+    name, _, slice_name = last.partition(":")
+    if slice_name and name.endswith("[x]"):
+        node = ProfileNode(rid, slice_name)  # value[x]:valueQuantity: the valueQuantity property
+        parent.children.append(node)
+    elif slice_name:
+        base = _node(nodes, f"{parent_id}.{name}")
+        if base is None:
+            return None
+        node = ProfileNode(rid, base.name, base.choice)
+        base.slices.append(node)
+    else:
+        choice = name.endswith("[x]")
+        node = ProfileNode(rid, name[:-3] if choice else name, choice)
+        parent.children.append(node)
+    nodes[rid] = node
+    return node
 
 
 def _discriminator_paths(slicing: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -332,17 +345,17 @@ def _check_each(run: _Run, node: ProfileNode, values: list[Any], where: Where, t
             name = run.profile.url.rsplit("/", 1)[-1]
             text = f"{node.id} is not in the extensible value set {node.extensible} (profile {name})"
             run.issues.append(Issue(Severity.WARNING, "code-invalid", _spell(at), text))
-        if type(value) is not dict:
-            continue
-        if node.targets:
-            run.references.append((value, node.targets, run.resource))
-        for inv in node.invariants:
+        for inv in node.invariants:  # a primitive's too (MessageHeader.definition matches a canonical)
             if inv.check is None:
                 continue
             if not inv.check(value, run.resource, run.root, type_name):
                 downgraded = (run.profile.url.rsplit("/", 1)[-1], inv.key) in DOWNGRADED
                 severity = Severity.WARNING if inv.severity != "error" or downgraded else Severity.ERROR
                 run.issues.append(Issue(severity, "invariant", _spell(at), f"{inv.key}: {inv.human}"))
+        if type(value) is not dict:
+            continue
+        if node.targets:
+            run.references.append((value, node.targets, run.resource))
         for child in node.children:
             if child.choice:
                 items = _children(value, child)
