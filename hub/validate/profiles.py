@@ -58,6 +58,9 @@ class ProfileNode:
     discriminators: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a sliced element: (type, path) per discriminator
     # a slice: (type, path, the slice's node at that path) per discriminator of its base, when each is decidable
     discriminated: tuple[tuple[str, tuple[str, ...], ProfileNode], ...] | None = None
+    # a slice of References told apart by what they name (DiagnosticReport.performer:PractitionerRole): the
+    # resource types of its targetProfiles, when no two slices of the element share one
+    target_types: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -96,6 +99,7 @@ def prepare_profiles(rules: Any, raw: dict[str, Any], invariant: Callable[[list[
                 node.discriminators = _discriminator_paths(slicing)
         _mark_values(root)
         _mark_discriminated(root)
+        _mark_target_types(root, raw)
         out[url] = Profile(url, spec["type"], root)
     for url, profile in out.items():
         chain: set[str] = set()
@@ -166,6 +170,27 @@ def _mark_discriminated(node: ProfileNode) -> None:
             _mark_discriminated(piece)
 
 
+def _mark_target_types(node: ProfileNode, raw: dict[str, Any]) -> None:
+    """Slices of References without values or discriminators, whose targetProfiles name resources of types no
+    other slice of the element names: each holds the references to resources of its types."""
+    for child in node.children:
+        pieces = child.slices
+        if pieces and all(p.targets and not p.has_values and p.discriminated is None for p in pieces):
+            kinds = [frozenset(_target_type(url, raw) for url in p.targets) for p in pieces]
+            if sum(len(k) for k in kinds) == len(frozenset().union(*kinds)):  # no type in two slices
+                for piece, types in zip(pieces, kinds, strict=True):
+                    piece.target_types = types
+        _mark_target_types(child, raw)
+        for piece in pieces:
+            _mark_target_types(piece, raw)
+
+
+def _target_type(url: str, raw: dict[str, Any]) -> str:
+    """The resource type a target profile constrains (a core profile's url ends with the type)."""
+    spec = raw.get(url)
+    return str(spec["type"]) if spec is not None else url.rsplit("/", 1)[-1]
+
+
 def _decides(kind: str, node: ProfileNode) -> bool:
     """The slice's node at a discriminator's path says which items belong: a value, or a choice's types."""
     if kind == "type":
@@ -221,6 +246,8 @@ def _member(node: ProfileNode, value: Any) -> bool:
     every fixed/pattern value of the slice's subtree (an extension slice: and its url)."""
     if node.discriminated is not None:
         return all(_discriminated_by(kind, path, at, value) for kind, path, at in node.discriminated)
+    if node.target_types:
+        return _names_a(node.target_types, value)
     if node.extension_url is not None and (type(value) is not dict or value.get("url") != node.extension_url):
         return False
     if node.fixed is not None and value != node.fixed:
@@ -241,6 +268,20 @@ def _member(node: ProfileNode, value: Any) -> bool:
         ):
             return False
     return True
+
+
+def _names_a(types: frozenset[str], reference: Any) -> bool:
+    """The Reference names a resource of one of types: the one it resolves to in the Bundle under validation, or,
+    when it resolves to none, the type its relative reference (Type/id) or its type element says."""
+    found = resolve([reference], None, None)
+    if found:
+        return found[0].data.get("resourceType") in types
+    if type(reference) is not dict:
+        return False
+    text, kind = reference.get("reference"), reference.get("type")
+    if type(text) is str and "/" in text and not text.startswith(("urn:", "#")):
+        return text.rsplit("/", 2)[-2] in types
+    return kind in types
 
 
 def _discriminated_by(kind: str, path: tuple[str, ...], at: ProfileNode, value: Any) -> bool:
@@ -402,7 +443,9 @@ def _per_value(node: ProfileNode) -> bool:
 
 
 def _check_slices(run: _Run, node: ProfileNode, items: list[Any], where: Where, type_name: str, is_list: bool) -> None:
-    decidable = [piece for piece in node.slices if piece.has_values or piece.discriminated is not None]
+    decidable = [
+        piece for piece in node.slices if piece.has_values or piece.discriminated is not None or piece.target_types
+    ]
     if len(decidable) != len(node.slices):
         return  # a slice without values: membership cannot be decided here
     claimed: set[int] = set()
