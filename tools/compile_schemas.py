@@ -94,6 +94,10 @@ EVENTS = {
 # MedCom IGs whose packages ../shared lacks, translated from MedCom's FSH into differentials under schemas/medcom/<dir>/
 # (see schemas/SOURCES.md); their events' focus profile is the one their MessageHeader profile names for focus
 TRANSLATED_IGS = {"homecareobservation": ("homecareobservation-message",)}
+# dk-core's identifier profiles that MedCom's profiles name (Patient.identifier:cpr, Organization.identifier:SOR-ID),
+# translated from dk-core's FSH into differentials under schemas/dkcore/ (see schemas/SOURCES.md); ../shared has
+# dk-core as FSH only
+TRANSLATED_DKCORE = "dkcore"
 
 
 def load(path: Path) -> Any:
@@ -363,6 +367,8 @@ def profile_rules(sd: dict[str, Any], chain_ids: set[str], core: dict[str, Any])
                 rule["valueType"] = key[5:] if key.startswith("fixed") else key[7:]
         if el.get("sliceName"):
             rule["sliceName"] = el["sliceName"]
+        if "maxLength" in el:
+            rule["maxLength"] = el["maxLength"]
         if el.get("slicing"):
             rule["slicing"] = {
                 "discriminator": el["slicing"].get("discriminator", []),
@@ -439,6 +445,8 @@ def differential_rules(sd: dict[str, Any], parent: list[dict[str, Any]]) -> list
             rule["min"] = el["min"]
         if "max" in el:
             rule["max"] = max_of(el["max"])
+        if "maxLength" in el:
+            rule["maxLength"] = el["maxLength"]
         for key, value in snapshot_like.items():
             if key.startswith(("fixed", "pattern")):
                 rule.pop("fixed", None)
@@ -514,6 +522,11 @@ def compile_profiles(shared: Path, core: dict[str, Any], own_dir: Path) -> dict[
             sds[key] = sd
             translated.add(key)
             sources.append(f"schemas/medcom/{folder}/{path.name}")
+    for path in sorted((own_dir.parent / TRANSLATED_DKCORE).glob("StructureDefinition-*.json")):
+        sd = load(path)
+        sds[sd["url"]] = sd
+        translated.add(sd["url"])
+        sources.append(f"schemas/{TRANSLATED_DKCORE}/{path.name}")
 
     def chain(sd: dict[str, Any]) -> set[str]:
         ids = {el["id"] for el in sd.get("differential", {}).get("element", ())}

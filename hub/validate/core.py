@@ -32,6 +32,8 @@ from hub.validate.special import check_special
 Path_ = tuple[Any, str | int] | None
 # An object the walk is still to visit: (the object, its type, its path, the resource it is in, the root resource)
 Frame = tuple[dict[str, Any], TypeRule, Path_, dict[str, Any], dict[str, Any]]
+# an Identifier met by the walk: the object, its path, the resource holding it
+FoundIdentifier = tuple[dict[str, Any], Path_, dict[str, Any]]
 # The choice elements present in an object: stem -> their JSON names present (x and _x alike); None before the first
 Chosen = dict[str, list[str]] | None
 
@@ -63,10 +65,20 @@ def where(parts: Path_, root: str) -> str:
 class Walk:
     """The state of one validation: issues, invariants that do not hold, options."""
 
-    __slots__ = ("failed", "issues", "options", "root", "rules", "strict_extensions")
+    __slots__ = ("failed", "identifier_type", "identifiers", "issues", "options", "root", "rules", "strict_extensions")
 
-    def __init__(self, rules: Rules, root: str, strict_extensions: bool = True, options: Options | None = None) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        root: str,
+        strict_extensions: bool = True,
+        options: Options | None = None,
+        identifiers: list[FoundIdentifier] | None = None,
+    ) -> None:
         self.rules = rules
+        # the Identifier objects met on the way are added to identifiers (when given), for the profiles layer
+        self.identifiers = identifiers
+        self.identifier_type = rules.types.get("Identifier") if identifiers is not None else None
         self.strict_extensions = strict_extensions
         self.options = options or DEFAULT_OPTIONS
         self.root = root
@@ -88,15 +100,18 @@ def check_resource(
     *,
     strict_extensions: bool = True,
     options: Options | None = None,
+    identifiers: list[FoundIdentifier] | None = None,
 ) -> list[Issue]:
     """All core-definition issues of one resource (a parsed JSON object). root names the top of the paths.
 
     strict_extensions: an extension whose definition is not in schemas/ is an error (the hub's policy for
     messages, and the HL7 validator's default); otherwise only an unknown one in the FHIR core namespace is.
+    identifiers: when given, every Identifier-typed object the walk meets is added to it (hub.validate.profiles
+    checks them against the identifier profiles of their systems), found by the R4 types, once.
     """
     resource_type = resource.get("resourceType")
     top = root or (resource_type if isinstance(resource_type, str) and resource_type in rules.types else "Resource")
-    walk = Walk(rules, top, strict_extensions, options)
+    walk = Walk(rules, top, strict_extensions, options, identifiers)
     with within(resource):  # resolve() in an invariant looks in this resource, when it is a Bundle
         _walk_resource(walk, resource, None)
     _evaluate(walk)
@@ -125,8 +140,11 @@ def _walk(walk: Walk, top: dict[str, Any], top_type: TypeRule, top_parts: Path_)
     stack: list[Frame] = [(top, top_type, top_parts, top, top)]
     push = stack.append
     pop = stack.pop
+    identifier_type = walk.identifier_type  # (None unless the walk collects identifiers)
     while stack:
         obj, type_rule, parts, resource, root = pop()
+        if type_rule is identifier_type:
+            walk.identifiers.append((obj, parts, resource))  # type: ignore[union-attr]
         if not obj:
             walk.err("structure", parts, "an empty JSON object is not allowed; leave the element out")
             continue

@@ -16,7 +16,7 @@ from typing import Any, Final
 import orjson
 
 from hub.domain import medcom
-from hub.domain.identifiers import cpr_problem, gln_problem, mask_cpr, sor_problem
+from hub.domain.identifiers import gln_problem, sor_problem
 from hub.domain.medcom import RESPONSE_CODES
 from hub.domain.message import BundleIndex, message_header
 from hub.domain.outcome import Issue, error
@@ -139,6 +139,10 @@ def _kind(resource: dict[str, Any]) -> str:
 
 _SOR_SYSTEMS: Final = frozenset({medcom.SOR_SYSTEM})
 _CPR_SYSTEMS: Final = frozenset({medcom.CPR_SYSTEM})
+# The GLN systems whose values are checked here: a GLN of MedCom's system (https://www.gs1.org/gln) is checked by
+# dk-core's GLN identifier profile (gln-length, gln-modulus-10: the same rule), wherever it appears
+# (hub.validate.profiles); the other spelling seen in the wild (http://www.gs1.org/gln) has no profile of its own
+_GLN_SYSTEMS_CHECKED_HERE: Final = medcom.GLN_SYSTEMS - {medcom.GLN_SYSTEM}
 
 
 def _identifiers(resource: dict[str, Any], systems: Iterable[str]) -> list[tuple[int, dict[str, Any]]]:
@@ -189,7 +193,7 @@ def _organisation(context: MessageContext, reference: Any, where: str, role: str
         elif problem := sor_problem(value):
             # (the value itself is not quoted: a diagnostic never quotes an identifier)
             yield error("value", f"{at}.identifier[{j}].value", f"the SOR code of the {role} organisation: {problem}")
-    for j, ident in _identifiers(resource, medcom.GLN_SYSTEMS):
+    for j, ident in _identifiers(resource, _GLN_SYSTEMS_CHECKED_HERE):
         value = _text(ident.get("value"))
         if value is not None and (problem := gln_problem(value)):
             yield error("value", f"{at}.identifier[{j}].value", f"the GLN of the {role} organisation: {problem}")
@@ -466,15 +470,10 @@ def patient(context: MessageContext) -> Iterator[Issue]:
                 f" (system {' or '.join(replacement_systems)})",
             )
         for j, ident in cprs:
-            value = _text(ident.get("value"))
-            if value is None:
+            # (a CPR number's form is dk-core's CPR identifier profile's invariant cpr, checked by hub.validate.profiles
+            # wherever an identifier of that system appears, without quoting it)
+            if _text(ident.get("value")) is None:
                 yield error("required", f"{at}.identifier[{j}].value", "the CPR identifier has no value")
-            elif problem := cpr_problem(value):
-                yield error(
-                    "value",
-                    f"{at}.identifier[{j}].value",
-                    f"the CPR number {_shown(mask_cpr(value), 20)} is not well-formed: {problem}",
-                )
         for j, ident in replacements:
             if not _text(ident.get("value")):
                 yield error("required", f"{at}.identifier[{j}].value", "the replacement CPR identifier has no value")

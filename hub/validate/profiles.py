@@ -6,6 +6,14 @@ check_profiles walks along the JSON. Which profiles apply: the Bundle's and Mess
 (MessageDefinition event -> profile table), the focus's from the hub's MessageDefinitions, and every profile an
 entry names in meta.profile that schemas/ defines.
 
+An element whose type names a profile (``Patient.identifier:cpr`` only dk-core's CPR identifier) is checked
+against that profile for each value, its issues at the value's FHIRPath; a slice's discriminator may be decided by
+such a type profile's values (``Organization.identifier`` by ``system``: SOR-ID holds the identifiers whose system is
+the SOR identifier profile's). And every Identifier of a resource in the message whose ``system`` is the fixed
+system of an identifier profile (SOR, CPR, GLN, LPR3, ...), or that is the value of an extension whose definition
+names an identifier profile for it, is checked against that profile wherever it appears: each identifier once
+per profile.
+
 Slices are matched by their slicing's discriminators where the profile gives each slice a fixed or pattern value
 at every value/pattern discriminator's path (``Patient.name`` by ``use``: the slice ``official`` holds the items whose
 ``use`` is ``official``); otherwise by their values: an item belongs to a slice when it has every fixed/pattern value
@@ -21,7 +29,9 @@ from typing import Any
 
 from hub.domain.outcome import Issue, Severity, error
 from hub.validate import paths
+from hub.validate.core import FoundIdentifier
 from hub.validate.fhirpath.resolution import resolve, within
+from hub.validate.rules import PRIMITIVE, RESOURCE
 
 # Rules that official MedCom material breaks where MedCom's own TestScripts expect the message to be accepted; they
 # are reported as warnings. key: (profile url suffix, element id or invariant key) -> why.
@@ -54,6 +64,9 @@ class ProfileNode:
     slices: list[ProfileNode] = field(default_factory=list)
     has_values: bool = False  # the subtree has fixed/pattern values (slice membership is decidable)
     types: tuple[str, ...] = ()  # a choice element: the types the profile allows
+    max_length: int | None = None  # a string's maxLength
+    type_profiles: tuple[str, ...] = ()  # the profiles the element's type names (type.profile; not an extension's)
+    type_roots: tuple[ProfileNode, ...] = ()  # their roots, where a discriminator's path goes on into them
     targets: tuple[str, ...] = ()  # a Reference: the profiles (type.targetProfile) of the resource it names
     discriminators: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a sliced element: (type, path) per discriminator
     # a slice: (type, path, the slice's node at that path) per discriminator of its base, when each is decidable
@@ -94,13 +107,20 @@ def prepare_profiles(rules: Any, raw: dict[str, Any], invariant: Callable[[list[
             if node.name == "extension" and rule.get("profiles") and ":" in rid.rsplit(".", 1)[-1]:
                 node.extension_url = rule["profiles"][0].split("|")[0]  # a canonical's |version is no part of url
             node.types = tuple(rule.get("types", ()))
+            node.max_length = rule.get("maxLength")
+            if rule.get("profiles") and node.name not in ("extension", "modifierExtension"):
+                node.type_profiles = tuple(url.split("|")[0] for url in rule["profiles"])
             node.targets = tuple(url.split("|")[0] for url in rule.get("targetProfiles", ()))
             if slicing:
                 node.discriminators = _discriminator_paths(slicing)
-        _mark_values(root)
-        _mark_discriminated(root)
-        _mark_target_types(root, raw)
         out[url] = Profile(url, spec["type"], root)
+    for profile in out.values():
+        _link_type_profiles(profile.root, out)
+    for profile in out.values():
+        _mark_values(profile.root)
+    for profile in out.values():
+        _mark_discriminated(profile.root)
+        _mark_target_types(profile.root, raw)
     for url, profile in out.items():
         chain: set[str] = set()
         base = raw[url].get("base")
@@ -140,6 +160,17 @@ def _node(nodes: dict[str, ProfileNode], rid: str) -> ProfileNode | None:
         parent.children.append(node)
     nodes[rid] = node
     return node
+
+
+def _link_type_profiles(node: ProfileNode, profiles: dict[str, Profile]) -> None:
+    """Each node's type profiles narrowed to the compiled ones, with their roots (a profile of another type, or one
+    schemas/ does not define, is left out)."""
+    for child in (*node.children, *node.slices):
+        if child.type_profiles:
+            known = [profiles[url] for url in child.type_profiles if url in profiles]
+            child.type_profiles = tuple(p.url for p in known)
+            child.type_roots = tuple(p.root for p in known)
+        _link_type_profiles(child, profiles)
 
 
 def _discriminator_paths(slicing: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -199,9 +230,15 @@ def _decides(kind: str, node: ProfileNode) -> bool:
 
 
 def _at_path(node: ProfileNode, path: tuple[str, ...], kind: str = "value") -> ProfileNode | None:
+    """The node at a dotted path below node; where node has no such child, the child of its type profile's root
+    (``Patient.identifier:cpr`` + ``system``: the CPR identifier profile's ``Identifier.system``)."""
     for n, step in enumerate(path):
         last = kind == "type" and n == len(path) - 1
-        found = next((c for c in node.children if c.name == step and (c.choice if last else not c.choice)), None)
+        found = None
+        for owner in (node, *node.type_roots):
+            found = next((c for c in owner.children if c.name == step and (c.choice if last else not c.choice)), None)
+            if found is not None:
+                break
         if found is None:
             return None
         node = found
@@ -322,6 +359,8 @@ class _Run:
     issues: list[Issue]
     # (Reference, its targetProfiles, the resource holding it) met on the way: what they name is checked next
     references: list[tuple[dict[str, Any], tuple[str, ...], dict[str, Any]]] = field(default_factory=list)
+    # (type profile url, id(value)) checked in this message: each value is checked against each profile once
+    checked: set[tuple[str, int]] = field(default_factory=set)
 
     def report(self, code: str, where: str, text: str, key: str) -> None:
         reason = DOWNGRADED.get((self.profile.url.rsplit("/", 1)[-1], key))
@@ -386,17 +425,17 @@ def _check_each(run: _Run, node: ProfileNode, values: list[Any], where: Where, t
             name = run.profile.url.rsplit("/", 1)[-1]
             text = f"{node.id} is not in the extensible value set {node.extensible} (profile {name})"
             run.issues.append(Issue(Severity.WARNING, "code-invalid", _spell(at), text))
-        for inv in node.invariants:  # a primitive's too (MessageHeader.definition matches a canonical)
-            if inv.check is None:
-                continue
-            if not inv.check(value, run.resource, run.root, type_name):
-                downgraded = (run.profile.url.rsplit("/", 1)[-1], inv.key) in DOWNGRADED
-                severity = Severity.WARNING if inv.severity != "error" or downgraded else Severity.ERROR
-                run.issues.append(Issue(severity, "invariant", _spell(at), f"{inv.key}: {inv.human}"))
         if type(value) is not dict:
+            if type(value) is str:
+                _check_string(run, node, value, at, type_name)
+            elif node.invariants:  # a primitive's too
+                _check_invariants(run, node, value, at, type_name)
             continue
         if node.targets:
             run.references.append((value, node.targets, run.resource))
+        _check_invariants(run, node, value, at, type_name)
+        for url in node.type_profiles:
+            check_type_profile(run, url, value, at)
         for child in node.children:
             if child.choice:
                 items = _children(value, child)
@@ -429,10 +468,45 @@ def _check_each(run: _Run, node: ProfileNode, values: list[Any], where: Where, t
                     _check_slices(run, child, items, child_at, child_type, child_list)
 
 
+def _check_string(run: _Run, node: ProfileNode, value: str, at: Where, type_name: str) -> None:
+    """A string value's maxLength and invariants (an identifier's value: SOR's min-digits-sor). The value is never
+    quoted: it may be a CPR number."""
+    if node.max_length is not None and len(value) > node.max_length:
+        text = f"{node.id} has {len(value)} characters; the profile allows at most {node.max_length}"
+        run.report("value", _spell(at), text, node.id)
+    if node.invariants:
+        _check_invariants(run, node, value, at, type_name)
+
+
+def _check_invariants(run: _Run, node: ProfileNode, value: Any, at: Where, type_name: str) -> None:
+    """An issue per invariant of node that does not hold on value (a warning when not an error, or DOWNGRADED)."""
+    for inv in node.invariants:
+        if inv.check is None:
+            continue
+        if not inv.check(value, run.resource, run.root, type_name):
+            downgraded = (run.profile.url.rsplit("/", 1)[-1], inv.key) in DOWNGRADED
+            severity = Severity.WARNING if inv.severity != "error" or downgraded else Severity.ERROR
+            run.issues.append(Issue(severity, "invariant", _spell(at), f"{inv.key}: {inv.human}"))
+
+
+def check_type_profile(run: _Run, url: str, value: dict[str, Any], at: Where) -> None:
+    """The rules of the type profile url on one value (an Identifier), at its path; nothing when this value was
+    already checked against url in this message (by a slice's type, by its system, or by an extension)."""
+    key = (url, id(value))
+    if key in run.checked:
+        return
+    run.checked.add(key)
+    profile = run.rules.profiles[url]
+    inner = _Run(run.rules, profile, run.resource, run.root, run.issues, run.references, run.checked)
+    _check_values(inner, profile.root, [value], at, profile.type)
+
+
 def _per_value(node: ProfileNode) -> bool:
     """The node has rules for each value (or children with rules)."""
     return bool(
-        node.fixed is not None
+        node.max_length is not None
+        or node.type_profiles
+        or node.fixed is not None
         or node.pattern is not None
         or node.binding is not None
         or node.extensible is not None
@@ -520,6 +594,9 @@ def _member_node(piece: ProfileNode) -> ProfileNode:
             extensible=piece.extensible,
             invariants=piece.invariants,
             children=piece.children,
+            max_length=piece.max_length,
+            type_profiles=piece.type_profiles,
+            type_roots=piece.type_roots,
         )
         found = _MEMBER_NODES[id(piece)] = (piece, checked)
     return found[1]
@@ -604,11 +681,14 @@ def _meta_profiles(resource: dict[str, Any]) -> list[Any]:
     return listed if type(listed) is list else []
 
 
-def check_profiles(rules: Any, bundle: dict[str, Any]) -> list[Issue]:
+def check_profiles(rules: Any, bundle: dict[str, Any], identifiers: list[FoundIdentifier] | None = None) -> list[Issue]:
     """The issues of every profile that applies to the message (see profiles_for), and of the profiles a checked
     reference names for what it refers to (type.targetProfile: MessageHeader.sender is a MedCom messaging
-    organisation, whatever that Organization's meta.profile says), followed through the entries of the Bundle."""
+    organisation, whatever that Organization's meta.profile says), followed through the entries of the Bundle; then
+    of the identifier profiles on every Identifier of the message (check_identifiers). identifiers: the Identifiers
+    the structure walk met (hub.validate.core.check_resource), else they are found here."""
     issues: list[Issue] = []
+    typed: set[tuple[str, int]] = set()  # (type profile, id(value)) checked: by slice type, system or extension
     with within(bundle):  # resolve() in an invariant looks in the Bundle
         pending = profiles_for(rules, bundle)
         checked = {(url, id(resource)) for url, _, resource in pending}
@@ -619,7 +699,7 @@ def check_profiles(rules: Any, bundle: dict[str, Any]) -> list[Issue]:
             references: list[tuple[dict[str, Any], tuple[str, ...], dict[str, Any]]] = []
             for url, where, resource in pending:
                 profile = rules.profiles[url]
-                run = _Run(rules, profile, resource, bundle, issues)
+                run = _Run(rules, profile, resource, bundle, issues, checked=typed)
                 _check_values(run, profile.root, [resource], where, profile.type)
                 references.extend(run.references)
             pending = []
@@ -640,7 +720,138 @@ def check_profiles(rules: Any, bundle: dict[str, Any]) -> list[Issue]:
                             checked.add((url, id(target)))
                             checked.update((base, id(target)) for base in profile.ancestors)
                             pending.append((url, place, target))
+        found = _identifiers_in(rules, bundle) if identifiers is None else identifiers
+        check_identifiers(rules, bundle, found, issues, typed)
     return issues
+
+
+# --- identifiers wherever they appear -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifierProfiles:
+    """The identifier profiles that apply to an Identifier by what it is: by its system (the profile's fixed or
+    pattern Identifier.system: urn:oid:1.2.208.176.1.1 -> dk-core's SOR identifier), or as the value of an extension
+    (the extension's url -> the profiles its definition names for valueIdentifier)."""
+
+    by_system: dict[str, tuple[str, ...]]
+    by_extension: dict[str, tuple[str, ...]]
+
+
+_IDENTIFIER_PROFILES: dict[int, tuple[Any, IdentifierProfiles]] = {}
+
+
+def identifier_profiles(rules: Any) -> IdentifierProfiles:
+    """The IdentifierProfiles of the compiled profiles, made once per rules."""
+    found = _IDENTIFIER_PROFILES.get(id(rules.profiles))
+    if found is not None and found[0] is rules.profiles:
+        return found[1]
+    by_system: dict[str, list[str]] = {}
+    by_extension: dict[str, list[str]] = {}
+    for url, profile in sorted(rules.profiles.items()):
+        if profile.type == "Identifier":
+            system = _at_path(profile.root, ("system",))
+            fixed = None if system is None else (system.fixed if system.fixed is not None else system.pattern)
+            if type(fixed) is str:
+                by_system.setdefault(fixed, []).append(url)
+        elif profile.type == "Extension":
+            value = next((c for c in profile.root.children if c.name == "valueIdentifier"), None)
+            if value is not None and value.type_profiles:
+                by_extension.setdefault(url, []).extend(value.type_profiles)
+    made = IdentifierProfiles(
+        {k: tuple(v) for k, v in by_system.items()}, {k: tuple(v) for k, v in by_extension.items()}
+    )
+    _IDENTIFIER_PROFILES.clear()
+    _IDENTIFIER_PROFILES[id(rules.profiles)] = (rules.profiles, made)
+    return made
+
+
+def check_identifiers(
+    rules: Any,
+    bundle: dict[str, Any],
+    found: list[FoundIdentifier],
+    issues: list[Issue],
+    checked: set[tuple[str, int]],
+) -> None:
+    """Each Identifier found in the message (of the Bundle and of each resource in it, contained ones and extensions
+    included) against the identifier profiles its system names, and those its extension's definition names when it
+    is an extension's valueIdentifier; a value already checked against a profile (as a slice's type) is not checked
+    against it again."""
+    known = identifier_profiles(rules)
+    by_system, by_extension = known.by_system, known.by_extension
+    for identifier, parts, resource in found:
+        system = identifier.get("system")
+        urls = by_system.get(system, ()) if type(system) is str else ()
+        if by_extension and parts is not None and parts[1] == "valueIdentifier":
+            url = _extension_url(bundle, parts[0])
+            urls = (*urls, *by_extension.get(url, ())) if url is not None else urls
+        if not urls:
+            continue
+        where = _rooted(parts, "Bundle")
+        for url in urls:
+            run = _Run(rules, rules.profiles[url], resource, bundle, issues, checked=checked)
+            check_type_profile(run, url, identifier, where)
+
+
+def _keys(parts: Any) -> list[str | int]:
+    """The keys and indexes from the root to a path of hub.validate.core ((parent, key) pairs from None)."""
+    keys: list[str | int] = []
+    while parts is not None:
+        parts, key = parts
+        keys.append(key)
+    keys.reverse()
+    return keys
+
+
+def _rooted(parts: Any, root: str) -> Where:
+    """A path of hub.validate.core as a Where below root."""
+    where: Where = root
+    for key in _keys(parts):
+        where = (where, key)
+    return where
+
+
+def _extension_url(bundle: dict[str, Any], parts: Any) -> str | None:
+    """The url of the extension at a path of the Bundle (None when it is no object with a string url)."""
+    at: Any = bundle
+    for key in _keys(parts):
+        at = at[key] if type(at) in (dict, list) else None
+    url = at.get("url") if type(at) is dict else None
+    return url if type(url) is str else None
+
+
+def _identifiers_in(rules: Any, bundle: dict[str, Any]) -> list[FoundIdentifier]:
+    """The Identifier-typed values under the Bundle, found by the R4 types of the elements on the way (a Coding
+    with an identifier's system is no Identifier), resources by their resourceType: what the structure walk
+    collects (hub.validate.core), for a caller that did not run it."""
+    found: list[FoundIdentifier] = []
+    bundle_type = rules.types.get("Bundle")
+    if bundle_type is None:
+        return found
+    stack: list[tuple[dict[str, Any], Any, Any, dict[str, Any]]] = [(bundle, bundle_type, None, bundle)]
+    types = rules.types
+    while stack:
+        obj, type_rule, parts, resource = stack.pop()
+        if type_rule.name == "Identifier":
+            found.append((obj, parts, resource))
+        get_rule = type_rule.elements.get
+        for key, value in obj.items():
+            rule = get_rule(key)
+            if rule is None or rule.kind == PRIMITIVE:
+                continue
+            listed = type(value) is list
+            for i, item in enumerate(value if listed else (value,)):
+                if type(item) is not dict:
+                    continue
+                at = ((parts, key), i) if listed else (parts, key)
+                if rule.kind == RESOURCE:
+                    kind = item.get("resourceType")
+                    child = types.get(kind) if type(kind) is str else None
+                    if child is not None:
+                        stack.append((item, child, at, item))
+                elif rule.target is not None:
+                    stack.append((item, rule.target, at, resource))
+    return found
 
 
 def _entry_places(bundle: dict[str, Any]) -> dict[int, str]:

@@ -29,7 +29,7 @@ from hub.domain.outcome import Issue, Severity
 from hub.domain.sektorhub import EVENT_CODE_SYSTEM as SEKTORHUB_EVENT_CODE_SYSTEM
 from hub.faults import fault_kind, fault_place
 from hub.validate.copies import check_copies
-from hub.validate.core import check_resource
+from hub.validate.core import FoundIdentifier, check_resource
 from hub.validate.envelope import Envelope, read_envelope
 from hub.validate.fhirpath.resolution import within
 from hub.validate.messaging import check_messaging
@@ -138,7 +138,10 @@ class Validator:
         self, raw: bytes, envelope: Envelope, bundle: dict[str, Any], facts: MessageFacts | None, failures: list[Issue]
     ) -> Verdict:
         """Structure, messaging and profiles on a Bundle the envelope accepted."""
-        issues = _layer(failures, "structure", lambda: check_resource(bundle, self.rules, "Bundle"))
+        identifiers: list[FoundIdentifier] = []  # (met by the structure walk; checked by the profiles layer)
+        issues = _layer(
+            failures, "structure", lambda: check_resource(bundle, self.rules, "Bundle", identifiers=identifiers)
+        )
         issues = [_as_exception(issue) for issue in issues]
         faulted = {issue.expression for issue in issues if issue.is_error}
         issues.extend(
@@ -155,16 +158,24 @@ class Validator:
         # a profile's value or binding issue at an element whose value (or a part of it) an earlier layer already
         # faulted says the same thing again: an unknown event code also breaks the profile's pattern and binding
         holders: set[str] = set()
+        # a profile's count of an element's items (a slice's at most 1: SOR-ID) said again where an earlier layer
+        # named the item too many (the second SOR identifier), at that element
+        counted = {
+            i.expression[: i.expression.rfind("[")]
+            for i in issues
+            if i.is_error and i.code == "structure" and i.expression and i.expression.endswith("]")
+        }
         for path in (i.expression for i in issues if i.is_error and i.code in ("value", "code-invalid")):
             while path and path not in holders:
                 holders.add(path)
                 path = path[: max(path.rfind("."), path.rfind("["), 0)]
         issues.extend(
             _as_exception(issue)
-            for issue in _layer(failures, "profiles", lambda: check_profiles(self.rules, bundle))
+            for issue in _layer(failures, "profiles", lambda: check_profiles(self.rules, bundle, identifiers))
             if (issue.expression, issue.code) not in reported
             and issue.expression not in faulted
             and not (issue.code in ("value", "code-invalid") and issue.expression in holders)
+            and not (issue.code == "structure" and issue.expression in counted)
         )
         found = _at_most(MAX_ISSUES, [*failures, *envelope.issues, *issues])
         # the envelope accepted the text, so no object of it has a key twice (read_envelope)

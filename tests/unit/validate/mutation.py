@@ -276,6 +276,11 @@ def _member(profile: str, slice_id: str, place: Place) -> bool:
             return isinstance(value, dict) and value.get("url") in urls
     base = _rule(profile, slice_id.rsplit(":", 1)[0]) or {}
     for discriminator in base.get("slicing", {}).get("discriminator", ()):
+        if discriminator.get("type") in ("value", "pattern"):
+            path = str(discriminator.get("path", "")).removeprefix("$this").strip(".")
+            wanted = _type_profile_value(profile, slice_id, path) if path else None
+            if wanted is not None and not any(_matches(v, wanted) for v in _values(value, path)):
+                return False
         if discriminator.get("type") == "type":
             path = str(discriminator.get("path", "$this")).removeprefix("$this").strip(".")
             typed = _rule(profile, f"{slice_id}.{path}[x]" if path else slice_id) or {}
@@ -291,6 +296,35 @@ def _member(profile: str, slice_id: str, place: Place) -> bool:
         if not any(matches(v, expected) for v in values):
             return False
     return True
+
+
+def _type_profile_value(profile: str, slice_id: str, path: str) -> Json | None:
+    """The fixed or pattern value at a discriminator's path that the slice takes from the profile of an element's
+    type (``episodeOfCare:lpr3identifier`` by ``identifier.system``: the LPR3 identifier profile's system); None when
+    the slice itself fixes it (checked with its other values) or nothing does."""
+    steps = path.split(".")
+    for n in range(1, len(steps)):
+        element = _rule(profile, f"{slice_id}.{'.'.join(steps[:n])}") or {}
+        for url in element.get("profiles", ()):
+            spec = compiled().get(url.split("|")[0])
+            if spec is not None:
+                rule = _rule(url.split("|")[0], f"{spec['type']}.{'.'.join(steps[n:])}") or {}
+                found = rule.get("fixed", rule.get("pattern"))
+                if found is not None:
+                    return found
+    return None
+
+
+def _values(value: Json, path: str) -> list[Json]:
+    found = [value]
+    for step in path.split("."):
+        found = [
+            item
+            for v in found
+            if isinstance(v, dict) and step in v
+            for item in (v[step] if isinstance(v[step], list) else [v[step]])
+        ]
+    return found
 
 
 def _equal(value: Json, expected: Json) -> bool:
@@ -382,6 +416,10 @@ def _also_at(rule: Rule, place: Place) -> tuple[str, ...]:
     return (path.rsplit("[", 1)[0] if path.endswith("]") else path,)
 
 
+def _fixes(spec: dict[str, Any]) -> bool:
+    return spec.get("fixed") is not None or spec.get("pattern") is not None
+
+
 def _slice_step(rule: Rule) -> int | None:
     """The index of the innermost slice step in the rule's element id (not a choice's type slice), if any."""
     steps = rule.id.split(".")
@@ -390,10 +428,11 @@ def _slice_step(rule: Rule) -> int | None:
 
 
 def _tells_apart(rule: Rule) -> str | None:
-    """Why breaking the value breaks no rule, when it is what makes the item an item of an optional slice (or a
-    data type profile's identifier system): changed, the item is simply not of that slice, which the profile
-    allows; None otherwise."""
-    if rule.kind not in ("fixed", "pattern") or rule.is_url:
+    """Why breaking the value (changed, or removed) breaks no rule, when it is what makes the item an item of an
+    optional slice (or an identifier profile's system): without it, the item is simply not of that slice, which the
+    profile allows; None otherwise."""
+    holds_value = rule.kind in ("fixed", "pattern") or (rule.kind == "min" and _fixes(rule.spec))
+    if not holds_value or rule.is_url:
         return None
     if rule.id == "Identifier.system" and compiled()[rule.profile]["type"] == "Identifier":
         return "the system is what makes an identifier of this type: another system is another identifier"

@@ -147,5 +147,8 @@ def test_the_sender_is_a_medcom_organisation_whatever_its_meta_profile_says() ->
     organisation.pop("meta")  # no meta.profile: the profile comes from the reference alone
     organisation["identifier"] = organisation["identifier"][1:]
     errors = _errors(message)
-    assert [(code, e) for code, e, _ in errors] == [("required", f"Bundle.entry[{where}].resource.identifier")]
-    assert "medcom-messaging-organization" in errors[0][2]
+    # two identifiers, and one of them in the slice EAN-ID (decided by the system its type profile, dk-core's GLN
+    # identifier, fixes): the GLN was the one removed
+    assert [(code, e) for code, e, _ in errors] == [("required", f"Bundle.entry[{where}].resource.identifier")] * 2
+    assert all("medcom-messaging-organization" in text for _, _, text in errors)
+    assert "Organization.identifier:EAN-ID" in errors[1][2]
