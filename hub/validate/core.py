@@ -65,7 +65,17 @@ def where(parts: Path_, root: str) -> str:
 class Walk:
     """The state of one validation: issues, invariants that do not hold, options."""
 
-    __slots__ = ("failed", "identifier_type", "identifiers", "issues", "options", "root", "rules", "strict_extensions")
+    __slots__ = (
+        "extension_type",
+        "failed",
+        "identifier_type",
+        "identifiers",
+        "issues",
+        "options",
+        "root",
+        "rules",
+        "strict_extensions",
+    )
 
     def __init__(
         self,
@@ -79,6 +89,8 @@ class Walk:
         # the Identifier objects met on the way are added to identifiers (when given), for the profiles layer
         self.identifiers = identifiers
         self.identifier_type = rules.types.get("Identifier") if identifiers is not None else None
+        # and the Extension objects: an extension's own definition applies wherever it appears
+        self.extension_type = rules.types.get("Extension") if identifiers is not None else None
         self.strict_extensions = strict_extensions
         self.options = options or DEFAULT_OPTIONS
         self.root = root
@@ -106,8 +118,9 @@ def check_resource(
 
     strict_extensions: an extension whose definition is not in schemas/ is an error (the hub's policy for
     messages, and the HL7 validator's default); otherwise only an unknown one in the FHIR core namespace is.
-    identifiers: when given, every Identifier-typed object the walk meets is added to it (hub.validate.profiles
-    checks them against the identifier profiles of their systems), found by the R4 types, once.
+    identifiers: when given, every Identifier- and Extension-typed object the walk meets is added to it
+    (hub.validate.profiles checks them against the identifier profiles of their systems and the definitions of
+    their extension urls), found by the R4 types, once.
     """
     resource_type = resource.get("resourceType")
     top = root or (resource_type if isinstance(resource_type, str) and resource_type in rules.types else "Resource")
@@ -141,9 +154,10 @@ def _walk(walk: Walk, top: dict[str, Any], top_type: TypeRule, top_parts: Path_)
     push = stack.append
     pop = stack.pop
     identifier_type = walk.identifier_type  # (None unless the walk collects identifiers)
+    extension_type = walk.extension_type
     while stack:
         obj, type_rule, parts, resource, root = pop()
-        if type_rule is identifier_type:
+        if type_rule is identifier_type or type_rule is extension_type:
             walk.identifiers.append((obj, parts, resource))  # type: ignore[union-attr]
         if not obj:
             walk.err("structure", parts, "an empty JSON object is not allowed; leave the element out")

@@ -12,7 +12,8 @@ such a type profile's values (``Organization.identifier`` by ``system``: SOR-ID 
 the SOR identifier profile's). And every Identifier of a resource in the message whose ``system`` is the fixed
 system of an identifier profile (SOR, CPR, GLN, LPR3, ...), or that is the value of an extension whose definition
 names an identifier profile for it, is checked against that profile wherever it appears: each identifier once
-per profile.
+per profile. Likewise every extension whose url is a definition the hub has (MedCom's) is checked against that
+definition wherever it appears (``medcom-core-datetime-extension`` needs its valueDateTime).
 
 Slices are matched by their slicing's discriminators where the profile gives each slice a fixed or pattern value
 at every value/pattern discriminator's path (``Patient.name`` by ``use``: the slice ``official`` holds the items whose
@@ -490,8 +491,8 @@ def _check_invariants(run: _Run, node: ProfileNode, value: Any, at: Where, type_
 
 
 def check_type_profile(run: _Run, url: str, value: dict[str, Any], at: Where) -> None:
-    """The rules of the type profile url on one value (an Identifier), at its path; nothing when this value was
-    already checked against url in this message (by a slice's type, by its system, or by an extension)."""
+    """The rules of the type profile url on one value (an Identifier, an Extension), at its path; nothing when this
+    value was already checked against url in this message (by a slice's type, by its system, or by an extension)."""
     key = (url, id(value))
     if key in run.checked:
         return
@@ -573,7 +574,8 @@ def _spell(where: Where) -> str:
 def _child_key(child: ProfileNode, value: dict[str, Any]) -> str:
     if child.choice:
         stem = child.name
-        return next((k for k in value if k.startswith(stem) and k[len(stem) : len(stem) + 1].isupper()), stem + "[x]")
+        # absent: the choice element by its FHIRPath name (Extension.value)
+        return next((k for k in value if k.startswith(stem) and k[len(stem) : len(stem) + 1].isupper()), stem)
     return child.name
 
 
@@ -600,14 +602,6 @@ def _member_node(piece: ProfileNode) -> ProfileNode:
         )
         found = _MEMBER_NODES[id(piece)] = (piece, checked)
     return found[1]
-
-
-def _child_path(where: str, child: ProfileNode, value: dict[str, Any]) -> str:
-    if child.choice:
-        stem = child.name
-        key = next((k for k in value if k.startswith(stem) and k[len(stem) : len(stem) + 1].isupper()), stem + "[x]")
-        return paths.child(where, key)
-    return paths.child(where, child.name)
 
 
 _TYPES: dict[tuple[int, str, str], tuple[Any, tuple[str, bool]]] = {}
@@ -779,7 +773,15 @@ def check_identifiers(
     against it again."""
     known = identifier_profiles(rules)
     by_system, by_extension = known.by_system, known.by_extension
+    profiles = rules.profiles
     for identifier, parts, resource in found:
+        url = identifier.get("url")
+        if type(url) is str:  # an Extension (an Identifier has no url): its definition, where the hub has it
+            definition = profiles.get(url)
+            if definition is not None and definition.type == "Extension":
+                run = _Run(rules, definition, resource, bundle, issues, checked=checked)
+                check_type_profile(run, url, identifier, _rooted(parts, "Bundle"))
+            continue
         system = identifier.get("system")
         urls = by_system.get(system, ()) if type(system) is str else ()
         if by_extension and parts is not None and parts[1] == "valueIdentifier":
@@ -832,7 +834,7 @@ def _identifiers_in(rules: Any, bundle: dict[str, Any]) -> list[FoundIdentifier]
     types = rules.types
     while stack:
         obj, type_rule, parts, resource = stack.pop()
-        if type_rule.name == "Identifier":
+        if type_rule.name in ("Identifier", "Extension"):
             found.append((obj, parts, resource))
         get_rule = type_rule.elements.get
         for key, value in obj.items():

@@ -507,7 +507,7 @@ def _removed(rule: Rule, root: Place) -> tuple[str, tuple[str, ...]] | None:
             return f"removed the slice {last} at {parent.path}.{key}", (f"{parent.path}.{key}", parent.path)
         for member in members:
             holder.pop(member.key, None)
-        spelled = f"{name[:-3]}[x]" if name.endswith("[x]") else key
+        spelled = name[:-3] if name.endswith("[x]") else key  # a choice element's FHIRPath name: value
         expressions: tuple[str, ...] = (f"{parent.path}.{spelled}", f"{parent.path}.{key}", parent.path)
         at = _slice_step(rule)
         if at is not None:
@@ -606,12 +606,18 @@ def _edits(value: Json, path: str) -> Iterator[Edit]:
 
 def _others(value: Json) -> list[tuple[str, Json]]:
     """Other values of a primitive for an invariant to refuse: changed at the start (which breaks what a regex
-    must find at the start), and reversed (which breaks a pattern a regex looks for anywhere in it)."""
+    must find at the start), reversed (which breaks a pattern a regex looks for anywhere in it), and, for one with
+    digits, letters only (a phone number's digits)."""
     if not isinstance(value, str | bool | int | float):
         return []
-    if isinstance(value, str) and len(value) > 1 and value[::-1] != value:
-        return [("changed at the start", _changed(value)), ("reversed", value[::-1])]
-    return [("changed", _changed(value))]
+    if not isinstance(value, str) or len(value) < 2:
+        return [("changed", _changed(value))]
+    found = [("changed at the start", _changed(value))]
+    if value[::-1] != value:
+        found.append(("reversed", value[::-1]))
+    if any(c.isdigit() for c in value):
+        found.append(("letters only", "x" * len(value)))
+    return found
 
 
 def _invariant_case(rule: Rule, validator: Validator) -> Case | Unexercised:

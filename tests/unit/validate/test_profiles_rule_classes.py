@@ -152,3 +152,27 @@ def test_the_sender_is_a_medcom_organisation_whatever_its_meta_profile_says() ->
     assert [(code, e) for code, e, _ in errors] == [("required", f"Bundle.entry[{where}].resource.identifier")] * 2
     assert all("medcom-messaging-organization" in text for _, _, text in errors)
     assert "Organization.identifier:EAN-ID" in errors[1][2]
+
+
+# --- extension definitions wherever the extension appears ----------------------------------------------------
+
+DATETIME_EXTENSION = "http://medcomfhir.dk/ig/core/StructureDefinition/medcom-core-datetime-extension"
+
+
+def test_an_extension_is_checked_against_its_definition_where_no_profile_names_it() -> None:
+    message = _load(NOTIFICATION)
+    where = _index(message, "Patient")
+    patient = message["entry"][where]["resource"]
+    patient.setdefault("extension", []).append(
+        {"url": DATETIME_EXTENSION, "valueDateTime": "2020-09-28T09:00:00+02:00"}
+    )
+    assert _errors(message) == []  # a MedCom extension with its value: valid here too
+    at = len(patient["extension"]) - 1
+    patient["extension"][at] = {"url": DATETIME_EXTENSION, "valueString": "yesterday"}  # not the type it defines
+    errors = _errors(message)
+    place = f"Bundle.entry[{where}].resource.extension[{at}]"
+    assert any(e is not None and (e == place or e.startswith(f"{place}.")) for _, e, _ in errors), errors
+    patient["extension"][at] = {"url": DATETIME_EXTENSION, "extension": [{"url": "x", "valueString": "y"}]}
+    errors = _errors(message)
+    assert ("required", f"Bundle.entry[{where}].resource.extension[{at}].value") in [(c, e) for c, e, _ in errors]
+    assert any("medcom-core-datetime-extension" in d for _, _, d in errors)
