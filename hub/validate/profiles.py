@@ -497,16 +497,17 @@ def _check_slices(run: _Run, node: ProfileNode, items: list[Any], where: Where, 
                 )
 
 
-# A path, spelled only for an issue: a FHIRPath (the resource's), or (the parent's path, JSON key or array index)
-Where = str | tuple[Any, str | int]
+# A path, spelled only for an issue: a FHIRPath (the resource's), or (the parent's path, JSON key or array index);
+# None is the Bundle (the root of the paths of hub.validate.core, whose walk finds the message's Identifiers)
+Where = str | tuple[Any, str | int] | None
 
 
 def _spell(where: Where) -> str:
     steps: list[str | int] = []
-    while not isinstance(where, str):
+    while where is not None and not isinstance(where, str):
         where, step = where
         steps.append(step)
-    spelled: str = where
+    spelled: str = "Bundle" if where is None else where
     for step in reversed(steps):
         spelled = paths.item(spelled, step) if type(step) is int else paths.child(spelled, step)  # type: ignore[arg-type]
     return spelled
@@ -729,10 +730,9 @@ def check_identifiers(
             urls = (*urls, *by_extension.get(url, ())) if url is not None else urls
         if not urls:
             continue
-        where = _rooted(parts, "Bundle")
         for url in urls:
             run = _Run(rules, rules.profiles[url], resource, bundle, issues, checked=checked)
-            check_type_profile(run, url, identifier, where)
+            check_type_profile(run, url, identifier, parts)
 
 
 def _keys(parts: Any) -> list[str | int]:
@@ -743,14 +743,6 @@ def _keys(parts: Any) -> list[str | int]:
         keys.append(key)
     keys.reverse()
     return keys
-
-
-def _rooted(parts: Any, root: str) -> Where:
-    """A path of hub.validate.core as a Where below root."""
-    where: Where = root
-    for key in _keys(parts):
-        where = (where, key)
-    return where
 
 
 def _extension_url(bundle: dict[str, Any], parts: Any) -> str | None:

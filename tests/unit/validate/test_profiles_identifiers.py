@@ -333,3 +333,32 @@ def test_the_structure_walk_finds_the_identifiers_the_profiles_layer_would() -> 
         given: list[FoundIdentifier] = []
         check_resource(broken, RULES, "Bundle", identifiers=given)
         assert check_profiles(RULES, broken, given) == check_profiles(RULES, broken), path.name
+
+
+# --- speed: matches() on an identifier's value without fhirpathpy's ctx, with the same verdicts ------------------
+
+
+VALUES: list[Any] = ["", " ", "123", "12345678901", "2509479989", "3102479989", "0703921VJ4", "x\n12345678901"]
+VALUES += ["12345678901\n", "urn:uuid:fc60e762-b13b-5773-865e-67f3907bdcc7", "resourceType", "١٢٣٤٥٦٧٨٩٠١", "a'b"]
+VALUES += [5, True, {"a": 1}]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_matches_on_a_value_gives_fhirpathpys_verdict(value: Any) -> None:
+    from hub.validate import fhirpath
+    from hub.validate.rules import _no_trace, _user_functions
+    from tests.unit.validate.test_fhirpath import _fhirpathpy
+
+    expressions = {
+        inv.expression
+        for url, profile in RULES.profiles.items()
+        if profile.type == "Identifier"
+        for node in _nodes(profile.root)
+        for inv in node.invariants
+        if inv.expression.startswith("matches(")
+    }
+    assert len(expressions) >= 5
+    for expression in sorted(expressions):
+        fast = fhirpath.compile_invariant(expression, _user_functions(), _no_trace)
+        assert fast is not None
+        assert fast(value, {}, {}, "string") == _fhirpathpy(expression)(value, {}, {}, "string"), expression
