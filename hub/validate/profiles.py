@@ -556,16 +556,17 @@ def _check_slices(run: _Run, node: ProfileNode, items: list[Any], where: Where, 
                 )
 
 
-# A path, spelled only for an issue: a FHIRPath (the resource's), or (the parent's path, JSON key or array index)
-Where = str | tuple[Any, str | int]
+# A path, spelled only for an issue: a FHIRPath (the resource's), or (the parent's path, JSON key or array index);
+# None is the Bundle (the root of the paths of hub.validate.core, whose walk finds the message's Identifiers)
+Where = str | tuple[Any, str | int] | None
 
 
 def _spell(where: Where) -> str:
     steps: list[str | int] = []
-    while not isinstance(where, str):
+    while where is not None and not isinstance(where, str):
         where, step = where
         steps.append(step)
-    spelled: str = where
+    spelled: str = "Bundle" if where is None else where
     for step in reversed(steps):
         spelled = paths.item(spelled, step) if type(step) is int else paths.child(spelled, step)  # type: ignore[arg-type]
     return spelled
@@ -730,6 +731,69 @@ class IdentifierProfiles:
 
     by_system: dict[str, tuple[str, ...]]
     by_extension: dict[str, tuple[str, ...]]
+    # url -> the quick test that an Identifier meets every rule of that profile (Accepts), for the simple ones
+    accepts: dict[str, Accepts]
+
+
+# (the Identifier, the resource holding it, the Bundle) -> it meets every rule of the profile; False: the profile's
+# checks say why (or that it holds after all)
+Accepts = Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], bool]
+# per element of a simple identifier profile: name, min, fixed string, maxLength, invariants, the element's type
+_Simple = tuple[str, int, str | None, int | None, tuple[Any, ...], str]
+
+
+def _simple_elements(rules: Any, profile: Profile) -> list[_Simple] | None:
+    """The elements of an identifier profile whose rules are only counts of at most one, a fixed string, a
+    maxLength and compiled invariants, each on a primitive element (dk-core's SOR, CPR, GLN, ...); else None."""
+    root = profile.root
+    if root.fixed is not None or root.pattern is not None or root.invariants or root.slices or root.type_profiles:
+        return None
+    out: list[_Simple] = []
+    for child in root.children:
+        type_name, is_list = _type_of(rules, profile.type, child)
+        rules_type = rules.types.get(type_name)
+        if (
+            child.choice
+            or child.children
+            or child.slices
+            or child.type_profiles
+            or child.targets
+            or child.binding is not None
+            or child.extensible is not None
+            or child.pattern is not None
+            or (child.fixed is not None and type(child.fixed) is not str)
+            or is_list
+            or child.max == 0
+            or rules_type is None
+            or rules_type.kind != "primitive-type"
+            or any(inv.check is None for inv in child.invariants)
+        ):
+            return None
+        out.append((child.name, child.min, child.fixed, child.max_length, child.invariants, type_name))
+    return out
+
+
+def _accepts(elements: list[_Simple]) -> Accepts:
+    """The quick test of a simple identifier profile (see _simple_elements): each element absent (when not
+    required) or a string meeting its fixed value, maxLength and invariants."""
+
+    def accepts(identifier: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
+        for name, low, fixed, max_length, invariants, type_name in elements:
+            value = identifier.get(name)
+            if value is None:
+                if low:
+                    return False
+                continue
+            if type(value) is not str or (fixed is not None and value != fixed):
+                return False
+            if max_length is not None and len(value) > max_length:
+                return False
+            for inv in invariants:
+                if not inv.check(value, resource, root, type_name):
+                    return False
+        return True
+
+    return accepts
 
 
 _IDENTIFIER_PROFILES: dict[int, tuple[Any, IdentifierProfiles]] = {}
@@ -742,8 +806,12 @@ def identifier_profiles(rules: Any) -> IdentifierProfiles:
         return found[1]
     by_system: dict[str, list[str]] = {}
     by_extension: dict[str, list[str]] = {}
+    accepts: dict[str, Accepts] = {}
     for url, profile in sorted(rules.profiles.items()):
         if profile.type == "Identifier":
+            simple = _simple_elements(rules, profile)
+            if simple is not None:
+                accepts[url] = _accepts(simple)
             system = _at_path(profile.root, ("system",))
             fixed = None if system is None else (system.fixed if system.fixed is not None else system.pattern)
             if type(fixed) is str:
@@ -753,7 +821,7 @@ def identifier_profiles(rules: Any) -> IdentifierProfiles:
             if value is not None and value.type_profiles:
                 by_extension.setdefault(url, []).extend(value.type_profiles)
     made = IdentifierProfiles(
-        {k: tuple(v) for k, v in by_system.items()}, {k: tuple(v) for k, v in by_extension.items()}
+        {k: tuple(v) for k, v in by_system.items()}, {k: tuple(v) for k, v in by_extension.items()}, accepts
     )
     _IDENTIFIER_PROFILES.clear()
     _IDENTIFIER_PROFILES[id(rules.profiles)] = (rules.profiles, made)
@@ -789,10 +857,13 @@ def check_identifiers(
             urls = (*urls, *by_extension.get(url, ())) if url is not None else urls
         if not urls:
             continue
-        where = _rooted(parts, "Bundle")
         for url in urls:
+            accepts = known.accepts.get(url)
+            if accepts is not None and (url, id(identifier)) not in checked and accepts(identifier, resource, bundle):
+                checked.add((url, id(identifier)))  # (it meets every rule: nothing to say)
+                continue
             run = _Run(rules, rules.profiles[url], resource, bundle, issues, checked=checked)
-            check_type_profile(run, url, identifier, where)
+            check_type_profile(run, url, identifier, parts)
 
 
 def _keys(parts: Any) -> list[str | int]:
@@ -803,14 +874,6 @@ def _keys(parts: Any) -> list[str | int]:
         keys.append(key)
     keys.reverse()
     return keys
-
-
-def _rooted(parts: Any, root: str) -> Where:
-    """A path of hub.validate.core as a Where below root."""
-    where: Where = root
-    for key in _keys(parts):
-        where = (where, key)
-    return where
 
 
 def _extension_url(bundle: dict[str, Any], parts: Any) -> str | None:

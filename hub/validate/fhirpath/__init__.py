@@ -27,6 +27,7 @@ Bundle), pairs and natives (the native invariants).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,34 @@ def compile_invariant(expression: str, user_functions: dict[str, Any], trace: Ca
     native = _NATIVE.get(expression)
     if native is not None:
         return guarded(native)
+    compiled = _compile_invariant(expression, user_functions, trace)
+    matching = _MATCHES.fullmatch(expression)
+    return compiled if compiled is None or matching is None else _matching(matching.group(1), compiled)
+
+
+# matches('regex') alone, the regex with no quote or backslash (no escapes to read): an identifier's value
+# (dk-core's min-digits-sor, cpr, gln-length; MedCom's uuidv5)
+_MATCHES = re.compile(r"matches\('([^'\\]+)'\)")
+
+
+def _matching(pattern: str, compiled: Check) -> Check:
+    """matches(pattern) on a string value as fhirpathpy takes it (re.search, DOTALL), without a ctx; any other
+    value (and a regex Python refuses) as compiled."""
+    try:
+        regex = re.compile(pattern, re.DOTALL)
+    except re.error:
+        return compiled
+
+    def check(node: Any, resource: Any, root: Any, type_path: str) -> bool:
+        if type(node) is str and "resourceType" not in node:  # (else the check's start is another, as compiled)
+            return regex.search(node) is not None
+        return compiled(node, resource, root, type_path)
+
+    return check
+
+
+def _compile_invariant(expression: str, user_functions: dict[str, Any], trace: Callable[..., None]) -> Check | None:
+    """The expression's parse tree compiled to closures (None when not compilable here)."""
     try:
         tree = parse(expression)
         compiler = Compiler(R4_MODEL, user_functions, tree)

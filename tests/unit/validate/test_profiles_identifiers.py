@@ -333,3 +333,74 @@ def test_the_structure_walk_finds_the_identifiers_the_profiles_layer_would() -> 
         given: list[FoundIdentifier] = []
         check_resource(broken, RULES, "Bundle", identifiers=given)
         assert check_profiles(RULES, broken, given) == check_profiles(RULES, broken), path.name
+
+
+# --- speed: matches() on an identifier's value without fhirpathpy's ctx, with the same verdicts ------------------
+
+
+VALUES: list[Any] = ["", " ", "123", "12345678901", "2509479989", "3102479989", "0703921VJ4", "x\n12345678901"]
+VALUES += ["12345678901\n", "urn:uuid:fc60e762-b13b-5773-865e-67f3907bdcc7", "resourceType", "١٢٣٤٥٦٧٨٩٠١", "a'b"]
+VALUES += [5, True, {"a": 1}]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_matches_on_a_value_gives_fhirpathpys_verdict(value: Any) -> None:
+    from hub.validate import fhirpath
+    from hub.validate.rules import _no_trace, _user_functions
+    from tests.unit.validate.test_fhirpath import _fhirpathpy
+
+    expressions = {
+        inv.expression
+        for url, profile in RULES.profiles.items()
+        if profile.type == "Identifier"
+        for node in _nodes(profile.root)
+        for inv in node.invariants
+        if inv.expression.startswith("matches(")
+    }
+    assert len(expressions) >= 5
+    for expression in sorted(expressions):
+        fast = fhirpath.compile_invariant(expression, _user_functions(), _no_trace)
+        assert fast is not None
+        assert fast(value, {}, {}, "string") == _fhirpathpy(expression)(value, {}, {}, "string"), expression
+
+
+def _variants(identifier: dict[str, Any]) -> list[dict[str, Any]]:
+    """The identifier and copies with one element removed, emptied, retyped, lengthened or changed."""
+    out = [identifier]
+    for key in ("use", "system", "value"):
+        for replacement in (None, "", 5, ["x"], "official", "temp", "1" * 11, "x" * 20):
+            changed = dict(identifier)
+            if replacement is None:
+                changed.pop(key, None)
+            else:
+                changed[key] = replacement
+            out.append(changed)
+    if type(identifier.get("value")) is str:
+        out.append(dict(identifier, value=identifier["value"][:-1]))
+        out.append(dict(identifier, value=identifier["value"] + "0"))
+    return out
+
+
+def test_the_quick_acceptance_of_a_simple_identifier_profile_agrees_with_its_checks() -> None:
+    from hub.validate.profiles import _Run, check_type_profile
+
+    known = identifier_profiles(RULES)
+    assert {DK_CORE + "dk-core-sor-identifier", DK_CORE + "dk-core-cpr-identifier", LPR3} <= set(known.accepts)
+    assert ASSIGNED not in known.accepts  # (its assigner names an organisation profile: checked in full)
+    identifiers = [
+        identifier for path in medcom_example_messages() for identifier, _, _ in _identifiers_in(RULES, _example(path))
+    ]
+    verdicts = set()
+    for url, accepts in known.accepts.items():
+        for identifier in (v for i in identifiers for v in _variants(i)):
+            issues: list[Issue] = []
+            check_type_profile(_Run(RULES, RULES.profiles[url], {}, {}, issues), url, identifier, "Identifier")
+            accepted = accepts(identifier, {}, {})
+            # accepted: it meets every rule; not accepted: the checks run (and may find it holds, a JSON number)
+            assert not (accepted and issues), (url, identifier)
+            verdicts.add((accepted, not issues))
+    assert verdicts >= {(True, True), (False, False)}
+    # every identifier of the official examples of a simple profile's system is accepted without the checks
+    for identifier in identifiers:
+        for url in known.by_system.get(str(identifier.get("system")), ()):
+            assert known.accepts[url](identifier, {}, {}), url
