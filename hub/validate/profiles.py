@@ -848,7 +848,7 @@ def check_identifiers(
             definition = profiles.get(url)
             if definition is not None and definition.type == "Extension":
                 run = _Run(rules, definition, resource, bundle, issues, checked=checked)
-                check_type_profile(run, url, identifier, _rooted(parts, "Bundle"))
+                check_type_profile(run, url, identifier, parts)
             continue
         system = identifier.get("system")
         urls = by_system.get(system, ()) if type(system) is str else ()
