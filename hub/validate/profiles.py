@@ -6,7 +6,7 @@ check_profiles walks along the JSON. Which profiles apply: the Bundle's and Mess
 (MessageDefinition event -> profile table), the focus's from the hub's MessageDefinitions, and every profile an
 entry names in meta.profile that schemas/ defines.
 
-An element whose type names a profile (``Patient.identifier:cpr`` only dk-core's CPR identifier) is checked
+An element whose type names a profile (``Organization.identifier:SOR-ID`` only dk-core's SOR identifier) is checked
 against that profile for each value, its issues at the value's FHIRPath; a slice's discriminator may be decided by
 such a type profile's values (``Organization.identifier`` by ``system``: SOR-ID holds the identifiers whose system is
 the SOR identifier profile's). And every Identifier of a resource in the message whose ``system`` is the fixed
