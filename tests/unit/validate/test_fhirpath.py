@@ -228,3 +228,28 @@ def test_the_same_results_for_other_expressions(expression: str) -> None:
             expression,
             variant,
         )
+
+
+@pytest.mark.parametrize(("key", "length"), [("gln-modulus-10", 13), ("CVR-modulus-11", 8)])
+def test_dk_core_check_digits_in_python_give_what_their_fhirpath_gives(key: str, length: int) -> None:
+    kind = {"gln-modulus-10": "gln", "CVR-modulus-11": "cvr"}[key]
+    path = ROOT / "schemas" / "dkcore" / f"StructureDefinition-dk-core-{kind}-identifier.json"
+    definition = orjson.loads(path.read_bytes())
+    expression = next(
+        c["expression"]
+        for e in definition["differential"]["element"]
+        for c in e.get("constraint", ())
+        if c["key"] == key
+    )
+    fhirpath_only = fhirpath._compile_invariant(expression, _user_functions(), _no_trace)
+    quick = fhirpath.compile_invariant(expression, _user_functions(), _no_trace)
+    assert fhirpath_only is not None and quick is not None
+    assert quick.__name__ == "on_string"  # the Python check, not the compiled FHIRPath
+    draw = random.Random(length)
+    values = ["", "abc", "1" * (length - 1), "x" + "1" * length, "5790000123452", "5790000123457", "12345674"]
+    values += [
+        "".join(draw.choice("0123456789") for _ in range(draw.randint(length - 1, length + 2))) for _ in range(3000)
+    ]
+    held = [quick(v, {}, {}, "string") for v in values]
+    assert held == [fhirpath_only(v, {}, {}, "string") for v in values]
+    assert True in held and False in held
