@@ -32,7 +32,7 @@ from hub.validate.special import check_special
 Path_ = tuple[Any, str | int] | None
 # An object the walk is still to visit: (the object, its type, its path, the resource it is in, the root resource)
 Frame = tuple[dict[str, Any], TypeRule, Path_, dict[str, Any], dict[str, Any]]
-# an Identifier met by the walk: the object, its path, the resource holding it
+# an Identifier (or an Extension) met by the walk: the object, its path, the resource holding it
 FoundIdentifier = tuple[dict[str, Any], Path_, dict[str, Any]]
 # The choice elements present in an object: stem -> their JSON names present (x and _x alike); None before the first
 Chosen = dict[str, list[str]] | None
@@ -86,7 +86,7 @@ class Walk:
         identifiers: list[FoundIdentifier] | None = None,
     ) -> None:
         self.rules = rules
-        # the Identifier objects met on the way are added to identifiers (when given), for the profiles layer
+        # the Identifier objects met on the way are added to identifiers (when given), for the profiles layer,
         self.identifiers = identifiers
         self.identifier_type = rules.types.get("Identifier") if identifiers is not None else None
         # and the Extension objects: an extension's own definition applies wherever it appears
