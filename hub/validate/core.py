@@ -52,14 +52,19 @@ class Options:
 DEFAULT_OPTIONS = Options()
 
 
-def where(parts: Path_, root: str) -> str:
-    """The FHIRPath of a path: the chain (parent, key) from the root (None) to the element."""
-    keys: list[str | int] = []
+def keys(parts: Path_) -> list[str | int]:
+    """The JSON keys and indexes of a path, from the root: the chain (parent, key) from the root (None)."""
+    found: list[str | int] = []
     while parts is not None:
         parts, key = parts
-        keys.append(key)
-    keys.reverse()
-    return paths.from_parts(keys, root)
+        found.append(key)
+    found.reverse()
+    return found
+
+
+def where(parts: Path_, root: str) -> str:
+    """The FHIRPath of a path: the chain (parent, key) from the root (None) to the element."""
+    return paths.from_parts(keys(parts), root)
 
 
 class Walk:

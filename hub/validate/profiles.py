@@ -30,7 +30,7 @@ from typing import Any
 
 from hub.domain.outcome import Issue, Severity, error
 from hub.validate import paths
-from hub.validate.core import FoundIdentifier
+from hub.validate.core import FoundIdentifier, keys
 from hub.validate.fhirpath.resolution import resolve, within
 from hub.validate.rules import PRIMITIVE, RESOURCE
 
@@ -866,20 +866,10 @@ def check_identifiers(
             check_type_profile(run, url, identifier, parts)
 
 
-def _keys(parts: Any) -> list[str | int]:
-    """The keys and indexes from the root to a path of hub.validate.core ((parent, key) pairs from None)."""
-    keys: list[str | int] = []
-    while parts is not None:
-        parts, key = parts
-        keys.append(key)
-    keys.reverse()
-    return keys
-
-
 def _extension_url(bundle: dict[str, Any], parts: Any) -> str | None:
     """The url of the extension at a path of the Bundle (None when it is no object with a string url)."""
     at: Any = bundle
-    for key in _keys(parts):
+    for key in keys(parts):
         at = at[key] if type(at) in (dict, list) else None
     url = at.get("url") if type(at) is dict else None
     return url if type(url) is str else None

@@ -34,7 +34,7 @@ from typing import Any
 from hub.validate.fhirpath.compiler import Compiler
 from hub.validate.fhirpath.environment import Check, checker, evaluator, holds
 from hub.validate.fhirpath.natives import NATIVE as _NATIVE
-from hub.validate.fhirpath.natives import guarded
+from hub.validate.fhirpath.natives import ON_STRINGS, guarded
 from hub.validate.fhirpath.tree import always_raises
 from hub.validate.fhirpath.upstream import R4_MODEL, parse
 
@@ -47,49 +47,11 @@ def compile_invariant(expression: str, user_functions: dict[str, Any], trace: Ca
     if native is not None:
         return guarded(native)
     compiled = _compile_invariant(expression, user_functions, trace)
-    on_strings = _ON_STRINGS.get("".join(expression.split()))
+    on_strings = ON_STRINGS.get("".join(expression.split()))
     if compiled is not None and on_strings is not None:
         return _on_string(on_strings, compiled)
     matching = _MATCHES.fullmatch(expression)
     return compiled if compiled is None or matching is None else _matching(matching.group(1), compiled)
-
-
-def _digits(value: str, count: int) -> list[int] | None:
-    """The first count characters as digits, as substring(i,1).toInteger() gives each; None (the empty collection,
-    which holds) when one is missing or no digit."""
-    head = value[:count]
-    if len(head) < count or not all(c in "0123456789" for c in head):
-        return None
-    return [int(c) for c in head]
-
-
-def _gs1_check_digit(value: str) -> bool:
-    """dk-core's gln-modulus-10 on a string: the 13th digit is the GS1 check digit of the first twelve (weights 1
-    and 3)."""
-    digits = _digits(value, 13)
-    if digits is None:
-        return True
-    total = sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits[:12]))
-    return (10 - total % 10) % 10 == digits[12]
-
-
-def _cvr_modulus_11(value: str) -> bool:
-    """dk-core's CVR-modulus-11 on a string: the eight digits weighted 2, 7, 6, 5, 4, 3, 2, 1 sum to a multiple of
-    11."""
-    digits = _digits(value, 8)
-    return digits is None or sum(d * w for d, w in zip(digits, (2, 7, 6, 5, 4, 3, 2, 1), strict=True)) % 11 == 0
-
-
-def _weighted(weights: tuple[int, ...]) -> str:
-    return "+".join(f"(substring({i},1).toInteger()*{w})" for i, w in enumerate(weights))
-
-
-# invariants on a string value computed in Python (the compiled FHIRPath for any other node): the expression
-# without its whitespace -> the check of the string (dk-core's check digits: fhirpathpy's arithmetic is slow)
-_ON_STRINGS: dict[str, Callable[[str], bool]] = {
-    f"(((10-({_weighted((1, 3) * 6)})mod(10))mod(10))=substring(12,1).toInteger())": _gs1_check_digit,
-    f"(({_weighted((2, 7, 6, 5, 4, 3, 2, 1))})mod(11)=0)": _cvr_modulus_11,
-}
 
 
 def _on_string(native: Callable[[str], bool], compiled: Check) -> Check:

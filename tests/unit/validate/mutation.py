@@ -407,13 +407,19 @@ def _also_at(rule: Rule, place: Place) -> tuple[str, ...]:
     if rule.is_url:
         extension = _parent_path(place.path)
         return (extension, extension.rsplit("[", 1)[0]) if extension.endswith("]") else (extension,)
+    sliced = _sliced_element(rule, place.path)
+    return () if sliced is None else (sliced,)
+
+
+def _sliced_element(rule: Rule, path: str) -> str | None:
+    """The path of the sliced element nearest the rule's element (whose path is path), when it is inside a slice:
+    the list an item leaves when it no longer has the slice's values."""
     at = _slice_step(rule)
     if at is None:
-        return ()
-    path = place.path
+        return None
     for _ in range(len(rule.id.split(".")) - 1 - at):
         path = _parent_path(path)
-    return (path.rsplit("[", 1)[0] if path.endswith("]") else path,)
+    return path.rsplit("[", 1)[0] if path.endswith("]") else path
 
 
 def _fixes(spec: dict[str, Any]) -> bool:
@@ -509,12 +515,9 @@ def _removed(rule: Rule, root: Place) -> tuple[str, tuple[str, ...]] | None:
             holder.pop(member.key, None)
         spelled = name[:-3] if name.endswith("[x]") else key  # a choice element's FHIRPath name: value
         expressions: tuple[str, ...] = (f"{parent.path}.{spelled}", f"{parent.path}.{key}", parent.path)
-        at = _slice_step(rule)
-        if at is not None:
-            path = parent.path
-            for _ in range(len(rule.id.split(".")) - 2 - at):
-                path = _parent_path(path)
-            expressions += (path.rsplit("[", 1)[0] if path.endswith("]") else path,)
+        sliced = _sliced_element(rule, f"{parent.path}.{key}")
+        if sliced is not None:
+            expressions += (sliced,)
         return f"removed {parent.path}.{key}", tuple(dict.fromkeys(expressions))
     return None
 
