@@ -159,6 +159,16 @@ def test_the_official_examples_have_identifiers_the_profiles_check() -> None:
     assert systems & set(known.by_system)
 
 
+@pytest.mark.parametrize("path", _official_examples(), ids=lambda p: p.name)
+def test_the_profiles_layer_finds_the_identifiers_and_extensions_the_structure_walk_meets(path: Path) -> None:
+    message = _example(path)
+    walked: list[FoundIdentifier] = []
+    check_resource(message, RULES, "Bundle", identifiers=walked)
+    found = _identifiers_in(RULES, message)
+    assert walked  # every official message has identifiers
+    assert sorted((id(o), id(r)) for o, _, r in found) == sorted((id(o), id(r)) for o, _, r in walked)
+
+
 # --- broken identifiers, rejected at their FHIRPath ---------------------------------------------------------
 
 
